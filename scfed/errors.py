@@ -1,0 +1,54 @@
+"""The one error tree of scfed.
+
+Every error names whose fault it is: ``LocalProtocolError`` means we are wrong (a bug or a
+misuse of our own state machine), ``RemoteProtocolError`` means a peer sent something that
+breaks the protocol. Low-level exceptions are wrapped into these where they cross a module
+boundary; gRPC status codes are chosen from them in one place (``scfed.status``).
+"""
+
+
+class ScfedError(Exception):
+    """Root of every error scfed raises on purpose."""
+
+
+class ConfigError(ScfedError):
+    """A configuration file, key file or command-line value is missing or invalid."""
+
+
+class LocalProtocolError(ScfedError):
+    """We tried to do something the protocol does not allow in our current state."""
+
+
+class RemoteProtocolError(ScfedError):
+    """A peer sent a message that is malformed, out of order or breaks a safety rule."""
+
+
+class RefusedError(RemoteProtocolError):
+    """A node refuses to take part: the request violates its safety rules or its policy.
+
+    The node abandons the round; nothing secret has been or will be revealed for it.
+    """
+
+
+class AbortedError(ScfedError):
+    """A round cannot complete (too few participants remain); nothing was unmasked."""
+
+
+class PermissionDeniedError(RemoteProtocolError):
+    """The peer is not allowed to do this (unregistered, not a participant, wrong role)."""
+
+
+class VerificationError(ScfedError):
+    """A signature, certificate, proof or checksum does not verify."""
+
+
+class PrivacyBudgetError(ScfedError):
+    """A release would exceed a privacy budget or asks for less noise than the policy."""
+
+
+class ImportRowError(ScfedError):
+    """A row of an imported file is invalid; the message names file, line, field and reason."""
+
+
+class OutOfOrderError(RemoteProtocolError):
+    """A peer sent a message the round's current phase does not accept."""

@@ -1,0 +1,22 @@
+"""Secure aggregation (Bonawitz et al., CCS 2017, double masking) as pure state machines.
+
+``NodeRound`` and ``CoordinatorRound`` take signed messages in and give signed messages out;
+they never touch a socket, a file or a clock, and their randomness is passed in. The in-memory
+driver in ``scfed.secagg.driver`` joins them for tests and benchmarks; the daemons in ``node/``
+and ``coordinator/`` join them over gRPC.
+"""
+
+from scfed.secagg._table import Phase
+from scfed.secagg.coordinator import CoordinatorRound, Outgoing
+from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound, UnmaskGuard
+
+__all__ = [
+    "CoordinatorRound",
+    "Identity",
+    "MemoryGuard",
+    "NodePolicy",
+    "NodeRound",
+    "Outgoing",
+    "Phase",
+    "UnmaskGuard",
+]

@@ -1,0 +1,74 @@
+"""The round's phases and every allowed transition, in one table for each role.
+
+A round moves ADVERTISING -> SHARING -> MASKING -> UNMASKING -> FINISHED, or to ABORTED from
+any of the first four. For the coordinator, an event is a message a node submits, or CLOSE
+(every expected message arrived or the phase deadline passed). For a node, an event is a task
+the coordinator pushes. Any (phase, event) pair missing from a table is out of order: a peer's
+fault, answered with FAILED_PRECONDITION at the edge.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Phase(Enum):
+    """Where a round stands, from one participant's point of view."""
+
+    NEW = "new"
+    ADVERTISING = "advertising"
+    SHARING = "sharing"
+    MASKING = "masking"
+    UNMASKING = "unmasking"
+    FINISHED = "finished"
+    ABORTED = "aborted"
+
+    @property
+    def terminal(self) -> bool:
+        """True once nothing more can happen in the round."""
+        return self in (Phase.FINISHED, Phase.ABORTED)
+
+
+class CoordinatorEvent(Enum):
+    ADVERTISE_KEYS = "round.advertise_keys"
+    SHARE_KEYS = "round.share_keys"
+    MASKED_INPUT = "round.masked_input"
+    UNMASK_RESPONSE = "round.unmask_response"
+    CLOSE = "close"
+
+
+class NodeEvent(Enum):
+    ANNOUNCE = "announce"
+    KEYS = "keys"
+    MASKING = "masking"
+    UNMASK = "unmask"
+    RESULT = "result"
+    ABORT = "abort"
+
+
+_C = CoordinatorEvent
+_N = NodeEvent
+_RUNNING = (Phase.ADVERTISING, Phase.SHARING, Phase.MASKING, Phase.UNMASKING)
+
+# (phase, event) -> the phases the round may be in afterwards.
+COORDINATOR: dict[tuple[Phase, CoordinatorEvent], frozenset[Phase]] = {
+    (Phase.ADVERTISING, _C.ADVERTISE_KEYS): frozenset({Phase.ADVERTISING, Phase.SHARING}),
+    (Phase.ADVERTISING, _C.CLOSE): frozenset({Phase.SHARING, Phase.ABORTED}),
+    (Phase.SHARING, _C.SHARE_KEYS): frozenset({Phase.SHARING, Phase.MASKING}),
+    (Phase.SHARING, _C.CLOSE): frozenset({Phase.MASKING, Phase.ABORTED}),
+    (Phase.MASKING, _C.MASKED_INPUT): frozenset({Phase.MASKING, Phase.UNMASKING}),
+    (Phase.MASKING, _C.CLOSE): frozenset({Phase.UNMASKING, Phase.ABORTED}),
+    (Phase.UNMASKING, _C.UNMASK_RESPONSE): frozenset(
+        {Phase.UNMASKING, Phase.FINISHED, Phase.ABORTED}
+    ),
+    (Phase.UNMASKING, _C.CLOSE): frozenset({Phase.FINISHED, Phase.ABORTED}),
+}
+
+NODE: dict[tuple[Phase, NodeEvent], frozenset[Phase]] = {
+    (Phase.NEW, _N.ANNOUNCE): frozenset({Phase.ADVERTISING}),
+    (Phase.ADVERTISING, _N.KEYS): frozenset({Phase.SHARING}),
+    (Phase.SHARING, _N.MASKING): frozenset({Phase.MASKING}),
+    (Phase.MASKING, _N.UNMASK): frozenset({Phase.UNMASKING}),
+    **{(p, _N.RESULT): frozenset({Phase.FINISHED}) for p in _RUNNING},
+    **{(p, _N.ABORT): frozenset({Phase.ABORTED}) for p in _RUNNING},
+}

@@ -1,0 +1,305 @@
+"""The coordinator's side of one secure-aggregation round, as a pure state machine.
+
+Theory of operation. ``start`` signs the announce for the candidates. Each phase collects
+one signed message per expected node; it closes when all have arrived or when the edge calls
+``close`` at the phase deadline. Closing moves the round on with the nodes that answered
+(U1 advertised keys, U2 shared keys, S sent masked inputs) or aborts it, without unmasking
+anything, once fewer than max(t, n_min) remain. The masked inputs are summed as they arrive;
+after the unmask responses the coordinator rebuilds each survivor's seed b_v and each dropped
+node's mask key s_sk_v from any t responders, removes the masks, and signs the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from scfed import envelope as env
+from scfed import masking, shamir
+from scfed.envelope import Envelope
+from scfed.errors import (
+    LocalProtocolError,
+    OutOfOrderError,
+    PermissionDeniedError,
+    RemoteProtocolError,
+)
+from scfed.messages import (
+    Abort,
+    AdvertiseKeys,
+    Announce,
+    KeySet,
+    MaskingTask,
+    Registry,
+    Result,
+    ShareKeys,
+    UnmaskRequest,
+    UnmaskResponse,
+    decode_advertise_keys,
+    decode_masked_input,
+    decode_share_keys,
+    decode_unmask_response,
+    encode,
+)
+from scfed.secagg._table import COORDINATOR, CoordinatorEvent, Phase
+
+Task = Envelope | KeySet | MaskingTask
+_COLLECTING = (Phase.ADVERTISING, Phase.SHARING, Phase.MASKING, Phase.UNMASKING)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A task for one node."""
+
+    to: str
+    task: Task
+
+
+class CoordinatorRound:
+    """One round from the coordinator's side. Feed it node messages; it returns tasks."""
+
+    def __init__(self, announce: Announce, registry: Registry, key: Ed25519PrivateKey) -> None:
+        unregistered = [c for c in announce.candidates if registry.member(c) is None]
+        if unregistered:
+            raise LocalProtocolError(f"unregistered candidates: {', '.join(unregistered)}")
+        if announce.registry_version != registry.version:
+            raise LocalProtocolError("the announce names another registry version")
+        self.announce = announce
+        self.registry = registry
+        self.phase = Phase.NEW
+        self.outcome: Envelope | None = None
+        self.announce_envelope = env.seal(
+            key, env.ANNOUNCE, env.COORDINATOR, registry.origin, encode(announce)
+        )
+        self.announce_hash = self.announce_envelope.digest(registry.origin)
+        self._key = key
+        # The exact envelope bytes received per phase and sender: duplicates and the log.
+        self.received: dict[Phase, dict[str, bytes]] = {p: {} for p in _COLLECTING}
+        self._advertised: dict[str, AdvertiseKeys] = {}
+        self._shares: dict[str, ShareKeys] = {}
+        self._sum = np.zeros(announce.dim, dtype=np.uint64)
+        self._request: tuple[Envelope, UnmaskRequest] | None = None
+        self._responses: dict[str, UnmaskResponse] = {}
+
+    @property
+    def participants(self) -> tuple[str, ...]:
+        """The nodes the current phase expects a message from."""
+        match self.phase:
+            case Phase.ADVERTISING:
+                return self.announce.candidates
+            case Phase.SHARING:
+                return tuple(sorted(self._advertised))
+            case Phase.MASKING:
+                return tuple(sorted(self._shares))
+            case Phase.UNMASKING if self._request is not None:
+                return self._request[1].survivors
+        return ()
+
+    def start(self) -> list[Outgoing]:
+        """Announce the round to every candidate."""
+        if self.phase is not Phase.NEW:
+            raise LocalProtocolError("the round has already started")
+        self.phase = Phase.ADVERTISING
+        return [Outgoing(c, self.announce_envelope) for c in self.announce.candidates]
+
+    def receive(self, sender: str, envelope: Envelope) -> list[Outgoing]:
+        """Take one signed message from ``sender`` (the TLS identity); return tasks to send."""
+        try:
+            event = CoordinatorEvent(envelope.type)
+        except ValueError:
+            raise RemoteProtocolError(f"nodes do not send {envelope.type} messages") from None
+        if event is CoordinatorEvent.CLOSE or (self.phase, event) not in COORDINATOR:
+            raise OutOfOrderError(f"{envelope.type} is out of order in phase {self.phase.value}")
+        self._authenticate(sender, envelope)
+        data = envelope.to_bytes()
+        received = self.received[self.phase]
+        if sender in received:
+            if received[sender] != data:
+                raise RemoteProtocolError(f"{sender} sent a second, different {envelope.type}")
+            return []
+        _HANDLERS[event](self, sender, envelope)
+        received[sender] = data
+        if len(received) == len(self.participants):
+            return self.close()
+        return []
+
+    def close(self) -> list[Outgoing]:
+        """End the current phase with whoever answered (all of them, or the deadline passed)."""
+        if (self.phase, CoordinatorEvent.CLOSE) not in COORDINATOR:
+            raise LocalProtocolError(f"phase {self.phase.value} cannot be closed")
+        answered = tuple(sorted(self.received[self.phase]))
+        needed = self.announce.threshold if self.phase is Phase.UNMASKING else self.announce.quorum
+        if len(answered) < needed:
+            what = _WHAT[self.phase]
+            return self._abort(f"only {len(answered)} nodes {what}, {needed} are needed")
+        return _CLOSERS[self.phase](self, answered)
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def _authenticate(self, sender: str, envelope: Envelope) -> None:
+        if envelope.signer != sender:
+            raise PermissionDeniedError(f"{sender} submitted a message signed as another node")
+        if sender not in self.participants:
+            raise PermissionDeniedError(
+                f"{sender} is not a participant in phase {self.phase.value}"
+            )
+        member = self.registry.member(sender)
+        if member is None:
+            raise PermissionDeniedError(f"{sender} is not registered")
+        env.verify(envelope, self.registry.origin, envelope.type, member.identity_key)
+
+    def _check_round(self, round_id: bytes, announce_hash: bytes) -> None:
+        if round_id != self.announce.round_id or announce_hash != self.announce_hash:
+            raise RemoteProtocolError("the message belongs to another round or announce")
+
+    def _on_advertise(self, sender: str, envelope: Envelope) -> None:
+        keys = decode_advertise_keys(envelope.body)
+        self._check_round(keys.round_id, keys.announce_hash)
+        self._advertised[sender] = keys
+
+    def _on_share(self, sender: str, envelope: Envelope) -> None:
+        shares = decode_share_keys(envelope.body)
+        self._check_round(shares.round_id, shares.announce_hash)
+        receivers = [receiver for receiver, _ in shares.shares]
+        if receivers != [v for v in sorted(self._advertised) if v != sender]:
+            raise RemoteProtocolError(f"{sender} did not send shares to exactly its peers")
+        self._shares[sender] = shares
+
+    def _on_masked_input(self, sender: str, envelope: Envelope) -> None:
+        masked = decode_masked_input(envelope.body)
+        self._check_round(masked.round_id, masked.announce_hash)
+        vector = masking.decode_vector(masked.vector, self.announce.dim)
+        np.add(self._sum, vector, out=self._sum)
+
+    def _on_unmask_response(self, sender: str, envelope: Envelope) -> None:
+        response = decode_unmask_response(envelope.body)
+        request_envelope, request = self._unmask_request()
+        if response.round_id != self.announce.round_id or response.request_hash != (
+            request_envelope.digest(self.registry.origin)
+        ):
+            raise RemoteProtocolError(f"{sender} answered another unmask request")
+        if [o for o, _ in response.seed_shares] != list(request.survivors) or [
+            o for o, _ in response.key_shares
+        ] != list(request.dropped):
+            raise RemoteProtocolError(f"{sender} did not reveal exactly the requested shares")
+        for _, share in response.seed_shares + response.key_shares:
+            shamir.decode_share(share)
+        self._responses[sender] = response
+
+    def _unmask_request(self) -> tuple[Envelope, UnmaskRequest]:
+        if self._request is None:
+            raise LocalProtocolError("no unmask request has been made")
+        return self._request
+
+    # -- closing phases --------------------------------------------------------------------
+
+    def _seal(self, type_: str, body: bytes) -> Envelope:
+        return env.seal(self._key, type_, env.COORDINATOR, self.registry.origin, body)
+
+    def _abort(self, reason: str) -> list[Outgoing]:
+        abort = Abort(self.announce.round_id, self.announce_hash, reason)
+        self.outcome = self._seal(env.ABORT, encode(abort))
+        self.phase = Phase.ABORTED
+        return [Outgoing(c, self.outcome) for c in self.announce.candidates]
+
+    def _close_advertising(self, answered: tuple[str, ...]) -> list[Outgoing]:
+        adverts = tuple(self.received[Phase.ADVERTISING][v] for v in answered)
+        keyset = KeySet(self.announce.round_id, adverts)
+        self.phase = Phase.SHARING
+        return [Outgoing(v, keyset) for v in answered]
+
+    def _close_sharing(self, answered: tuple[str, ...]) -> list[Outgoing]:
+        inbox: dict[str, list[tuple[str, bytes]]] = {v: [] for v in answered}
+        for sender in answered:
+            for receiver, ciphertext in self._shares[sender].shares:
+                if receiver in inbox:
+                    inbox[receiver].append((sender, ciphertext))
+        round_id = self.announce.round_id
+        self.phase = Phase.MASKING
+        return [Outgoing(v, MaskingTask(round_id, answered, tuple(inbox[v]))) for v in answered]
+
+    def _close_masking(self, answered: tuple[str, ...]) -> list[Outgoing]:
+        dropped = tuple(v for v in sorted(self._shares) if v not in answered)
+        request = UnmaskRequest(self.announce.round_id, self.announce_hash, answered, dropped)
+        envelope = self._seal(env.UNMASK_REQUEST, encode(request))
+        self._request = (envelope, request)
+        self.phase = Phase.UNMASKING
+        return [Outgoing(v, envelope) for v in answered]
+
+    def _close_unmasking(self, answered: tuple[str, ...]) -> list[Outgoing]:
+        _, request = self._unmask_request()
+        try:
+            total = self._unmasked_sum(request, answered[: self.announce.threshold])
+        except RemoteProtocolError as exc:
+            return self._abort(f"unmasking failed: {exc}")
+        sums = total.view("<i8").tobytes()
+        result = Result(self.announce.round_id, self.announce_hash, request.survivors, sums)
+        self.outcome = self._seal(env.RESULT, encode(result))
+        self.phase = Phase.FINISHED
+        return [Outgoing(c, self.outcome) for c in self.announce.candidates]
+
+    def _unmasked_sum(self, request: UnmaskRequest, responders: tuple[str, ...]) -> masking.Vector:
+        coefficients = shamir.lagrange_at_zero([self.announce.point(r) for r in responders])
+        responses = [self._responses[r] for r in responders]
+        seeds = _rebuild([r.seed_shares for r in responses], coefficients)
+        keys = _rebuild([r.key_shares for r in responses], coefficients)
+        total = self._sum.copy()
+        expander = masking.Expander(self.announce.dim)
+        for seed in seeds:
+            expander.subtract(total, masking.self_mask_key(seed, self.announce.round_id))
+        for v, key in zip(request.dropped, keys, strict=True):
+            self._remove_pair_masks(total, expander, v, key, request.survivors)
+        return total
+
+    def _remove_pair_masks(
+        self,
+        total: masking.Vector,
+        expander: masking.Expander,
+        dropped: str,
+        key_bytes: bytes,
+        survivors: tuple[str, ...],
+    ) -> None:
+        key = X25519PrivateKey.from_private_bytes(key_bytes)
+        if masking.public_bytes(key) != self._advertised[dropped].s_public_key:
+            raise RemoteProtocolError(f"the revealed shares do not rebuild {dropped}'s mask key")
+        round_id = self.announce.round_id
+        for u in survivors:
+            secret = masking.agree(key, self._advertised[u].s_public_key)
+            pair_key = masking.pair_mask_key(secret, round_id)
+            # u added +PRG(s_uv) when v < u and -PRG(s_uv) when v > u; take it back out.
+            if dropped < u:
+                expander.subtract(total, pair_key)
+            else:
+                expander.add(total, pair_key)
+
+
+def _rebuild(columns: list[tuple[tuple[str, bytes], ...]], coefficients: list[int]) -> list[bytes]:
+    """Rebuild one secret per owner from each responder's list of (owner, share)."""
+    owners = len(columns[0]) if columns else 0
+    return [
+        shamir.combine([shamir.decode_share(column[i][1]) for column in columns], coefficients)
+        for i in range(owners)
+    ]
+
+
+_HANDLERS: dict[CoordinatorEvent, Callable[[CoordinatorRound, str, Envelope], None]] = {
+    CoordinatorEvent.ADVERTISE_KEYS: CoordinatorRound._on_advertise,
+    CoordinatorEvent.SHARE_KEYS: CoordinatorRound._on_share,
+    CoordinatorEvent.MASKED_INPUT: CoordinatorRound._on_masked_input,
+    CoordinatorEvent.UNMASK_RESPONSE: CoordinatorRound._on_unmask_response,
+}
+_CLOSERS: dict[Phase, Callable[[CoordinatorRound, tuple[str, ...]], list[Outgoing]]] = {
+    Phase.ADVERTISING: CoordinatorRound._close_advertising,
+    Phase.SHARING: CoordinatorRound._close_sharing,
+    Phase.MASKING: CoordinatorRound._close_masking,
+    Phase.UNMASKING: CoordinatorRound._close_unmasking,
+}
+_WHAT = {
+    Phase.ADVERTISING: "advertised keys",
+    Phase.SHARING: "shared keys",
+    Phase.MASKING: "sent masked inputs",
+    Phase.UNMASKING: "answered the unmask request",
+}

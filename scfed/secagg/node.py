@@ -1,0 +1,382 @@
+"""A node's side of one secure-aggregation round, as a pure state machine.
+
+Theory of operation. The coordinator pushes tasks; the node answers each with at most one
+signed message. On the announce it checks the round against its policy and advertises two
+fresh X25519 keys. On the key set it checks every peer's signature against the registry and
+that its own keys came back unchanged, then Shamir-shares its self-mask seed b_u and its mask
+key s_sk_u among those peers, each pair of shares encrypted for its holder. On the masking
+task it opens the shares addressed to it and sends x_u + PRG(b_u) +/- the pairwise masks. On
+the unmask request it reveals shares of b_v for survivors and of s_sk_v for dropped nodes,
+after the checks of DESIGN.md section 3 step 5, and only ever for one request per round,
+which the injected ``UnmaskGuard`` remembers across restarts. Any violation raises
+``RefusedError`` and abandons the round: the node never reveals anything for it afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from scfed import envelope as env
+from scfed import masking, shamir
+from scfed.envelope import Envelope
+from scfed.errors import LocalProtocolError, RefusedError, ScfedError
+from scfed.messages import (
+    AdvertiseKeys,
+    Announce,
+    KeySet,
+    MaskedInput,
+    MaskingTask,
+    Registry,
+    ShareKeys,
+    UnmaskRequest,
+    UnmaskResponse,
+    decode_abort,
+    decode_advertise_keys,
+    decode_announce,
+    decode_result,
+    decode_unmask_request,
+    encode,
+)
+from scfed.secagg._table import NODE, NodeEvent, Phase
+
+Random = Callable[[int], bytes]
+Inputs = Callable[[Announce], masking.Vector]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class NodePolicy:
+    """What a node requires of any round before it takes part."""
+
+    min_n_min: int = 3
+    max_cells: int = 1_000_000
+
+    def check(self, announce: Announce) -> None:
+        """Raise RefusedError unless the announced round meets this policy."""
+        n = len(announce.candidates)
+        if announce.n_min < self.min_n_min:
+            raise RefusedError(f"n_min {announce.n_min} is below this node's {self.min_n_min}")
+        if 2 * announce.threshold <= n:
+            raise RefusedError(f"threshold {announce.threshold} is not above half of {n}")
+        if announce.dim > self.max_cells:
+            raise RefusedError(f"{announce.dim} cells exceed this node's {self.max_cells}")
+
+
+class UnmaskGuard(Protocol):
+    """Durable memory of the one unmask request a node answered per round."""
+
+    def answered(self, round_id: bytes) -> tuple[bytes, bytes] | None:
+        """(request hash, response envelope bytes) if this round was answered, else None."""
+
+    def record(self, round_id: bytes, request_hash: bytes, response: bytes) -> None:
+        """Remember the answer; must be durable before the response leaves the node."""
+
+
+class MemoryGuard:
+    """An UnmaskGuard held in memory, for tests and the in-memory driver."""
+
+    def __init__(self) -> None:
+        self._answers: dict[bytes, tuple[bytes, bytes]] = {}
+
+    def answered(self, round_id: bytes) -> tuple[bytes, bytes] | None:
+        return self._answers.get(round_id)
+
+    def record(self, round_id: bytes, request_hash: bytes, response: bytes) -> None:
+        self._answers.setdefault(round_id, (request_hash, response))
+
+
+def previous_answer(guard: UnmaskGuard, round_id: bytes, request_hash: bytes) -> Envelope | None:
+    """The response already given to this request, None if the round was never answered.
+
+    Raises RefusedError for a different request in an answered round: revealing shares for
+    two different survivor lists could unmask a node's input.
+    """
+    prior = guard.answered(round_id)
+    if prior is None:
+        return None
+    if prior[0] != request_hash:
+        raise RefusedError("a different unmask request for this round was already answered")
+    return Envelope.from_bytes(prior[1])
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a node is in the federation and what it trusts."""
+
+    member_id: str
+    key: Ed25519PrivateKey
+    registry: Registry
+
+    @property
+    def origin(self) -> str:
+        return self.registry.origin
+
+
+class NodeRound:
+    """One round from one node's side. Feed it tasks; it returns what to submit."""
+
+    def __init__(
+        self, identity: Identity, policy: NodePolicy, guard: UnmaskGuard, rng: Random
+    ) -> None:
+        self.identity = identity
+        self.policy = policy
+        self.phase = Phase.NEW
+        self.outcome: Envelope | None = None
+        self._guard = guard
+        self._rng = rng
+        self._announce: Announce | None = None
+        self._announce_hash = b""
+        self._inputs: Inputs | None = None
+        self._c_key = X25519PrivateKey.from_private_bytes(rng(32))
+        self._s_key = X25519PrivateKey.from_private_bytes(rng(32))
+        self._seed = b""
+        self._advertised: dict[str, AdvertiseKeys] = {}
+        self._held: dict[str, tuple[int, int]] = {}  # owner -> (seed share, key share)
+        self._share_keys: dict[str, bytes] = {}
+        self._shared: tuple[str, ...] = ()
+
+    # -- public surface --------------------------------------------------------------------
+
+    @property
+    def announce(self) -> Announce:
+        if self._announce is None:
+            raise LocalProtocolError("no round has been announced to this node")
+        return self._announce
+
+    def on_announce(self, announce: Envelope, inputs: Inputs) -> Envelope:
+        """Check an announce and advertise this round's keys."""
+        self._inputs = inputs
+        return self._step(NodeEvent.ANNOUNCE, lambda: self._advertise(announce))
+
+    def on_keys(self, keys: KeySet) -> Envelope:
+        """Check every peer's advertised keys and send them shares of our secrets."""
+        return self._step(NodeEvent.KEYS, lambda: self._share(keys))
+
+    def on_masking(self, task: MaskingTask) -> Envelope:
+        """Open the shares addressed to us and send the masked input."""
+        return self._step(NodeEvent.MASKING, lambda: self._mask(task))
+
+    def on_unmask(self, request: Envelope) -> Envelope:
+        """Check the unmask request and reveal the shares it may have, once per round."""
+        return self._step(NodeEvent.UNMASK, lambda: self._unmask(request))
+
+    def on_outcome(self, outcome: Envelope) -> None:
+        """Verify and keep the signed result or abort of the round."""
+        if outcome.type not in (env.RESULT, env.ABORT):
+            raise RefusedError(f"{outcome.type} is not a round outcome")
+        event = NodeEvent.RESULT if outcome.type == env.RESULT else NodeEvent.ABORT
+        self._step(event, lambda: self._finish(outcome))
+
+    # -- machinery -------------------------------------------------------------------------
+
+    def _step(self, event: NodeEvent, action: Callable[[], _T]) -> _T:
+        allowed = NODE.get((self.phase, event))
+        if allowed is None:
+            raise RefusedError(f"{event.value} is out of order in phase {self.phase.value}")
+        try:
+            result = action()
+        except ScfedError:
+            self.phase = Phase.ABORTED
+            raise
+        (self.phase,) = allowed
+        return result
+
+    def _seal(self, type_: str, body: bytes) -> Envelope:
+        me = self.identity
+        return env.seal(me.key, type_, me.member_id, me.origin, body)
+
+    def _verify_coordinator(self, envelope: Envelope, type_: str) -> None:
+        registry = self.identity.registry
+        try:
+            env.verify(envelope, registry.origin, type_, registry.coordinator_key)
+        except ScfedError as exc:
+            raise RefusedError(str(exc)) from exc
+
+    def _check_round(self, round_id: bytes, announce_hash: bytes, what: str) -> None:
+        if round_id != self.announce.round_id or announce_hash != self._announce_hash:
+            raise RefusedError(f"the {what} belongs to another round or announce")
+
+    # -- step 1 and 2: announce, advertise -------------------------------------------------
+
+    def _advertise(self, envelope: Envelope) -> Envelope:
+        self._verify_coordinator(envelope, env.ANNOUNCE)
+        announce = decode_announce(envelope.body)
+        registry = self.identity.registry
+        if announce.registry_version != registry.version:
+            raise RefusedError(
+                f"the round uses registry version {announce.registry_version}, "
+                f"this node holds {registry.version}"
+            )
+        if self.identity.member_id not in announce.candidates:
+            raise RefusedError("this node is not a candidate of the announced round")
+        unregistered = [c for c in announce.candidates if registry.member(c) is None]
+        if unregistered:
+            raise RefusedError(f"unregistered candidates: {', '.join(unregistered[:5])}")
+        self.policy.check(announce)
+        self._announce = announce
+        self._announce_hash = envelope.digest(self.identity.origin)
+        keys = AdvertiseKeys(
+            announce.round_id,
+            self._announce_hash,
+            masking.public_bytes(self._c_key),
+            masking.public_bytes(self._s_key),
+        )
+        return self._seal(env.ADVERTISE_KEYS, encode(keys))
+
+    # -- step 3: share keys ----------------------------------------------------------------
+
+    def _verified_advertisement(self, data: bytes) -> tuple[str, AdvertiseKeys]:
+        envelope = Envelope.from_bytes(data)
+        member = self.identity.registry.member(envelope.signer)
+        if member is None or envelope.signer not in self.announce.candidates:
+            raise RefusedError(f"keys advertised by a non-candidate {envelope.signer[:64]!r}")
+        try:
+            env.verify(envelope, self.identity.origin, env.ADVERTISE_KEYS, member.identity_key)
+        except ScfedError as exc:
+            raise RefusedError(f"unsigned keys for {member.member_id}: {exc}") from exc
+        keys = decode_advertise_keys(envelope.body)
+        self._check_round(keys.round_id, keys.announce_hash, "advertised keys")
+        return member.member_id, keys
+
+    def _share(self, keyset: KeySet) -> Envelope:
+        announce, me = self.announce, self.identity.member_id
+        advertised = dict(self._verified_advertisement(a) for a in keyset.advertisements)
+        if len(advertised) != len(keyset.advertisements):
+            raise RefusedError("a node advertised keys twice")
+        own = advertised.get(me)
+        if own is None or (own.c_public_key, own.s_public_key) != (
+            masking.public_bytes(self._c_key),
+            masking.public_bytes(self._s_key),
+        ):
+            raise RefusedError("the key set does not carry this node's own keys unchanged")
+        if len(advertised) < announce.quorum:
+            raise RefusedError(f"{len(advertised)} peers are fewer than {announce.quorum}")
+        self._advertised = advertised
+        self._seed = self._rng(shamir.SECRET_BYTES)
+        peers = sorted(advertised)
+        points = [announce.point(v) for v in peers]
+        s_raw = self._s_key.private_bytes_raw()
+        seeds = shamir.split(self._seed, points, announce.threshold, self._rng)
+        keys = shamir.split(s_raw, points, announce.threshold, self._rng)
+        shares = []
+        for peer, b, s in zip(peers, seeds, keys, strict=True):
+            if peer == me:
+                self._held[me] = (b, s)
+                continue
+            plaintext = shamir.encode_share(b) + shamir.encode_share(s)
+            shares.append((peer, self._encrypt(peer, plaintext)))
+        body = ShareKeys(announce.round_id, self._announce_hash, tuple(shares))
+        return self._seal(env.SHARE_KEYS, encode(body))
+
+    def _share_key(self, peer: str) -> bytes:
+        # Both directions of a pair use one key (fresh nonces), so agree once per peer.
+        key = self._share_keys.get(peer)
+        if key is None:
+            shared = masking.agree(self._c_key, self._advertised[peer].c_public_key)
+            key = masking.share_encryption_key(shared, self.announce.round_id)
+            self._share_keys[peer] = key
+        return key
+
+    def _encrypt(self, peer: str, plaintext: bytes) -> bytes:
+        nonce = self._rng(masking.NONCE_BYTES)
+        context = masking.share_context(self.announce.round_id, self.identity.member_id, peer)
+        return masking.encrypt_shares(self._share_key(peer), nonce, context, plaintext)
+
+    # -- step 4: masked input --------------------------------------------------------------
+
+    def _mask(self, task: MaskingTask) -> Envelope:
+        announce, me = self.announce, self.identity.member_id
+        shared = task.shared
+        if task.round_id != announce.round_id:
+            raise RefusedError("the masking task belongs to another round")
+        if not set(shared) <= set(self._advertised) or me not in shared:
+            raise RefusedError("the masking task names nodes that did not advertise keys")
+        if len(shared) < announce.quorum:
+            raise RefusedError(f"{len(shared)} nodes shared keys, fewer than {announce.quorum}")
+        senders = [sender for sender, _ in task.shares]
+        if sorted(senders) != [v for v in shared if v != me]:
+            raise RefusedError("the masking task does not carry shares from exactly those nodes")
+        for sender, ciphertext in task.shares:
+            self._held[sender] = self._open(sender, ciphertext)
+        self._shared = shared
+        vector = self._masked_vector(shared)
+        body = MaskedInput(announce.round_id, self._announce_hash, masking.encode_vector(vector))
+        return self._seal(env.MASKED_INPUT, encode(body))
+
+    def _open(self, sender: str, ciphertext: bytes) -> tuple[int, int]:
+        context = masking.share_context(self.announce.round_id, sender, self.identity.member_id)
+        plaintext = masking.decrypt_shares(self._share_key(sender), context, ciphertext, sender)
+        if len(plaintext) != 2 * shamir.SHARE_BYTES:
+            raise RefusedError(f"the shares from {sender} have the wrong length")
+        n = shamir.SHARE_BYTES
+        return shamir.decode_share(plaintext[:n]), shamir.decode_share(plaintext[n:])
+
+    def _masked_vector(self, shared: tuple[str, ...]) -> masking.Vector:
+        announce, me = self.announce, self.identity.member_id
+        if self._inputs is None:
+            raise LocalProtocolError("no input source for this round")
+        x = np.asarray(self._inputs(announce))
+        if x.shape != (announce.dim,) or x.dtype != np.uint64:
+            raise LocalProtocolError(f"the input must be {announce.dim} uint64 values")
+        y = x.copy()
+        expander = masking.Expander(announce.dim)
+        expander.add(y, masking.self_mask_key(self._seed, announce.round_id))
+        for peer in shared:
+            if peer == me:
+                continue
+            secret = masking.agree(self._s_key, self._advertised[peer].s_public_key)
+            key = masking.pair_mask_key(secret, announce.round_id)
+            if peer < me:
+                expander.add(y, key)
+            else:
+                expander.subtract(y, key)
+        return y
+
+    # -- step 5: unmask --------------------------------------------------------------------
+
+    def _unmask(self, envelope: Envelope) -> Envelope:
+        self._verify_coordinator(envelope, env.UNMASK_REQUEST)
+        request_hash = envelope.digest(self.identity.origin)
+        round_id = self.announce.round_id
+        prior = previous_answer(self._guard, round_id, request_hash)
+        if prior is not None:
+            return prior
+        request = decode_unmask_request(envelope.body)
+        self._check_unmask(request)
+        response = UnmaskResponse(
+            round_id,
+            request_hash,
+            tuple((v, shamir.encode_share(self._held[v][0])) for v in request.survivors),
+            tuple((v, shamir.encode_share(self._held[v][1])) for v in request.dropped),
+        )
+        sealed = self._seal(env.UNMASK_RESPONSE, encode(response))
+        self._guard.record(round_id, request_hash, sealed.to_bytes())
+        return sealed
+
+    def _check_unmask(self, request: UnmaskRequest) -> None:
+        announce = self.announce
+        self._check_round(request.round_id, request.announce_hash, "unmask request")
+        survivors, dropped = set(request.survivors), set(request.dropped)
+        if survivors & dropped:
+            raise RefusedError("the unmask request lists nodes as both survivor and dropped")
+        if not (survivors | dropped) <= set(self._shared):
+            raise RefusedError("the unmask request names nodes that never shared keys")
+        if self.identity.member_id not in survivors:
+            raise RefusedError("the unmask request does not count this node as a survivor")
+        if len(survivors) < announce.quorum:
+            raise RefusedError(f"{len(survivors)} survivors are fewer than {announce.quorum}")
+
+    # -- step 6: outcome -------------------------------------------------------------------
+
+    def _finish(self, envelope: Envelope) -> None:
+        self._verify_coordinator(envelope, envelope.type)
+        decode = decode_result if envelope.type == env.RESULT else decode_abort
+        outcome = decode(envelope.body)
+        self._check_round(outcome.round_id, outcome.announce_hash, "outcome")
+        self.outcome = envelope
