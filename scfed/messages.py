@@ -436,7 +436,9 @@ def task_to_proto(task: Task) -> spb.Task:
     """The wire form of a task for a node."""
     match task:
         case Envelope():
-            return spb.Task(**{_ENVELOPE_SLOT[task.type]: task.to_proto()})
+            message = spb.Task()
+            getattr(message, _ENVELOPE_SLOT[task.type]).CopyFrom(task.to_proto())
+            return message
         case KeySet():
             adverts = [Envelope.from_bytes(a).to_proto() for a in task.advertisements]
             return spb.Task(keys=spb.KeySet(round_id=task.round_id, advertisements=adverts))

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from scfed import masking
 from scfed.envelope import Envelope
 from scfed.messages import (
     Announce,
@@ -77,7 +77,7 @@ class Report:
         return decode_result(self.outcome.body) if self.outcome.type == "round.result" else None
 
 
-def _deliver(node: NodeRound, task: Task, inputs: np.ndarray) -> Envelope | None:  # type: ignore[type-arg]
+def _deliver(node: NodeRound, task: Task, inputs: masking.Vector) -> Envelope | None:
     match task:
         case KeySet():
             return node.on_keys(task)
@@ -94,7 +94,7 @@ def _deliver(node: NodeRound, task: Task, inputs: np.ndarray) -> Envelope | None
 def run_round(
     fed: Federation,
     announce: Announce,
-    inputs: Mapping[str, np.ndarray],  # type: ignore[type-arg]
+    inputs: Mapping[str, masking.Vector],
     rng: Random,
     *,
     vanish_after: Mapping[str, Phase] | None = None,

@@ -133,6 +133,7 @@ class NodeRound:
         self._announce: Announce | None = None
         self._announce_hash = b""
         self._inputs: Inputs | None = None
+        self._x: masking.Vector = np.zeros(0, dtype=np.uint64)
         self._c_key = X25519PrivateKey.from_private_bytes(rng(32))
         self._s_key = X25519PrivateKey.from_private_bytes(rng(32))
         self._seed = b""
@@ -219,6 +220,7 @@ class NodeRound:
         if unregistered:
             raise RefusedError(f"unregistered candidates: {', '.join(unregistered[:5])}")
         self.policy.check(announce)
+        self._x = self._input(announce)
         self._announce = announce
         self._announce_hash = envelope.digest(self.identity.origin)
         keys = AdvertiseKeys(
@@ -317,14 +319,17 @@ class NodeRound:
         n = shamir.SHARE_BYTES
         return shamir.decode_share(plaintext[:n]), shamir.decode_share(plaintext[n:])
 
-    def _masked_vector(self, shared: tuple[str, ...]) -> masking.Vector:
-        announce, me = self.announce, self.identity.member_id
+    def _input(self, announce: Announce) -> masking.Vector:
         if self._inputs is None:
             raise LocalProtocolError("no input source for this round")
         x = np.asarray(self._inputs(announce))
         if x.shape != (announce.dim,) or x.dtype != np.uint64:
             raise LocalProtocolError(f"the input must be {announce.dim} uint64 values")
-        y = x.copy()
+        return x
+
+    def _masked_vector(self, shared: tuple[str, ...]) -> masking.Vector:
+        announce, me = self.announce, self.identity.member_id
+        y = self._x.copy()
         expander = masking.Expander(announce.dim)
         expander.add(y, masking.self_mask_key(self._seed, announce.round_id))
         for peer in shared:

@@ -255,3 +255,47 @@ class RoundOutcome(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RoundOutcome: _TypeAlias = RoundOutcome  # noqa: Y015
+
+@_typing.final
+class StatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatusRequest: _TypeAlias = StatusRequest  # noqa: Y015
+
+@_typing.final
+class CoordinatorStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONNECTED_FIELD_NUMBER: _builtins.int
+    PHASE_FIELD_NUMBER: _builtins.int
+    REGISTRY_VERSION_FIELD_NUMBER: _builtins.int
+    phase: _builtins.str
+    """Phase of the latest round ("" before the first)."""
+    registry_version: _builtins.int
+    @_builtins.property
+    def connected(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Members connected now, sorted."""
+
+    def __init__(
+        self,
+        *,
+        connected: _abc.Iterable[_builtins.str] | None = ...,
+        phase: _builtins.str = ...,
+        registry_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connected", b"connected", "phase", b"phase", "registry_version", b"registry_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CoordinatorStatus: _TypeAlias = CoordinatorStatus  # noqa: Y015

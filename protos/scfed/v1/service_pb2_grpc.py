@@ -144,7 +144,8 @@ class NodeService:
 
 
 class AdminServiceStub:
-    """Missing associated documentation comment in .proto file."""
+    """Operator commands; every method requires an operator's certificate.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -157,13 +158,26 @@ class AdminServiceStub:
                 request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.StartRoundRequest.SerializeToString,
                 response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.RoundOutcome.FromString,
                 _registered_method=True)
+        self.Status = channel.unary_unary(
+                '/scfed.v1.AdminService/Status',
+                request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.StatusRequest.SerializeToString,
+                response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.CoordinatorStatus.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Operator commands; every method requires an operator's certificate.
+    """
 
     def StartRound(self, request, context):
-        """Runs one round to its end and returns the signed outcome; operator certificates only.
+        """Runs one round to its end and returns the signed outcome.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Status(self, request, context):
+        """Who is connected and where the latest round stands.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -177,6 +191,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.StartRoundRequest.FromString,
                     response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.RoundOutcome.SerializeToString,
             ),
+            'Status': grpc.unary_unary_rpc_method_handler(
+                    servicer.Status,
+                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.StatusRequest.FromString,
+                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.CoordinatorStatus.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'scfed.v1.AdminService', rpc_method_handlers)
@@ -186,7 +205,8 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Missing associated documentation comment in .proto file."""
+    """Operator commands; every method requires an operator's certificate.
+    """
 
     @staticmethod
     def StartRound(request,
@@ -205,6 +225,33 @@ class AdminService:
             '/scfed.v1.AdminService/StartRound',
             protos_dot_scfed_dot_v1_dot_service__pb2.StartRoundRequest.SerializeToString,
             protos_dot_scfed_dot_v1_dot_service__pb2.RoundOutcome.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Status(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.v1.AdminService/Status',
+            protos_dot_scfed_dot_v1_dot_service__pb2.StatusRequest.SerializeToString,
+            protos_dot_scfed_dot_v1_dot_service__pb2.CoordinatorStatus.FromString,
             options,
             channel_credentials,
             insecure,

@@ -67,26 +67,44 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
 def add_NodeServiceServicer_to_server(servicer: NodeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class AdminServiceStub:
+    """Operator commands; every method requires an operator's certificate."""
+
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AdminServiceAsyncStub: ...
     StartRound: _grpc.UnaryUnaryMultiCallable[_service_pb2.StartRoundRequest, _service_pb2.RoundOutcome]
-    """Runs one round to its end and returns the signed outcome; operator certificates only."""
+    """Runs one round to its end and returns the signed outcome."""
+    Status: _grpc.UnaryUnaryMultiCallable[_service_pb2.StatusRequest, _service_pb2.CoordinatorStatus]
+    """Who is connected and where the latest round stands."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
+    """Operator commands; every method requires an operator's certificate."""
+
     def __init__(self, channel: _aio.Channel) -> None: ...
     StartRound: _aio.UnaryUnaryMultiCallable[_service_pb2.StartRoundRequest, _service_pb2.RoundOutcome]  # type: ignore[assignment]
-    """Runs one round to its end and returns the signed outcome; operator certificates only."""
+    """Runs one round to its end and returns the signed outcome."""
+    Status: _aio.UnaryUnaryMultiCallable[_service_pb2.StatusRequest, _service_pb2.CoordinatorStatus]  # type: ignore[assignment]
+    """Who is connected and where the latest round stands."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Operator commands; every method requires an operator's certificate."""
+
     @_abc_1.abstractmethod
     def StartRound(
         self,
         request: _service_pb2.StartRoundRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_service_pb2.RoundOutcome, _abc.Awaitable[_service_pb2.RoundOutcome]]:
-        """Runs one round to its end and returns the signed outcome; operator certificates only."""
+        """Runs one round to its end and returns the signed outcome."""
+
+    @_abc_1.abstractmethod
+    def Status(
+        self,
+        request: _service_pb2.StatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.CoordinatorStatus, _abc.Awaitable[_service_pb2.CoordinatorStatus]]:
+        """Who is connected and where the latest round stands."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,211 @@
+"""The coordinator's gRPC server: node and admin services over mutual TLS. Does I/O.
+
+A caller's identity is the SHA-256 fingerprint of its client certificate, looked up in the
+governance-signed registry: members may use NodeService, operators AdminService, and
+nobody else gets past the first message. Message sizes are bounded by gRPC itself, which
+answers RESOURCE_EXHAUSTED; every other error is mapped to a status in ``_status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import NoReturn
+
+import grpc
+
+from coordinator._status import status_for
+from coordinator.rounds import Hub, Rounds
+from coordinator.store import Store
+from protos.scfed.v1 import messages_pb2 as pb
+from protos.scfed.v1 import service_pb2 as spb
+from protos.scfed.v1 import service_pb2_grpc as rpc
+from scfed import pki
+from scfed.config import (
+    CoordinatorConfig,
+    read_governance_key,
+    read_private_key_file,
+    read_registry_file,
+)
+from scfed.envelope import Envelope
+from scfed.errors import PermissionDeniedError, ScfedError, VerificationError
+from scfed.messages import Operator, Registry
+
+log = logging.getLogger("scfed.coordinator")
+
+
+class RegistryFile:
+    """The signed registry on disk, verified on load and re-read when the file changes."""
+
+    def __init__(self, path: Path, origin: str, governance_key: bytes) -> None:
+        self._path, self._origin, self._key = path, origin, governance_key
+        self._stamp: tuple[int, int] | None = None
+        self._loaded: tuple[Registry, Envelope] | None = None
+
+    def load(self) -> tuple[Registry, Envelope]:
+        stat = self._path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if self._loaded is None or stamp != self._stamp:
+            self._loaded = read_registry_file(self._path, self._origin, self._key)
+            self._stamp = stamp
+        return self._loaded
+
+    def registry(self) -> Registry:
+        return self.load()[0]
+
+
+def peer_fingerprint(context: grpc.aio.ServicerContext[object, object]) -> bytes:
+    """The SHA-256 fingerprint of the caller's verified client certificate."""
+    pem = next(iter(context.auth_context().get("x509_pem_cert", ())), None)
+    if pem is None:
+        raise PermissionDeniedError("no client certificate was presented")
+    try:
+        return pki.fingerprint_pem(pem)
+    except VerificationError as exc:
+        raise PermissionDeniedError(f"unreadable client certificate: {exc}") from exc
+
+
+async def _fail(context: grpc.aio.ServicerContext[object, object], exc: ScfedError) -> NoReturn:
+    code = status_for(exc)
+    log.warning("refused %s: %s: %s", context.peer(), code.name, exc)
+    await context.abort(code, str(exc))
+    raise AssertionError("abort returns only by raising")
+
+
+class NodeService(rpc.NodeServiceServicer):
+    """Task streams to nodes and the messages they submit."""
+
+    def __init__(self, registry: RegistryFile, hub: Hub, rounds: Rounds) -> None:
+        self._registry, self._hub, self._rounds = registry, hub, rounds
+
+    def _member(self, context: grpc.aio.ServicerContext[object, object]) -> str:
+        member = self._registry.registry().member_by_certificate(peer_fingerprint(context))
+        if member is None:
+            raise PermissionDeniedError("this certificate belongs to no registered member")
+        return member.member_id
+
+    async def Subscribe(  # noqa: N802 - gRPC method name
+        self, request: spb.SubscribeRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> AsyncIterator[spb.Task]:
+        try:
+            member_id = self._member(context)
+        except ScfedError as exc:
+            await _fail(context, exc)
+        queue = self._hub.connect(member_id)
+        try:
+            yield spb.Task(registry=self._registry.load()[1].to_proto())
+            while (task := await queue.get()) is not None:
+                yield task
+        finally:
+            self._hub.disconnect(member_id, queue)
+
+    async def Submit(  # noqa: N802 - gRPC method name
+        self, request: pb.Envelope, context: grpc.aio.ServicerContext[object, object]
+    ) -> spb.Ack:
+        try:
+            member_id = self._member(context)
+            envelope = Envelope.from_proto(request)
+            self._rounds.submit(member_id, envelope)
+            return spb.Ack(envelope_hash=envelope.digest(self._registry.registry().origin))
+        except ScfedError as exc:
+            await _fail(context, exc)
+
+
+class AdminService(rpc.AdminServiceServicer):
+    """Operator commands; callable only with an operator's certificate."""
+
+    def __init__(self, registry: RegistryFile, hub: Hub, rounds: Rounds) -> None:
+        self._registry, self._hub, self._rounds = registry, hub, rounds
+
+    def _operator(self, context: grpc.aio.ServicerContext[object, object]) -> Operator:
+        fingerprint = peer_fingerprint(context)
+        operator = self._registry.registry().operator_by_certificate(fingerprint)
+        if operator is None:
+            raise PermissionDeniedError("only an operator certificate may use the admin service")
+        return operator
+
+    async def Status(  # noqa: N802 - gRPC method name
+        self, request: spb.StatusRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> spb.CoordinatorStatus:
+        try:
+            self._operator(context)
+            phase = self._rounds.phase
+            return spb.CoordinatorStatus(
+                connected=self._hub.connected,
+                phase=phase.value if phase else "",
+                registry_version=self._registry.registry().version,
+            )
+        except ScfedError as exc:
+            await _fail(context, exc)
+
+    async def StartRound(  # noqa: N802 - gRPC method name
+        self, request: spb.StartRoundRequest, context: grpc.aio.ServicerContext[object, object]
+    ) -> spb.RoundOutcome:
+        try:
+            operator = self._operator(context)
+            log.info("operator %s starts a round of %s", operator.name, request.query)
+            round_id, outcome = await self._rounds.run(request)
+            return spb.RoundOutcome(round_id=round_id, outcome=outcome.to_proto())
+        except ScfedError as exc:
+            await _fail(context, exc)
+
+
+def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """Channel arguments shared by the server: size bounds and keepalive."""
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.keepalive_time_ms", 20_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+
+
+def _credentials(config: CoordinatorConfig) -> grpc.ServerCredentials:
+    key = read_private_key_file(config.tls.key)
+    return grpc.ssl_server_credentials(
+        [(key, config.tls.certificate.read_bytes())],
+        root_certificates=config.tls.ca.read_bytes(),
+        require_client_auth=True,
+    )
+
+
+async def serve(
+    config: CoordinatorConfig, listen: str | None = None, ready: Callable[[int], None] | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT; ``ready`` is told the bound port once listening."""
+    governance = read_governance_key(config.governance_key)
+    registry = RegistryFile(config.registry, config.origin, governance)
+    registry.load()
+    signing_key = pki.load_ed25519_private_pem(read_private_key_file(config.signing_key))
+    store = Store(config.database)
+    hub = Hub()
+    rounds = Rounds(
+        registry.registry,
+        signing_key,
+        store,
+        hub,
+        phase_timeout_ms=config.phase_timeout_ms,
+        max_cells=config.max_cells,
+    )
+    server = grpc.aio.server(options=server_options(config.max_message_bytes))
+    rpc.add_NodeServiceServicer_to_server(NodeService(registry, hub, rounds), server)
+    rpc.add_AdminServiceServicer_to_server(AdminService(registry, hub, rounds), server)
+    address = listen or config.listen
+    port = server.add_secure_port(address, _credentials(config))
+    await server.start()
+    log.info("coordinator of %s listening on %s (port %d)", config.origin, address, port)
+    if ready is not None:
+        ready(port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await server.stop(grace=1.0)
+    store.close()

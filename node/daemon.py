@@ -1,0 +1,215 @@
+"""The node daemon: one outbound mutual-TLS connection, tasks in, signed answers out. I/O.
+
+The connection is re-established with exponential backoff whenever it breaks. Every task is
+handled to completion before the next is read; a task that breaks a safety rule makes the
+node abandon that round (logged as a refusal), and no input ever crashes the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from functools import partial
+
+import grpc
+
+from node.figures import input_vector
+from node.store import NodeStore
+from protos.scfed.v1 import service_pb2 as spb
+from protos.scfed.v1 import service_pb2_grpc as rpc
+from scfed import envelope as env
+from scfed import pki
+from scfed.config import NodeConfig, read_governance_key, read_private_key_file
+from scfed.envelope import Envelope
+from scfed.errors import RefusedError, ScfedError
+from scfed.messages import (
+    KeySet,
+    MaskingTask,
+    Registry,
+    Task,
+    decode_abort,
+    decode_result,
+    decode_unmask_request,
+    task_from_proto,
+)
+from scfed.registry import open_registry
+from scfed.secagg import Identity, NodePolicy, NodeRound
+from scfed.secagg.node import previous_answer
+
+log = logging.getLogger("scfed.node")
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+SUBMIT_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Reconnection delays: doubling from ``first`` up to ``most``, with random jitter."""
+
+    first: float = 0.5
+    most: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        jitter = int.from_bytes(os.urandom(2), "big") / 65536  # spreads reconnecting nodes
+        return min(self.first * 2.0**attempt, self.most) * (0.5 + jitter / 2)
+
+
+class NodeDaemon:
+    """Takes part in rounds as the coordinator announces them, until stopped."""
+
+    def __init__(self, config: NodeConfig, coordinator: str | None = None) -> None:
+        self.config = config
+        self.address = coordinator or config.coordinator
+        self._identity_key = pki.load_ed25519_private_pem(
+            read_private_key_file(config.identity_key)
+        )
+        self._governance_key = read_governance_key(config.governance_key)
+        self._credentials = grpc.ssl_channel_credentials(
+            root_certificates=config.tls.ca.read_bytes(),
+            private_key=read_private_key_file(config.tls.key),
+            certificate_chain=config.tls.certificate.read_bytes(),
+        )
+        self._policy = NodePolicy(config.min_n_min, config.max_cells)
+        self._store = NodeStore(config.database)
+        self._registry: Registry | None = None
+        self._rounds: dict[bytes, NodeRound] = {}
+        self._stop = threading.Event()
+        self._call: grpc.CallIterator[spb.Task] | None = None
+
+    def stop(self) -> None:
+        """End the connection and the run loop (safe from a signal handler)."""
+        self._stop.set()
+        call = self._call
+        if call is not None:
+            call.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
+
+    def run(self, backoff: Backoff = Backoff()) -> None:
+        """Stay connected and take part in rounds until ``stop``."""
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                if self._session():
+                    attempt = 0
+            except grpc.RpcError as exc:
+                if self._stop.is_set():
+                    break
+                log.warning("connection to %s lost: %s", self.address, _describe(exc))
+            delay = backoff.delay(attempt)
+            attempt += 1
+            log.info("reconnecting in %.1f s", delay)
+            self._stop.wait(delay)
+        self._store.close()
+
+    def _session(self) -> bool:
+        """One connection; True if the coordinator accepted us before it ended."""
+        options = [
+            ("grpc.ssl_target_name_override", self.config.server_name),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.keepalive_time_ms", 20_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+        ]
+        accepted = False
+        with grpc.secure_channel(self.address, self._credentials, options) as channel:
+            stub = rpc.NodeServiceStub(channel)
+            version = self._registry.version if self._registry else 0
+            stream = stub.Subscribe(spb.SubscribeRequest(registry_version=version))
+            self._call = stream
+            if self._stop.is_set():
+                stream.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
+            for task in stream:
+                accepted = True
+                self._handle(stub, task)
+        return accepted
+
+    def _handle(self, stub: rpc.NodeServiceStub, message: spb.Task) -> None:
+        try:
+            reply = self._dispatch(task_from_proto(message))
+        except RefusedError as exc:
+            log.error("REFUSED: %s; this node abandons the round", exc)
+            return
+        except ScfedError as exc:
+            log.warning("ignoring a bad task: %s", exc)
+            return
+        if reply is None:
+            return
+        try:
+            stub.Submit(reply.to_proto(), timeout=SUBMIT_TIMEOUT_S)
+        except grpc.RpcError as exc:
+            log.warning("the coordinator did not accept our %s: %s", reply.type, _describe(exc))
+            return
+        log.info("%s accepted", reply.type)
+
+    def _dispatch(self, task: Task) -> Envelope | None:
+        match task:
+            case KeySet():
+                return self._round(task.round_id).on_keys(task)
+            case MaskingTask():
+                return self._round(task.round_id).on_masking(task)
+            case Envelope() if task.type == env.REGISTRY:
+                self._update_registry(task)
+            case Envelope() if task.type == env.ANNOUNCE:
+                return self._join(task)
+            case Envelope() if task.type == env.UNMASK_REQUEST:
+                return self._unmask(task)
+            case Envelope():
+                self._finish(task)
+        return None
+
+    def _round(self, round_id: bytes) -> NodeRound:
+        node_round = self._rounds.get(round_id)
+        if node_round is None:
+            raise ScfedError(f"a task for round {round_id.hex()}, which this node is not in")
+        return node_round
+
+    def _update_registry(self, envelope: Envelope) -> None:
+        registry = open_registry(envelope, self.config.origin, self._governance_key)
+        if self._registry is not None and registry.version < self._registry.version:
+            raise RefusedError(
+                f"registry version {registry.version} is older than {self._registry.version}"
+            )
+        self._registry = registry
+        log.info("registry version %d: %d members", registry.version, len(registry.members))
+
+    def _join(self, announce: Envelope) -> Envelope:
+        if self._registry is None:
+            raise RefusedError("a round was announced before the registry arrived")
+        identity = Identity(self.config.member_id, self._identity_key, self._registry)
+        node_round = NodeRound(identity, self._policy, self._store, os.urandom)
+        self._rounds.clear()  # rounds run one at a time: an announce ends any older one here
+        reply = node_round.on_announce(announce, partial(input_vector, self.config.figures))
+        round_id = node_round.announce.round_id
+        self._rounds[round_id] = node_round
+        log.info("round %s: joined (%d cells)", round_id.hex(), node_round.announce.dim)
+        return reply
+
+    def _unmask(self, request: Envelope) -> Envelope:
+        registry = self._registry
+        if registry is None:
+            raise RefusedError("an unmask request arrived before the registry")
+        env.verify(request, registry.origin, env.UNMASK_REQUEST, registry.coordinator_key)
+        round_id = decode_unmask_request(request.body).round_id
+        node_round = self._rounds.get(round_id)
+        if node_round is not None:
+            return node_round.on_unmask(request)
+        answer = previous_answer(self._store, round_id, request.digest(registry.origin))
+        if answer is None:
+            raise RefusedError(f"an unmask request for round {round_id.hex()}, unknown here")
+        return answer
+
+    def _finish(self, outcome: Envelope) -> None:
+        decode = decode_result if outcome.type == env.RESULT else decode_abort
+        round_id = decode(outcome.body).round_id
+        node_round = self._round(round_id)
+        node_round.on_outcome(outcome)
+        self._store.keep_outcome(round_id, outcome)
+        del self._rounds[round_id]
+        log.info("round %s: %s", round_id.hex(), outcome.type)
+
+
+def _describe(exc: grpc.RpcError) -> str:
+    code = exc.code() if isinstance(exc, grpc.Call) else None
+    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+    return f"{code.name if code else 'error'}: {details}"

@@ -1,0 +1,7 @@
+"""``python -m scfed`` runs the ``scfed`` command."""
+
+import sys
+
+from scfed.cli import main
+
+sys.exit(main())

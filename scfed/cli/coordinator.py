@@ -1,0 +1,164 @@
+"""``scfed coordinator ...``: the operator's daemon and its admin commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from protos.scfed.v1 import service_pb2 as spb
+from protos.scfed.v1 import service_pb2_grpc as rpc
+from scfed.config import (
+    OperatorConfig,
+    load_coordinator_config,
+    load_operator_config,
+    read_private_key_file,
+    write_public,
+)
+from scfed.envelope import Envelope
+from scfed.errors import ConfigError, RemoteProtocolError, ScfedError
+from scfed.messages import Result, decode_abort, decode_result
+
+
+def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = roles.add_parser("coordinator", help="run the coordinator or operate it")
+    commands = parser.add_subparsers(dest="coordinator_command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="serve nodes and operators over mutual TLS")
+    serve.add_argument("--config", type=Path, required=True, help="coordinator.toml")
+    serve.add_argument("--listen", help="HOST:PORT, overriding the configuration (port 0: any)")
+    serve.add_argument("--port-file", type=Path, help="write the bound port here once listening")
+    serve.set_defaults(func=_serve)
+    rounds = commands.add_parser("round", help="run rounds (operator certificate required)")
+    round_commands = rounds.add_subparsers(dest="round_command", required=True, metavar="COMMAND")
+    start = round_commands.add_parser("start", help="run one round and print its result")
+    start.add_argument("--config", type=Path, required=True, help="the operator's operator.toml")
+    start.add_argument("--coordinator", help="HOST:PORT, overriding the configuration")
+    start.add_argument("--query", required=True, help="name of the query")
+    start.add_argument("--cells-file", type=Path, required=True, help="one cell key per line")
+    start.add_argument("--candidates", nargs="*", default=[], help="members (default: connected)")
+    start.add_argument("--threshold", type=int, default=0, help="Shamir t (default: n/2 + 1)")
+    start.add_argument("--n-min", type=int, default=0, help="fewest inputs (default: 3)")
+    start.add_argument("--phase-timeout-ms", type=int, default=0, help="default: coordinator's")
+    start.set_defaults(func=_start_round)
+    status = commands.add_parser("status", help="connected nodes and the latest round")
+    status.add_argument("--config", type=Path, required=True, help="the operator's operator.toml")
+    status.add_argument("--coordinator", help="HOST:PORT, overriding the configuration")
+    status.set_defaults(func=_status)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from coordinator.server import serve
+
+    config = load_coordinator_config(args.config)
+
+    def ready(port: int) -> None:
+        if args.port_file is not None:
+            write_public(args.port_file, f"{port}\n".encode())
+
+    asyncio.run(serve(config, args.listen, ready))
+    return 0
+
+
+def read_cells(path: Path) -> list[str]:
+    """The non-empty lines of a cells file."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read cells from {path}: {exc}") from exc
+    cells = [line.strip() for line in lines if line.strip()]
+    if len(set(cells)) != len(cells):
+        raise ConfigError(f"{path} names a cell twice")
+    return cells
+
+
+class AdminClient:
+    """The operator's connection to the coordinator's admin service."""
+
+    def __init__(self, config: OperatorConfig, address: str | None = None) -> None:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=config.tls.ca.read_bytes(),
+            private_key=read_private_key_file(config.tls.key),
+            certificate_chain=config.tls.certificate.read_bytes(),
+        )
+        options = [("grpc.ssl_target_name_override", config.server_name)]
+        target = address or config.coordinator
+        self._channel = grpc.secure_channel(target, credentials, options)
+        self._stub = rpc.AdminServiceStub(self._channel)
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._channel.close()
+
+    def status(self, timeout: float = 10.0) -> spb.CoordinatorStatus:
+        """Who is connected and where the latest round stands."""
+        try:
+            return self._stub.Status(spb.StatusRequest(), timeout=timeout)
+        except grpc.RpcError as exc:
+            raise _refused(exc) from exc
+
+    def start_round(self, request: spb.StartRoundRequest, timeout: float) -> tuple[bytes, Envelope]:
+        """Run a round; its id and signed outcome."""
+        try:
+            answer = self._stub.StartRound(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise _refused(exc) from exc
+        return answer.round_id, Envelope.from_proto(answer.outcome)
+
+
+def _refused(exc: grpc.RpcError) -> RemoteProtocolError:
+    code = exc.code().name if isinstance(exc, grpc.Call) else "error"
+    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+    return RemoteProtocolError(f"the coordinator refused: {code}: {details}")
+
+
+def result_table(result: Result, cells: list[str]) -> str:
+    """A readable table of a round's sums."""
+    sums = np.frombuffer(result.sums, dtype="<i8")
+    width = max([len(c) for c in cells] + [4])
+    lines = [f"{'cell':<{width}}  {'sum':>20}", f"{'-' * width}  {'-' * 20}"]
+    lines += [
+        f"{cell:<{width}}  {int(value):>20,}" for cell, value in zip(cells, sums, strict=True)
+    ]
+    lines.append(f"{len(result.survivors)} contributors: {', '.join(result.survivors)}")
+    return "\n".join(lines)
+
+
+def _start_round(args: argparse.Namespace) -> int:
+    config = load_operator_config(args.config)
+    cells = read_cells(args.cells_file)
+    request = spb.StartRoundRequest(
+        query=args.query,
+        cells=cells,
+        candidates=sorted(args.candidates),
+        threshold=args.threshold,
+        n_min=args.n_min,
+        phase_timeout_ms=args.phase_timeout_ms,
+    )
+    timeout = 5 * (args.phase_timeout_ms or 30_000) / 1000 + 30
+    with AdminClient(config, args.coordinator) as admin:
+        round_id, outcome = admin.start_round(request, timeout)
+    print(f"round {round_id.hex()}: {outcome.type}")
+    if outcome.type != "round.result":
+        print(f"aborted: {decode_abort(outcome.body).reason}")
+        return 2
+    result = decode_result(outcome.body)
+    if len(result.sums) != 8 * len(cells):
+        raise ScfedError("the result does not have one sum per requested cell")
+    print(result_table(result, cells))
+    sys.stdout.flush()
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    with AdminClient(load_operator_config(args.config), args.coordinator) as admin:
+        status = admin.status()
+    print(f"registry version {status.registry_version}")
+    print(f"latest round: {status.phase or 'none yet'}")
+    print(f"{len(status.connected)} connected: {', '.join(status.connected)}")
+    return 0

@@ -1,0 +1,28 @@
+"""``scfed node ...``: the firm's daemon."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from pathlib import Path
+
+from scfed.config import load_node_config
+
+
+def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = roles.add_parser("node", help="run a member's node")
+    commands = parser.add_subparsers(dest="node_command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="connect to the coordinator and take part")
+    serve.add_argument("--config", type=Path, required=True, help="the node's node.toml")
+    serve.add_argument("--coordinator", help="HOST:PORT, overriding the configuration")
+    serve.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from node.daemon import NodeDaemon
+
+    daemon = NodeDaemon(load_node_config(args.config), args.coordinator)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: daemon.stop())
+    daemon.run()
+    return 0

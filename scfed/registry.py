@@ -1,0 +1,90 @@
+"""The governance-signed member registry: sealing, opening and adding entries. Pure, no I/O.
+
+The registry lists every member (identity key, TLS certificate fingerprint) and operator of a
+federation. Governance signs each version; nodes and the coordinator accept only a registry
+that verifies against the pinned governance key and names their own federation's origin.
+Adding an entry returns the next version; nothing here ever changes or removes an entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from scfed.envelope import GOVERNANCE, REGISTRY, Envelope, seal, verify
+from scfed.errors import ConfigError, RemoteProtocolError, VerificationError
+from scfed.messages import (
+    HASH_BYTES,
+    KEY_BYTES,
+    Member,
+    Operator,
+    Registry,
+    check_member_id,
+    decode_registry,
+    encode,
+)
+
+
+def seal_registry(registry: Registry, governance: Ed25519PrivateKey) -> Envelope:
+    """Sign ``registry`` with the governance key, bound to the registry's own origin."""
+    return seal(governance, REGISTRY, GOVERNANCE, registry.origin, encode(registry))
+
+
+def open_registry(envelope: Envelope, origin: str, governance_key: bytes) -> Registry:
+    """The registry in ``envelope``; VerificationError unless governance signed it for origin.
+
+    A body that verifies but does not decode raises RemoteProtocolError.
+    """
+    verify(envelope, origin, REGISTRY, governance_key)
+    if envelope.signer != GOVERNANCE:
+        raise VerificationError(f"the registry must be signed by governance, not {envelope.signer}")
+    registry = decode_registry(envelope.body)
+    if registry.origin != origin:
+        raise VerificationError(
+            f"the registry belongs to federation {registry.origin!r}, not {origin!r}"
+        )
+    return registry
+
+
+def with_member(registry: Registry, member: Member) -> Registry:
+    """The next version of ``registry`` with ``member`` added; ConfigError if already there."""
+    _check_id(member.member_id, "member id")
+    if registry.member(member.member_id) is not None:
+        raise ConfigError(f"member {member.member_id!r} is already in the registry")
+    _check_length(member.identity_key, KEY_BYTES, "identity key")
+    _check_certificate(registry, member.tls_cert_sha256)
+    members = sorted((*registry.members, member), key=lambda m: m.member_id)
+    return replace(registry, version=registry.version + 1, members=tuple(members))
+
+
+def with_operator(registry: Registry, operator: Operator) -> Registry:
+    """The next version of ``registry`` with ``operator`` added; ConfigError if already there."""
+    _check_id(operator.name, "operator name")
+    if any(o.name == operator.name for o in registry.operators):
+        raise ConfigError(f"operator {operator.name!r} is already in the registry")
+    _check_certificate(registry, operator.tls_cert_sha256)
+    operators = sorted((*registry.operators, operator), key=lambda o: o.name)
+    return replace(registry, version=registry.version + 1, operators=tuple(operators))
+
+
+def _check_id(value: str, what: str) -> None:
+    try:
+        check_member_id(value, what)
+    except RemoteProtocolError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _check_length(value: bytes, length: int, what: str) -> None:
+    if len(value) != length:
+        raise ConfigError(f"the {what} must be {length} bytes, not {len(value)}")
+
+
+def _check_certificate(registry: Registry, fingerprint: bytes) -> None:
+    """A TLS certificate names one identity: refuse a fingerprint the registry already has."""
+    _check_length(fingerprint, HASH_BYTES, "certificate fingerprint")
+    taken = registry.member_by_certificate(fingerprint) or registry.operator_by_certificate(
+        fingerprint
+    )
+    if taken is not None:
+        raise ConfigError(f"certificate {fingerprint.hex()} is already in the registry")

@@ -1,0 +1,268 @@
+"""Shared helpers for the unit tests: a deterministic rng and a scripted in-memory round.
+
+A ``Script`` is one complete round run in memory with every node's randomness derived from
+its member id, so a fresh ``NodeRound`` or ``CoordinatorRound`` fed the recorded tasks or
+messages reaches exactly the same state: that is how the tests put a real machine in any
+phase. Nothing here opens a socket or a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from scfed import envelope as env
+from scfed.envelope import Envelope
+from scfed.masking import Vector
+from scfed.messages import (
+    Abort,
+    Announce,
+    Domain,
+    KeySet,
+    MaskingTask,
+    encode,
+    layout_hash,
+)
+from scfed.secagg._table import Phase
+from scfed.secagg.coordinator import CoordinatorRound
+from scfed.secagg.driver import Federation, federation
+from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound, UnmaskGuard
+
+NodeTask = Envelope | KeySet | MaskingTask
+Random = Callable[[int], bytes]
+
+# The phases a round collects messages in, in order, and the node task that opens each.
+RUNNING = (Phase.ADVERTISING, Phase.SHARING, Phase.MASKING, Phase.UNMASKING)
+
+
+class Rng:
+    """Deterministic bytes: SHAKE-256 of a seed and a call counter. For tests only."""
+
+    def __init__(self, seed: bytes) -> None:
+        self._seed = seed
+        self._counter = 0
+
+    def __call__(self, n: int) -> bytes:
+        block = self._seed + b"/" + self._counter.to_bytes(8, "big")
+        self._counter += 1
+        return hashlib.shake_256(block).digest(n)
+
+
+def int64_vector(seed: bytes, dim: int) -> Vector:
+    """A pseudo-random int64 vector (negatives included) passed as its uint64 view."""
+    raw = Rng(seed)(8 * dim)
+    return np.frombuffer(raw, dtype="<i8").astype(np.int64).view(np.uint64)
+
+
+def cells_of(dim: int) -> tuple[str, ...]:
+    return tuple(f"cell-{i}" for i in range(dim))
+
+
+def make_announce(
+    fed: Federation,
+    candidates: tuple[str, ...],
+    threshold: int,
+    n_min: int,
+    *,
+    dim: int = 3,
+    round_seed: bytes = b"round",
+) -> Announce:
+    cells = cells_of(dim)
+    return Announce(
+        round_id=Rng(round_seed)(16),
+        query="test.inventory",
+        dim=dim,
+        candidates=candidates,
+        threshold=threshold,
+        n_min=n_min,
+        registry_version=fed.registry.version,
+        phase_timeout_ms=1000,
+        layout_hash=layout_hash(cells),
+        cells=cells,
+    )
+
+
+def new_node(
+    fed: Federation,
+    member: str,
+    guard: UnmaskGuard | None = None,
+    policy: NodePolicy | None = None,
+    seed: bytes = b"node:",
+) -> NodeRound:
+    """A node whose randomness depends only on ``seed`` and its member id."""
+    identity = Identity(member, fed.member_keys[member], fed.registry)
+    rng = Rng(seed + member.encode())
+    return NodeRound(identity, policy or NodePolicy(), guard or MemoryGuard(), rng)
+
+
+def deliver(node: NodeRound, task: NodeTask, inputs: Vector) -> Envelope:
+    """Hand a node a non-outcome task and return its reply."""
+    match task:
+        case KeySet():
+            return node.on_keys(task)
+        case MaskingTask():
+            return node.on_masking(task)
+        case Envelope() if task.type == env.ANNOUNCE:
+            return node.on_announce(task, lambda _: inputs)
+        case Envelope() if task.type == env.UNMASK_REQUEST:
+            return node.on_unmask(task)
+    raise AssertionError(f"not a task with a reply: {task!r}")
+
+
+def forge(fed: Federation, type_: str, body: Domain) -> Envelope:
+    """A message signed with the coordinator's real key (what a malicious coordinator can do)."""
+    return env.seal(fed.coordinator_key, type_, env.COORDINATOR, fed.registry.origin, encode(body))
+
+
+@dataclass
+class Script:
+    """One recorded round: the tasks each node received and the replies it gave."""
+
+    fed: Federation
+    announce: Announce
+    announce_hash: bytes
+    inputs: dict[str, Vector]
+    tasks: dict[str, list[NodeTask]]
+    # The coordinator's phase when a reply was produced -> sender -> reply.
+    replies: dict[Phase, dict[str, Envelope]] = field(default_factory=dict)
+    outcome: Envelope | None = None
+
+    @property
+    def round_id(self) -> bytes:
+        return self.announce.round_id
+
+    @property
+    def result(self) -> Envelope:
+        if self.outcome is None:
+            raise AssertionError("the script has no outcome")
+        return self.outcome
+
+    def abort(self, reason: str = "test abort") -> Envelope:
+        return forge(self.fed, env.ABORT, Abort(self.round_id, self.announce_hash, reason))
+
+    def input_of(self, member: str) -> Vector:
+        return self.inputs[member]
+
+
+def build_script(
+    *,
+    n: int = 4,
+    threshold: int = 3,
+    n_min: int = 3,
+    dim: int = 3,
+    extra_members: int = 0,
+    vanish_after: Mapping[str, Phase] | None = None,
+) -> Script:
+    """Run one round in memory, recording everything; ``extra_members`` are non-candidates."""
+    vanish = vanish_after or {}
+    fed = federation(n + extra_members, Rng(b"federation"))
+    candidates = tuple(sorted(fed.member_keys))[:n]
+    announce = make_announce(fed, candidates, threshold, n_min, dim=dim)
+    coordinator = CoordinatorRound(announce, fed.registry, fed.coordinator_key)
+    script = Script(
+        fed=fed,
+        announce=announce,
+        announce_hash=coordinator.announce_hash,
+        inputs={m: int64_vector(b"input:" + m.encode(), dim) for m in candidates},
+        tasks={m: [] for m in candidates},
+    )
+    nodes = {m: new_node(fed, m) for m in candidates}
+    pending = coordinator.start()
+    while pending:
+        phase = coordinator.phase
+        replies = []
+        for out in pending:
+            node = nodes[out.to]
+            if vanish.get(out.to) is node.phase:
+                continue
+            if isinstance(out.task, Envelope) and out.task.type in (env.RESULT, env.ABORT):
+                node.on_outcome(out.task)
+                continue
+            script.tasks[out.to].append(out.task)
+            reply = deliver(node, out.task, script.inputs[out.to])
+            script.replies.setdefault(phase, {})[out.to] = reply
+            replies.append((out.to, reply))
+        pending = [task for m, reply in replies for task in coordinator.receive(m, reply)]
+        if not pending and not coordinator.phase.terminal:
+            pending = coordinator.close()
+    script.outcome = coordinator.outcome
+    return script
+
+
+def advance_coordinator(coordinator: CoordinatorRound, script: Script, target: Phase) -> None:
+    """Feed the recorded replies phase by phase (closing as the deadline would) to ``target``."""
+    if coordinator.phase is Phase.NEW and target is not Phase.NEW:
+        coordinator.start()
+    while coordinator.phase is not target:
+        phase = coordinator.phase
+        if phase.terminal:
+            raise AssertionError(f"the round ended in {phase} before reaching {target}")
+        for member, reply in script.replies.get(phase, {}).items():
+            coordinator.receive(member, reply)
+        if coordinator.phase is phase:
+            coordinator.close()
+
+
+def coordinator_in(script: Script, phase: Phase) -> CoordinatorRound:
+    """A real coordinator of the scripted round, put in ``phase``."""
+    fed = script.fed
+    coordinator = CoordinatorRound(script.announce, fed.registry, fed.coordinator_key)
+    if phase is Phase.ABORTED:
+        coordinator.start()
+        coordinator.close()  # nobody advertised keys: too few
+    else:
+        advance_coordinator(coordinator, script, phase)
+    assert coordinator.phase is phase
+    return coordinator
+
+
+def feed_node(node: NodeRound, script: Script, member: str, start: int, stop: int) -> None:
+    """Give a node tasks[start:stop] of the script and check it replies as recorded."""
+    for index in range(start, stop):
+        reply = deliver(node, script.tasks[member][index], script.input_of(member))
+        assert reply.to_bytes() == script.replies[RUNNING[index]][member].to_bytes()
+
+
+def node_in(
+    script: Script, member: str, phase: Phase, guard: UnmaskGuard | None = None
+) -> NodeRound:
+    """A fresh node of the scripted round (same randomness as in the script) in ``phase``."""
+    node = new_node(script.fed, member, guard)
+    if phase in RUNNING or phase is Phase.NEW:
+        steps = 0 if phase is Phase.NEW else RUNNING.index(phase) + 1
+        feed_node(node, script, member, 0, steps)
+    elif phase is Phase.FINISHED:
+        feed_node(node, script, member, 0, len(RUNNING))
+        node.on_outcome(script.result)
+    else:
+        feed_node(node, script, member, 0, 1)
+        node.on_outcome(script.abort())
+    assert node.phase is phase
+    return node
+
+
+def announce_task(script: Script, member: str) -> Envelope:
+    task = script.tasks[member][0]
+    assert isinstance(task, Envelope)
+    return task
+
+
+def keys_task(script: Script, member: str) -> KeySet:
+    task = script.tasks[member][1]
+    assert isinstance(task, KeySet)
+    return task
+
+
+def masking_task(script: Script, member: str) -> MaskingTask:
+    task = script.tasks[member][2]
+    assert isinstance(task, MaskingTask)
+    return task
+
+
+def unmask_task(script: Script, member: str) -> Envelope:
+    task = script.tasks[member][3]
+    assert isinstance(task, Envelope)
+    return task
