@@ -41,6 +41,21 @@ def public_key(raw: bytes) -> X25519PublicKey:
     return X25519PublicKey.from_public_bytes(raw)
 
 
+_PROBE = X25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+
+
+def check_public_key(raw: bytes, owner: str) -> None:
+    """Raise RemoteProtocolError, naming ``owner``, for a key no agreement can use.
+
+    Low-order points make every X25519 agreement all zeros; probing with a fixed key finds them
+    before any honest node would stumble on them mid-round.
+    """
+    try:
+        _PROBE.exchange(public_key(raw))
+    except (ValueError, RemoteProtocolError) as exc:
+        raise RemoteProtocolError(f"{owner} advertised an unusable X25519 key") from exc
+
+
 def public_bytes(key: X25519PrivateKey) -> bytes:
     """The raw 32-byte public key of ``key``."""
     return key.public_key().public_bytes_raw()

@@ -20,7 +20,7 @@ from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import envelope as env
 from scfed.envelope import Envelope
-from scfed.errors import RemoteProtocolError
+from scfed.errors import LocalProtocolError, RemoteProtocolError
 
 ROUND_ID_BYTES = 16
 HASH_BYTES = 32
@@ -436,8 +436,11 @@ def task_to_proto(task: Task) -> spb.Task:
     """The wire form of a task for a node."""
     match task:
         case Envelope():
+            slot = _ENVELOPE_SLOT.get(task.type)
+            if slot is None:
+                raise LocalProtocolError(f"a {task.type} message is not a task for a node")
             message = spb.Task()
-            getattr(message, _ENVELOPE_SLOT[task.type]).CopyFrom(task.to_proto())
+            getattr(message, slot).CopyFrom(task.to_proto())
             return message
         case KeySet():
             adverts = [Envelope.from_bytes(a).to_proto() for a in task.advertisements]

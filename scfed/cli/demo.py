@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,10 +124,11 @@ def processes(logs: Path) -> Iterator[Processes]:
         started.stop_all()
 
 
-def _wait_for(what: str, check: object, procs: Processes, name: str) -> None:
+def wait_for(what: str, check: Callable[[], bool], procs: Processes, name: str) -> None:
+    """Poll ``check`` until it holds; fail if process ``name`` dies or time runs out."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if callable(check) and check():
+        if check():
             return
         if procs.running[name].poll() is not None:
             raise ScfedError(f"{name} exited early:\n{procs.log_text(name)[-2000:]}")
@@ -169,14 +170,14 @@ def run_demo(directory: Path, n: int, dropouts: int) -> int:
     figures = setup(directory, names, cells)
     print(f"federation of {n} members in {directory}")
     with processes(directory / "logs") as procs:
-        port = _start_coordinator(directory, procs)
+        port = start_coordinator(directory, procs)
         address = f"127.0.0.1:{port}"
         for name in names:
             config = directory / "members" / name / "node.toml"
             procs.start(name, "node", "serve", "--config", str(config), "--coordinator", address)
         operator = load_operator_config(directory / "operators" / "operator" / "operator.toml")
         with AdminClient(operator, address) as admin:
-            _wait_for(
+            wait_for(
                 f"{n} nodes to connect",
                 lambda: len(admin.status().connected) == n,
                 procs,
@@ -187,14 +188,15 @@ def run_demo(directory: Path, n: int, dropouts: int) -> int:
     return _report(outcome, figures, cells, n, dropouts)
 
 
-def _start_coordinator(directory: Path, procs: Processes) -> int:
+def start_coordinator(directory: Path, procs: Processes) -> int:
+    """Start the federation's coordinator on a free loopback port; the port."""
     port_file = directory / "coordinator" / "port"
     config = directory / "coordinator" / "coordinator.toml"
     procs.start(
         "coordinator", "coordinator", "serve", "--config", str(config),
         "--listen", "127.0.0.1:0", "--port-file", str(port_file),
     )  # fmt: skip
-    _wait_for("the coordinator to listen", port_file.exists, procs, "coordinator")
+    wait_for("the coordinator to listen", port_file.exists, procs, "coordinator")
     return int(port_file.read_text().strip())
 
 

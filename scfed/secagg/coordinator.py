@@ -158,6 +158,8 @@ class CoordinatorRound:
     def _on_advertise(self, sender: str, envelope: Envelope) -> None:
         keys = decode_advertise_keys(envelope.body)
         self._check_round(keys.round_id, keys.announce_hash)
+        masking.check_public_key(keys.c_public_key, sender)
+        masking.check_public_key(keys.s_public_key, sender)
         self._advertised[sender] = keys
 
     def _on_share(self, sender: str, envelope: Envelope) -> None:

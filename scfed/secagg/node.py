@@ -105,6 +105,13 @@ def previous_answer(guard: UnmaskGuard, round_id: bytes, request_hash: bytes) ->
     return Envelope.from_bytes(prior[1])
 
 
+def _checked_input(x: masking.Vector, dim: int) -> masking.Vector:
+    """A private copy of the input, which must be ``dim`` uint64 values."""
+    if x.shape != (dim,) or x.dtype != np.uint64:
+        raise LocalProtocolError(f"the input must be {dim} uint64 values")
+    return x.copy()
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who a node is in the federation and what it trusts."""
@@ -132,7 +139,6 @@ class NodeRound:
         self._rng = rng
         self._announce: Announce | None = None
         self._announce_hash = b""
-        self._inputs: Inputs | None = None
         self._x: masking.Vector = np.zeros(0, dtype=np.uint64)
         self._c_key = X25519PrivateKey.from_private_bytes(rng(32))
         self._s_key = X25519PrivateKey.from_private_bytes(rng(32))
@@ -151,9 +157,8 @@ class NodeRound:
         return self._announce
 
     def on_announce(self, announce: Envelope, inputs: Inputs) -> Envelope:
-        """Check an announce and advertise this round's keys."""
-        self._inputs = inputs
-        return self._step(NodeEvent.ANNOUNCE, lambda: self._advertise(announce))
+        """Check an announce, compute our input for it, and advertise this round's keys."""
+        return self._step(NodeEvent.ANNOUNCE, lambda: self._advertise(announce, inputs))
 
     def on_keys(self, keys: KeySet) -> Envelope:
         """Check every peer's advertised keys and send them shares of our secrets."""
@@ -205,7 +210,7 @@ class NodeRound:
 
     # -- step 1 and 2: announce, advertise -------------------------------------------------
 
-    def _advertise(self, envelope: Envelope) -> Envelope:
+    def _advertise(self, envelope: Envelope, inputs: Inputs) -> Envelope:
         self._verify_coordinator(envelope, env.ANNOUNCE)
         announce = decode_announce(envelope.body)
         registry = self.identity.registry
@@ -220,7 +225,7 @@ class NodeRound:
         if unregistered:
             raise RefusedError(f"unregistered candidates: {', '.join(unregistered[:5])}")
         self.policy.check(announce)
-        self._x = self._input(announce)
+        self._x = _checked_input(inputs(announce), announce.dim)
         self._announce = announce
         self._announce_hash = envelope.digest(self.identity.origin)
         keys = AdvertiseKeys(
@@ -280,7 +285,10 @@ class NodeRound:
         # Both directions of a pair use one key (fresh nonces), so agree once per peer.
         key = self._share_keys.get(peer)
         if key is None:
-            shared = masking.agree(self._c_key, self._advertised[peer].c_public_key)
+            try:
+                shared = masking.agree(self._c_key, self._advertised[peer].c_public_key)
+            except ScfedError as exc:
+                raise RefusedError(f"the key set carries an unusable key of {peer}") from exc
             key = masking.share_encryption_key(shared, self.announce.round_id)
             self._share_keys[peer] = key
         return key
@@ -319,17 +327,9 @@ class NodeRound:
         n = shamir.SHARE_BYTES
         return shamir.decode_share(plaintext[:n]), shamir.decode_share(plaintext[n:])
 
-    def _input(self, announce: Announce) -> masking.Vector:
-        if self._inputs is None:
-            raise LocalProtocolError("no input source for this round")
-        x = np.asarray(self._inputs(announce))
-        if x.shape != (announce.dim,) or x.dtype != np.uint64:
-            raise LocalProtocolError(f"the input must be {announce.dim} uint64 values")
-        return x
-
     def _masked_vector(self, shared: tuple[str, ...]) -> masking.Vector:
         announce, me = self.announce, self.identity.member_id
-        y = self._x.copy()
+        y = self._x.copy()  # keep the input intact: the round may be retried by the caller
         expander = masking.Expander(announce.dim)
         expander.add(y, masking.self_mask_key(self._seed, announce.round_id))
         for peer in shared:

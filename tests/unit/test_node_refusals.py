@@ -493,3 +493,16 @@ def test_non_outcome_message_is_refused_as_outcome() -> None:
     with pytest.raises(RefusedError):
         node.on_outcome(unmask_task(script(), ME))
     assert node.outcome is None
+
+
+def test_key_set_quorum_counts_n_min_when_it_exceeds_t() -> None:
+    recorded = build_script(n=5, threshold=3, n_min=4)
+    adverts = keys_task(recorded, ME).advertisements
+    assert recorded.announce.quorum == 4
+    node = node_in(recorded, ME, Phase.ADVERTISING)
+    with pytest.raises(RefusedError, match="fewer than 4"):
+        node.on_keys(KeySet(recorded.round_id, adverts[:3]))  # t=3 would be enough
+    assert node.phase is Phase.ABORTED
+    node = node_in(recorded, ME, Phase.ADVERTISING)
+    node.on_keys(KeySet(recorded.round_id, adverts[:4]))
+    assert node.phase is Phase.SHARING

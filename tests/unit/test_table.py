@@ -16,7 +16,13 @@ import pytest
 
 from scfed import envelope as env
 from scfed.envelope import Envelope
-from scfed.errors import LocalProtocolError, OutOfOrderError, RefusedError
+from scfed.errors import (
+    LocalProtocolError,
+    OutOfOrderError,
+    PermissionDeniedError,
+    RefusedError,
+    RemoteProtocolError,
+)
 from scfed.secagg._table import COORDINATOR, NODE, CoordinatorEvent, NodeEvent, Phase
 from scfed.secagg.coordinator import CoordinatorRound
 from scfed.secagg.node import NodeRound
@@ -31,6 +37,7 @@ from tests.unit._support import (
     feed_node,
     keys_task,
     masking_task,
+    new_node,
     node_in,
 )
 
@@ -239,3 +246,54 @@ def test_refused_announce_does_not_replace_the_input_source() -> None:
     control.on_keys(keys_task(recorded, SUBJECT))
     changed = control.on_masking(masking_task(recorded, SUBJECT))
     assert changed.to_bytes() != masked.to_bytes()
+
+
+# ---- coordinator: duplicates and senders within an accepted pair ----
+
+
+def test_coordinator_ignores_an_identical_resubmission() -> None:
+    recorded = script()
+    coordinator = coordinator_in(recorded, Phase.ADVERTISING)
+    message = recorded.replies[Phase.ADVERTISING][SUBJECT]
+    assert coordinator.receive(SUBJECT, message) == []
+    before = _coordinator_state(coordinator)
+    assert coordinator.receive(SUBJECT, message) == []
+    assert _coordinator_state(coordinator) == before
+    _coordinator_finishes_as_scripted(coordinator)
+
+
+def test_coordinator_rejects_a_second_different_message() -> None:
+    recorded = script()
+    coordinator = coordinator_in(recorded, Phase.ADVERTISING)
+    coordinator.receive(SUBJECT, recorded.replies[Phase.ADVERTISING][SUBJECT])
+    other = new_node(recorded.fed, SUBJECT, seed=b"another-instance:")
+    second = other.on_announce(announce_task(recorded, SUBJECT), lambda _: np.zeros(3, np.uint64))
+    before = _coordinator_state(coordinator)
+    with pytest.raises(RemoteProtocolError):
+        coordinator.receive(SUBJECT, second)
+    assert _coordinator_state(coordinator) == before
+
+
+def test_coordinator_rejects_messages_from_the_wrong_sender() -> None:
+    recorded = script()
+    coordinator = coordinator_in(recorded, Phase.ADVERTISING)
+    message = recorded.replies[Phase.ADVERTISING]["node-001"]
+    before = _coordinator_state(coordinator)
+    with pytest.raises(PermissionDeniedError):
+        coordinator.receive(SUBJECT, message)  # signed by node-001, submitted by node-000
+    assert _coordinator_state(coordinator) == before
+
+
+def test_coordinator_rejects_a_node_that_is_not_a_participant_of_the_phase() -> None:
+    recorded = build_script(n=5, vanish_after={"node-004": Phase.ADVERTISING})
+    coordinator = coordinator_in(recorded, Phase.MASKING)
+    assert "node-004" not in coordinator.participants  # it advertised keys, never shared
+    origin = recorded.fed.registry.origin
+    body = recorded.replies[Phase.MASKING]["node-000"].body
+    intruder = env.seal(
+        recorded.fed.member_keys["node-004"], env.MASKED_INPUT, "node-004", origin, body
+    )
+    before = _coordinator_state(coordinator)
+    with pytest.raises(PermissionDeniedError):
+        coordinator.receive("node-004", intruder)
+    assert _coordinator_state(coordinator) == before

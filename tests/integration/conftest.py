@@ -1,0 +1,77 @@
+"""Real federations for integration tests: certificates made by ``scfed federation``, a
+coordinator process and node processes on loopback, all stopped when a test ends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from scfed.cli.coordinator import AdminClient
+from scfed.cli.demo import Processes, demo_cells, processes, setup, start_coordinator, wait_for
+from scfed.config import load_node_config, load_operator_config, read_private_key_file
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Cluster:
+    """A running federation: its folder, coordinator address, processes and figures."""
+
+    directory: Path
+    address: str
+    procs: Processes
+    figures: dict[str, dict[str, int]]
+    cells: list[str]
+
+    def admin(self) -> AdminClient:
+        config = load_operator_config(self.directory / "operators/operator/operator.toml")
+        return AdminClient(config, self.address)
+
+    def start_node(self, name: str) -> None:
+        config = self.directory / "members" / name / "node.toml"
+        self.procs.start(
+            name, "node", "serve", "--config", str(config), "--coordinator", self.address
+        )
+
+    def wait_connected(self, count: int) -> None:
+        with self.admin() as admin:
+            wait_for(
+                f"{count} nodes", lambda: len(admin.status().connected) == count,
+                self.procs, "coordinator",
+            )  # fmt: skip
+
+
+def member_channel(member_dir: Path, address: str) -> grpc.Channel:
+    """A mutual-TLS channel with a member's certificate, as its node would open."""
+    config = load_node_config(member_dir / "node.toml")
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=config.tls.ca.read_bytes(),
+        private_key=read_private_key_file(config.tls.key),
+        certificate_chain=config.tls.certificate.read_bytes(),
+    )
+    options = [("grpc.ssl_target_name_override", config.server_name)]
+    return grpc.secure_channel(address, credentials, options)
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
+    """A factory: make_cluster(names, start=names) sets up and starts a federation."""
+    with processes(tmp_path / "logs") as procs:
+
+        def make(names: list[str], start: list[str] | None = None) -> Cluster:
+            cells = demo_cells(dt.date(2026, 11, 23))
+            figures = setup(tmp_path / "federation", names, cells)
+            port = start_coordinator(tmp_path / "federation", procs)
+            cluster = Cluster(tmp_path / "federation", f"127.0.0.1:{port}", procs, figures, cells)
+            running = names if start is None else start
+            for name in running:
+                cluster.start_node(name)
+            cluster.wait_connected(len(running))
+            return cluster
+
+        yield make

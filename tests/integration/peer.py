@@ -1,0 +1,66 @@
+"""A scripted member for integration tests: the real node state machine over a real mutual-TLS
+connection, stepped by the test instead of the daemon, so a test can hold a message back
+while it kills another node, and see exactly what the coordinator asks."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from protos.scfed.v1 import service_pb2 as spb
+from protos.scfed.v1 import service_pb2_grpc as rpc
+from scfed.config import load_node_config, read_governance_key, read_private_key_file
+from scfed.envelope import Envelope
+from scfed.masking import Vector
+from scfed.messages import Announce, Task, task_from_proto
+from scfed.pki import load_ed25519_private_pem
+from scfed.registry import open_registry
+from scfed.secagg import Identity, MemoryGuard, NodePolicy, NodeRound
+from tests.integration.conftest import member_channel
+
+
+class ScriptedNode:
+    """Receives tasks into a queue; the test decides when to answer them."""
+
+    def __init__(self, member_dir: Path, address: str, figures: dict[str, int]) -> None:
+        self.config = load_node_config(member_dir / "node.toml")
+        self.figures = figures
+        self._channel = member_channel(member_dir, address)
+        self._stub = rpc.NodeServiceStub(self._channel)
+        self._tasks: queue.Queue[Task] = queue.Queue()
+        self._stream = self._stub.Subscribe(spb.SubscribeRequest())
+        threading.Thread(target=self._read, daemon=True).start()
+        registry_envelope = self.next_task()
+        assert isinstance(registry_envelope, Envelope)
+        governance = read_governance_key(self.config.governance_key)
+        registry = open_registry(registry_envelope, self.config.origin, governance)
+        key = load_ed25519_private_pem(read_private_key_file(self.config.identity_key))
+        identity = Identity(self.config.member_id, key, registry)
+        self.round = NodeRound(identity, NodePolicy(), MemoryGuard(), os.urandom)
+
+    def _read(self) -> None:
+        try:
+            for task in self._stream:
+                self._tasks.put(task_from_proto(task))
+        except grpc.RpcError as exc:
+            if not isinstance(exc, grpc.Call) or exc.code() is not grpc.StatusCode.CANCELLED:
+                raise
+
+    def next_task(self, timeout: float = 20.0) -> Task:
+        return self._tasks.get(timeout=timeout)
+
+    def inputs(self, announce: Announce) -> Vector:
+        values = [self.figures.get(cell, 0) for cell in announce.cells]
+        return np.array(values, dtype=np.int64).view(np.uint64)
+
+    def submit(self, envelope: Envelope) -> None:
+        self._stub.Submit(envelope.to_proto(), timeout=20)
+
+    def close(self) -> None:
+        self._stream.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
+        self._channel.close()

@@ -1,0 +1,168 @@
+"""Real coordinator and node processes over mutual TLS on loopback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from protos.scfed.v1 import messages_pb2 as pb
+from protos.scfed.v1 import service_pb2 as spb
+from protos.scfed.v1 import service_pb2_grpc as rpc
+from scfed.cli.federation import enroll_member, init_federation
+from scfed.config import write_public
+from scfed.envelope import Envelope
+from scfed.messages import KeySet, MaskingTask, Result, decode_result, decode_unmask_request
+from tests.integration.conftest import Cluster, member_channel
+from tests.integration.peer import ScriptedNode
+
+pytestmark = pytest.mark.integration
+
+MakeCluster = Callable[..., Cluster]
+NAMES = ["auto-nagoya", "fab-hsinchu", "fab-kumamoto", "osat-penang", "wafer-niigata"]
+
+
+def run_round(cluster: Cluster, names: list[str], timeout_ms: int = 20_000) -> Envelope:
+    request = spb.StartRoundRequest(
+        query="test", cells=cluster.cells, candidates=names, phase_timeout_ms=timeout_ms
+    )
+    with cluster.admin() as admin:
+        _, outcome = admin.start_round(request, timeout=60)
+    return outcome
+
+
+def status(error: grpc.RpcError) -> grpc.StatusCode:
+    """The status code of a failed call (every RpcError of a call is also a grpc.Call)."""
+    assert isinstance(error, grpc.Call)
+    return error.code()
+
+
+def expected_sums(cluster: Cluster, result: Result) -> list[int]:
+    return [sum(cluster.figures[m].get(c, 0) for m in result.survivors) for c in cluster.cells]
+
+
+def sums(result: Result) -> list[int]:
+    return [int(v) for v in np.frombuffer(result.sums, dtype="<i8")]
+
+
+def test_full_round(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(NAMES)
+    outcome = run_round(cluster, NAMES)
+    assert outcome.type == "round.result"
+    result = decode_result(outcome.body)
+    assert result.survivors == tuple(NAMES)
+    assert sums(result) == expected_sums(cluster, result)
+    assert any(v != 0 for v in sums(result))
+
+
+def test_round_with_a_node_killed_after_sharing_keys(make_cluster: MakeCluster) -> None:
+    daemons = NAMES[:4]
+    cluster = make_cluster([*daemons, "peer"], start=daemons)
+    peer = ScriptedNode(
+        cluster.directory / "members/peer", cluster.address, cluster.figures["peer"]
+    )
+    cluster.wait_connected(5)
+    victim = "fab-kumamoto"
+    outcomes: list[Envelope] = []
+    starter = threading.Thread(
+        target=lambda: outcomes.append(run_round(cluster, [*daemons, "peer"], 1_500))
+    )
+    starter.start()
+    announce = peer.next_task()
+    assert isinstance(announce, Envelope)
+    peer.submit(peer.round.on_announce(announce, peer.inputs))
+    keys = peer.next_task()
+    assert isinstance(keys, KeySet)
+    held = peer.round.on_keys(keys)  # the masking phase cannot start before these arrive
+    deadline = time.monotonic() + 20
+    while "round.share_keys accepted" not in cluster.procs.log_text(victim):
+        assert time.monotonic() < deadline, "the victim never shared its keys"
+        time.sleep(0.01)
+    cluster.procs.kill(victim)
+    cluster.procs.running[victim].wait(10)
+    peer.submit(held)
+    masking = peer.next_task()
+    assert isinstance(masking, MaskingTask)
+    assert victim in masking.shared
+    peer.submit(peer.round.on_masking(masking))
+    unmask = peer.next_task()
+    assert isinstance(unmask, Envelope)
+    assert decode_unmask_request(unmask.body).dropped == (victim,)
+    peer.submit(peer.round.on_unmask(unmask))
+    starter.join(30)
+    peer.close()
+    result = decode_result(outcomes[0].body)
+    assert victim not in result.survivors
+    assert len(result.survivors) == 4
+    assert sums(result) == expected_sums(cluster, result)
+
+
+def test_certificate_from_another_ca_is_refused(make_cluster: MakeCluster, tmp_path: Path) -> None:
+    cluster = make_cluster(NAMES[:3])
+    now = dt.datetime.now(dt.UTC)
+    init_federation(tmp_path / "other", "other", None, "127.0.0.1:0", [], now)
+    stranger = enroll_member(tmp_path / "other", "stranger", None, None, now)
+    with (
+        member_channel(stranger, cluster.address) as channel,
+        pytest.raises(grpc.RpcError) as refused,
+    ):
+        rpc.NodeServiceStub(channel).Submit(pb.Envelope(), timeout=10)
+    assert status(refused.value) is grpc.StatusCode.UNAVAILABLE
+    with cluster.admin() as admin:
+        assert len(admin.status().connected) == 3
+
+
+def test_enrolled_member_missing_from_registry_is_refused(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(NAMES[:3])
+    registry = cluster.directory / "registry.signed"
+    before = registry.read_bytes()
+    mallory = enroll_member(cluster.directory, "mallory", None, None, dt.datetime.now(dt.UTC))
+    write_public(registry, before)  # governance never signed mallory in
+    with member_channel(mallory, cluster.address) as channel:
+        stub = rpc.NodeServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            next(iter(stub.Subscribe(spb.SubscribeRequest(), timeout=10)))
+    assert status(refused.value) is grpc.StatusCode.PERMISSION_DENIED
+    assert isinstance(refused.value, grpc.Call)
+    assert "no registered member" in (refused.value.details() or "")
+
+
+def test_oversized_message_is_refused_and_the_server_keeps_serving(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster = make_cluster(NAMES[:3])
+    huge = pb.Envelope(type="round.masked_input", body=bytes(17 * 1024 * 1024), signer=NAMES[0])
+    channel = member_channel(cluster.directory / "members" / NAMES[0], cluster.address)
+    with channel, pytest.raises(grpc.RpcError) as refused:
+        rpc.NodeServiceStub(channel).Submit(huge, timeout=30)
+    assert status(refused.value) is grpc.StatusCode.RESOURCE_EXHAUSTED
+    outcome = run_round(cluster, NAMES[:3])
+    assert outcome.type == "round.result"
+
+
+def test_bad_and_out_of_order_messages_get_precise_status(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(NAMES[:3])
+    member = cluster.directory / "members" / NAMES[0]
+    cases = [
+        (pb.Envelope(type="round.bogus", signature=bytes(64), signer=NAMES[0]), "INVALID_ARGUMENT"),
+        (pb.Envelope(type="round.masked_input", signature=bytes(3), signer=NAMES[0]),
+         "INVALID_ARGUMENT"),
+        (pb.Envelope(type="round.masked_input", signature=bytes(64), signer=NAMES[0]),
+         "FAILED_PRECONDITION"),
+    ]  # fmt: skip
+    with member_channel(member, cluster.address) as channel:
+        stub = rpc.NodeServiceStub(channel)
+        for envelope, code in cases:
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.Submit(envelope, timeout=10)
+            assert status(refused.value).name == code
+        with pytest.raises(grpc.RpcError) as denied:
+            rpc.AdminServiceStub(channel).Status(spb.StatusRequest(), timeout=10)
+        assert status(denied.value) is grpc.StatusCode.PERMISSION_DENIED
+    assert run_round(cluster, NAMES[:3]).type == "round.result"
