@@ -97,7 +97,7 @@ def _check(report: Report, inputs: dict[str, Vector]) -> None:
 def _row(run: Run) -> str:
     cells = [f"{run.phases.get(p, (0.0, 0.0))[0]:.2f}" for p in (*PHASES, "unmasking")]
     return (
-        f"| {run.nodes} | {run.dim:.0e} | {run.dropped} | {run.wall:.2f} | {run.cpu:.2f} | "
+        f"| {run.nodes} | {run.dim:,} | {run.dropped} | {run.wall:.2f} | {run.cpu:.2f} | "
         + " | ".join(cells)
         + f" | {run.bytes_per_node / 1e6:.2f} |"
     )
@@ -105,7 +105,7 @@ def _row(run: Run) -> str:
 
 HEADER = (
     "| N | D | dropped | wall s | CPU s | advertise s | share s | mask s | unmask s | MB/node |\n"
-    "|---|---|---|---|---|---|---|---|---|---|"
+    "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 )
 
 
