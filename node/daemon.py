@@ -37,6 +37,7 @@ from scfed.messages import (
 from scfed.registry import open_registry
 from scfed.secagg import Identity, NodePolicy, NodeRound
 from scfed.secagg.node import previous_answer
+from scfed.transport import describe, secure_channel
 
 log = logging.getLogger("scfed.node")
 
@@ -66,11 +67,6 @@ class NodeDaemon:
             read_private_key_file(config.identity_key)
         )
         self._governance_key = read_governance_key(config.governance_key)
-        self._credentials = grpc.ssl_channel_credentials(
-            root_certificates=config.tls.ca.read_bytes(),
-            private_key=read_private_key_file(config.tls.key),
-            certificate_chain=config.tls.certificate.read_bytes(),
-        )
         self._policy = NodePolicy(config.min_n_min, config.max_cells)
         self._store = NodeStore(config.database)
         self._registry: Registry | None = None
@@ -95,7 +91,7 @@ class NodeDaemon:
             except grpc.RpcError as exc:
                 if self._stop.is_set():
                     break
-                log.warning("connection to %s lost: %s", self.address, _describe(exc))
+                log.warning("connection to %s lost: %s", self.address, describe(exc))
             delay = backoff.delay(attempt)
             attempt += 1
             log.info("reconnecting in %.1f s", delay)
@@ -104,15 +100,15 @@ class NodeDaemon:
 
     def _session(self) -> bool:
         """One connection; True if the coordinator accepted us before it ended."""
-        options = [
-            ("grpc.ssl_target_name_override", self.config.server_name),
+        options: list[tuple[str, int | str]] = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.keepalive_time_ms", 20_000),
             ("grpc.keepalive_timeout_ms", 10_000),
         ]
         accepted = False
-        with grpc.secure_channel(self.address, self._credentials, options) as channel:
+        tls, name = self.config.tls, self.config.server_name
+        with secure_channel(tls, self.address, name, options) as channel:
             stub = rpc.NodeServiceStub(channel)
             version = self._registry.version if self._registry else 0
             stream = stub.Subscribe(spb.SubscribeRequest(registry_version=version))
@@ -138,7 +134,7 @@ class NodeDaemon:
         try:
             stub.Submit(reply.to_proto(), timeout=SUBMIT_TIMEOUT_S)
         except grpc.RpcError as exc:
-            log.warning("the coordinator did not accept our %s: %s", reply.type, _describe(exc))
+            log.warning("the coordinator did not accept our %s: %s", reply.type, describe(exc))
             return
         log.info("%s accepted", reply.type)
 
@@ -207,9 +203,3 @@ class NodeDaemon:
         self._store.keep_outcome(round_id, outcome)
         del self._rounds[round_id]
         log.info("round %s: %s", round_id.hex(), outcome.type)
-
-
-def _describe(exc: grpc.RpcError) -> str:
-    code = exc.code() if isinstance(exc, grpc.Call) else None
-    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-    return f"{code.name if code else 'error'}: {details}"

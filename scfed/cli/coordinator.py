@@ -16,12 +16,12 @@ from scfed.config import (
     OperatorConfig,
     load_coordinator_config,
     load_operator_config,
-    read_private_key_file,
     write_public,
 )
-from scfed.envelope import Envelope
+from scfed.envelope import RESULT, Envelope
 from scfed.errors import ConfigError, RemoteProtocolError, ScfedError
 from scfed.messages import Result, decode_abort, decode_result
+from scfed.transport import describe, secure_channel
 
 
 def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,14 +79,8 @@ class AdminClient:
     """The operator's connection to the coordinator's admin service."""
 
     def __init__(self, config: OperatorConfig, address: str | None = None) -> None:
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=config.tls.ca.read_bytes(),
-            private_key=read_private_key_file(config.tls.key),
-            certificate_chain=config.tls.certificate.read_bytes(),
-        )
-        options = [("grpc.ssl_target_name_override", config.server_name)]
         target = address or config.coordinator
-        self._channel = grpc.secure_channel(target, credentials, options)
+        self._channel = secure_channel(config.tls, target, config.server_name)
         self._stub = rpc.AdminServiceStub(self._channel)
 
     def __enter__(self) -> AdminClient:
@@ -112,9 +106,7 @@ class AdminClient:
 
 
 def _refused(exc: grpc.RpcError) -> RemoteProtocolError:
-    code = exc.code().name if isinstance(exc, grpc.Call) else "error"
-    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-    return RemoteProtocolError(f"the coordinator refused: {code}: {details}")
+    return RemoteProtocolError(f"the coordinator refused: {describe(exc)}")
 
 
 def result_table(result: Result, cells: list[str]) -> str:
@@ -144,7 +136,7 @@ def _start_round(args: argparse.Namespace) -> int:
     with AdminClient(config, args.coordinator) as admin:
         round_id, outcome = admin.start_round(request, timeout)
     print(f"round {round_id.hex()}: {outcome.type}")
-    if outcome.type != "round.result":
+    if outcome.type != RESULT:
         print(f"aborted: {decode_abort(outcome.body).reason}")
         return 2
     result = decode_result(outcome.body)

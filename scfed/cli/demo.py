@@ -28,7 +28,7 @@ from protos.scfed.v1 import service_pb2 as spb
 from scfed.cli.coordinator import AdminClient
 from scfed.cli.federation import enroll_member, enroll_operator, init_federation
 from scfed.config import load_operator_config
-from scfed.envelope import ABORT, Envelope
+from scfed.envelope import ABORT, SHARE_KEYS, Envelope
 from scfed.errors import ConfigError, ScfedError
 from scfed.messages import Result, decode_abort, decode_result
 
@@ -141,7 +141,7 @@ def _kill_after_sharing(procs: Processes, victims: list[str], done: threading.Ev
     pending = set(victims)
     while pending and not done.is_set():
         for name in list(pending):
-            if "round.share_keys accepted" in procs.log_text(name):
+            if f"{SHARE_KEYS} accepted" in procs.log_text(name):
                 procs.kill(name)
                 pending.discard(name)
                 print(f"killed {name} after it shared its keys")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from scfed import envelope as env
+
 
 class Phase(Enum):
     """Where a round stands, from one participant's point of view."""
@@ -30,10 +32,10 @@ class Phase(Enum):
 
 
 class CoordinatorEvent(Enum):
-    ADVERTISE_KEYS = "round.advertise_keys"
-    SHARE_KEYS = "round.share_keys"
-    MASKED_INPUT = "round.masked_input"
-    UNMASK_RESPONSE = "round.unmask_response"
+    ADVERTISE_KEYS = env.ADVERTISE_KEYS
+    SHARE_KEYS = env.SHARE_KEYS
+    MASKED_INPUT = env.MASKED_INPUT
+    UNMASK_RESPONSE = env.UNMASK_RESPONSE
     CLOSE = "close"
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from scfed import envelope as env
 from scfed import masking
 from scfed.envelope import Envelope
 from scfed.messages import (
@@ -74,16 +75,16 @@ class Report:
     @property
     def result(self) -> Result | None:
         """The decoded result, None if the round aborted."""
-        return decode_result(self.outcome.body) if self.outcome.type == "round.result" else None
+        return decode_result(self.outcome.body) if self.outcome.type == env.RESULT else None
 
 
 def _deliver(node: NodeRound, task: Task, inputs: masking.Vector) -> Envelope | None:
     match task:
         case KeySet():
             return node.on_keys(task)
-        case Envelope() if task.type == "round.announce":
+        case Envelope() if task.type == env.ANNOUNCE:
             return node.on_announce(task, lambda _: inputs)
-        case Envelope() if task.type == "round.unmask_request":
+        case Envelope() if task.type == env.UNMASK_REQUEST:
             return node.on_unmask(task)
         case Envelope():
             node.on_outcome(task)

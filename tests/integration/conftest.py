@@ -13,7 +13,9 @@ import pytest
 
 from scfed.cli.coordinator import AdminClient
 from scfed.cli.demo import Processes, demo_cells, processes, setup, start_coordinator, wait_for
-from scfed.config import load_node_config, load_operator_config, read_private_key_file
+from scfed.config import load_node_config, load_operator_config
+from scfed.errors import RemoteProtocolError
+from scfed.transport import secure_channel
 
 pytestmark = pytest.mark.integration
 
@@ -39,23 +41,22 @@ class Cluster:
         )
 
     def wait_connected(self, count: int) -> None:
+        """Wait until exactly ``count`` nodes are connected (the server may still be starting)."""
         with self.admin() as admin:
-            wait_for(
-                f"{count} nodes", lambda: len(admin.status().connected) == count,
-                self.procs, "coordinator",
-            )  # fmt: skip
+
+            def connected() -> bool:
+                try:
+                    return len(admin.status(timeout=2).connected) == count
+                except RemoteProtocolError:
+                    return False
+
+            wait_for(f"{count} nodes", connected, self.procs, "coordinator")
 
 
 def member_channel(member_dir: Path, address: str) -> grpc.Channel:
     """A mutual-TLS channel with a member's certificate, as its node would open."""
     config = load_node_config(member_dir / "node.toml")
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=config.tls.ca.read_bytes(),
-        private_key=read_private_key_file(config.tls.key),
-        certificate_chain=config.tls.certificate.read_bytes(),
-    )
-    options = [("grpc.ssl_target_name_override", config.server_name)]
-    return grpc.secure_channel(address, credentials, options)
+    return secure_channel(config.tls, address, config.server_name)
 
 
 @pytest.fixture

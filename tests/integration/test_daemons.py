@@ -166,3 +166,18 @@ def test_bad_and_out_of_order_messages_get_precise_status(make_cluster: MakeClus
             rpc.AdminServiceStub(channel).Status(spb.StatusRequest(), timeout=10)
         assert status(denied.value) is grpc.StatusCode.PERMISSION_DENIED
     assert run_round(cluster, NAMES[:3]).type == "round.result"
+
+
+def test_nodes_reconnect_after_the_coordinator_restarts(make_cluster: MakeCluster) -> None:
+    cluster = make_cluster(NAMES[:3])
+    coordinator = cluster.procs.running["coordinator"]
+    coordinator.terminate()
+    assert coordinator.wait(10) == 0
+    config = cluster.directory / "coordinator/coordinator.toml"
+    cluster.procs.start(
+        "coordinator", "coordinator", "serve", "--config", str(config), "--listen", cluster.address
+    )
+    cluster.wait_connected(3)
+    for name in NAMES[:3]:
+        assert "reconnecting in" in cluster.procs.log_text(name)
+    assert run_round(cluster, NAMES[:3]).type == "round.result"
