@@ -72,7 +72,7 @@ class Rounds:
 
     def __init__(
         self,
-        registry: Callable[[], Registry],
+        registry: Callable[[], tuple[Registry, Envelope]],
         key: Ed25519PrivateKey,
         store: Store,
         hub: Hub,
@@ -101,7 +101,7 @@ class Rounds:
 
     def announce(self, request: spb.StartRoundRequest) -> Announce:
         """The announce for an operator's request, every bound checked."""
-        registry = self._registry()
+        registry, _ = self._registry()
         candidates = tuple(sorted(request.candidates or self._hub.connected))
         for member_id in candidates:
             if registry.member(member_id) is None:
@@ -127,12 +127,15 @@ class Rounds:
         if self._active is not None and not self._active.phase.terminal:
             raise OutOfOrderError("a round is already running")
         announce = self.announce(request)
-        active = CoordinatorRound(announce, self._registry(), self._key)
+        registry, signed = self._registry()
+        active = CoordinatorRound(announce, registry, self._key)
         self._active = active
         self._store.round_started(
             announce.round_id, announce.query, time.time(), active.announce_envelope
         )
         log.info("round %s: %d candidates", announce.round_id.hex(), len(announce.candidates))
+        # Nodes connected before the latest enrolment hold an older registry: send it first.
+        self._hub.send([Outgoing(c, signed) for c in announce.candidates])
         self._hub.send(active.start())
         while not active.phase.terminal:
             await self._next_phase(active, announce.phase_timeout_ms / 1000)

@@ -185,7 +185,7 @@ async def serve(
     store = Store(config.database)
     hub = Hub()
     rounds = Rounds(
-        registry.registry,
+        registry.load,
         signing_key,
         store,
         hub,

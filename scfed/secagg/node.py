@@ -329,7 +329,7 @@ class NodeRound:
 
     def _masked_vector(self, shared: tuple[str, ...]) -> masking.Vector:
         announce, me = self.announce, self.identity.member_id
-        y = self._x.copy()  # keep the input intact: the round may be retried by the caller
+        y = self._x  # our private copy; masked in place, once
         expander = masking.Expander(announce.dim)
         expander.add(y, masking.self_mask_key(self._seed, announce.round_id))
         for peer in shared:

@@ -15,7 +15,7 @@ import numpy as np
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.config import load_node_config, read_governance_key, read_private_key_file
-from scfed.envelope import Envelope
+from scfed.envelope import REGISTRY, Envelope
 from scfed.masking import Vector
 from scfed.messages import Announce, Task, task_from_proto
 from scfed.pki import load_ed25519_private_pem
@@ -35,7 +35,7 @@ class ScriptedNode:
         self._tasks: queue.Queue[Task] = queue.Queue()
         self._stream = self._stub.Subscribe(spb.SubscribeRequest())
         threading.Thread(target=self._read, daemon=True).start()
-        registry_envelope = self.next_task()
+        registry_envelope = self._tasks.get(timeout=20)
         assert isinstance(registry_envelope, Envelope)
         governance = read_governance_key(self.config.governance_key)
         registry = open_registry(registry_envelope, self.config.origin, governance)
@@ -52,7 +52,11 @@ class ScriptedNode:
                 raise
 
     def next_task(self, timeout: float = 20.0) -> Task:
-        return self._tasks.get(timeout=timeout)
+        """The next round task; registry refreshes (same version) are passed over."""
+        while True:
+            task = self._tasks.get(timeout=timeout)
+            if not (isinstance(task, Envelope) and task.type == REGISTRY):
+                return task
 
     def inputs(self, announce: Announce) -> Vector:
         values = [self.figures.get(cell, 0) for cell in announce.cells]

@@ -181,3 +181,19 @@ def test_nodes_reconnect_after_the_coordinator_restarts(make_cluster: MakeCluste
     for name in NAMES[:3]:
         assert "reconnecting in" in cluster.procs.log_text(name)
     assert run_round(cluster, NAMES[:3]).type == "round.result"
+
+
+def test_a_member_enrolled_while_nodes_run_takes_part_in_the_next_round(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster = make_cluster(NAMES[:3])
+    newcomer = enroll_member(cluster.directory, "osat-cavite", None, None, dt.datetime.now(dt.UTC))
+    cluster.figures["osat-cavite"] = {cluster.cells[0]: 1234}
+    (newcomer / "figures.csv").write_text(f"cell,value\n{cluster.cells[0]},1234\n")
+    cluster.start_node("osat-cavite")
+    cluster.wait_connected(4)
+    outcome = run_round(cluster, [*NAMES[:3], "osat-cavite"])
+    assert outcome.type == "round.result", outcome
+    result = decode_result(outcome.body)
+    assert "osat-cavite" in result.survivors
+    assert sums(result) == expected_sums(cluster, result)
