@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from scfed import pki
-from scfed.cli import federation
+from scfed.cli import _toml, federation
 from scfed.config import (
     load_coordinator_config,
     load_federation_config,
@@ -122,8 +122,8 @@ def test_open_registry_reports_an_undecodable_body_as_remote_error() -> None:
 
 def test_format_toml_round_trips_awkward_strings() -> None:
     awkward = 'quote " backslash \\ newline \n tab \t del \x7f nul \x00 é 日本 \U0001f600'
-    document: federation.TomlDocument = {"text": awkward, "n": 7, "table": {"key": "v"}}
-    data = federation.format_toml("first line\nsecond line", document)
+    document: _toml.TomlDocument = {"text": awkward, "n": 7, "table": {"key": "v"}}
+    data = _toml.format_toml("first line\nsecond line", document)
     assert data.startswith(b"# first line\n# second line\n")
     assert tomllib.loads(data.decode("utf-8")) == {"text": awkward, "n": 7, "table": {"key": "v"}}
 
@@ -133,9 +133,9 @@ def test_format_toml_round_trips_awkward_strings() -> None:
     [{"bad key": "x"}, {"flag": True}, {"ratio": 0.5}, {"text": "\ud800"}],
     ids=["key-with-space", "boolean", "float", "lone-surrogate"],
 )
-def test_format_toml_refuses_what_it_cannot_write(document: federation.TomlDocument) -> None:
+def test_format_toml_refuses_what_it_cannot_write(document: _toml.TomlDocument) -> None:
     with pytest.raises(ConfigError):
-        federation.format_toml("comment", document)
+        _toml.format_toml("comment", document)
 
 
 # ---- init ----
