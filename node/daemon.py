@@ -97,6 +97,7 @@ class NodeDaemon:
             log.info("reconnecting in %.1f s", delay)
             self._stop.wait(delay)
         self._store.close()
+        log.info("stopped")
 
     def _session(self) -> bool:
         """One connection; True if the coordinator accepted us before it ended."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import threading
 from pathlib import Path
 
 from scfed.config import load_node_config
@@ -22,7 +23,12 @@ def _serve(args: argparse.Namespace) -> int:
     from node.daemon import NodeDaemon
 
     daemon = NodeDaemon(load_node_config(args.config), args.coordinator)
+    # The daemon runs in a worker thread so that the main thread, where Python runs signal
+    # handlers, is always free to hear SIGTERM and wake the worker from a backoff wait.
+    worker = threading.Thread(target=daemon.run, name="scfed-node")
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())
-    daemon.run()
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)
     return 0
