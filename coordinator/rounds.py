@@ -110,6 +110,10 @@ class Rounds:
         if not 1 <= len(cells) <= min(self._max_cells, MAX_LISTED_CELLS):
             raise RemoteProtocolError(f"a round needs 1 to {self._max_cells} cells")
         threshold = request.threshold or len(candidates) // 2 + 1
+        if 2 * threshold <= len(candidates):
+            raise RemoteProtocolError(
+                f"threshold {threshold} must be above half of the {len(candidates)} candidates"
+            )
         n_min = request.n_min or DEFAULT_N_MIN
         if len(candidates) < max(threshold, n_min):
             raise RemoteProtocolError(

@@ -32,9 +32,12 @@ from scfed.config import (
 )
 from scfed.envelope import Envelope
 from scfed.errors import PermissionDeniedError, ScfedError, VerificationError
-from scfed.messages import Operator, Registry
+from scfed.messages import MAX_PARTICIPANTS, Operator, Registry
 
 log = logging.getLogger("scfed.coordinator")
+
+# Each node holds one task stream and at most one submission at a time; operators a few calls.
+MAX_CONCURRENT_RPCS = 2 * MAX_PARTICIPANTS + 16
 
 
 class RegistryFile:
@@ -192,7 +195,10 @@ async def serve(
         phase_timeout_ms=config.phase_timeout_ms,
         max_cells=config.max_cells,
     )
-    server = grpc.aio.server(options=server_options(config.max_message_bytes))
+    server = grpc.aio.server(
+        options=server_options(config.max_message_bytes),
+        maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
+    )
     rpc.add_NodeServiceServicer_to_server(NodeService(registry, hub, rounds), server)
     rpc.add_AdminServiceServicer_to_server(AdminService(registry, hub, rounds), server)
     address = listen or config.listen
