@@ -29,7 +29,7 @@ from scfed.messages import (
     task_to_proto,
 )
 from scfed.secagg._table import Phase
-from scfed.secagg.coordinator import CoordinatorRound
+from scfed.secagg.coordinator import CoordinatorRound, Outgoing
 from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound
 
 Random = Callable[[int], bytes]
@@ -102,7 +102,6 @@ def run_round(
     policy: NodePolicy | None = None,
 ) -> Report:
     """Run one round; a node in ``vanish_after`` goes silent once it reaches that phase."""
-    vanish = vanish_after or {}
     coordinator = CoordinatorRound(announce, fed.registry, fed.coordinator_key)
     nodes = {
         m: NodeRound(
@@ -113,29 +112,48 @@ def run_round(
         )
         for m in announce.candidates
     }
+    network = _Network(nodes, inputs, vanish_after or {})
     report = Report(coordinator.announce_envelope)
-    sizes = dict.fromkeys(nodes, 0)
     pending = coordinator.start()
     while pending:
         cost = report.phases.setdefault(coordinator.phase.value, Cost())
         wall, cpu = time.perf_counter(), time.process_time()
-        replies = []
-        for out in pending:
-            node = nodes[out.to]
-            if vanish.get(out.to) is node.phase:
-                continue
-            sizes[out.to] += task_to_proto(out.task).ByteSize()
-            reply = _deliver(node, out.task, inputs[out.to])
-            if reply is not None:
-                sizes[out.to] += len(reply.to_bytes())
-                replies.append((out.to, reply))
+        replies = network.deliver(pending)
         pending = [task for m, reply in replies for task in coordinator.receive(m, reply)]
         if not pending and not coordinator.phase.terminal:
-            pending = coordinator.close()
+            pending = coordinator.close()  # what the phase deadline would do
         cost.wall += time.perf_counter() - wall
         cost.cpu += time.process_time() - cpu
     if coordinator.outcome is None:
         raise AssertionError("the round ended without an outcome")
     report.outcome = coordinator.outcome
-    report.bytes_per_node = sizes
+    report.bytes_per_node = network.sizes
     return report
+
+
+class _Network:
+    """The nodes of an in-memory round, and the bytes each sends and receives."""
+
+    def __init__(
+        self,
+        nodes: dict[str, NodeRound],
+        inputs: Mapping[str, masking.Vector],
+        vanish: Mapping[str, Phase],
+    ) -> None:
+        self.nodes = nodes
+        self.sizes = dict.fromkeys(self.nodes, 0)
+        self._inputs, self._vanish = inputs, vanish
+
+    def deliver(self, tasks: list[Outgoing]) -> list[tuple[str, Envelope]]:
+        """Hand each task to its node; the answers of the nodes still there."""
+        replies = []
+        for out in tasks:
+            node = self.nodes[out.to]
+            if self._vanish.get(out.to) is node.phase:
+                continue
+            self.sizes[out.to] += task_to_proto(out.task).ByteSize()
+            reply = _deliver(node, out.task, self._inputs[out.to])
+            if reply is not None:
+                self.sizes[out.to] += len(reply.to_bytes())
+                replies.append((out.to, reply))
+        return replies
