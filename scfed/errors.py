@@ -52,3 +52,7 @@ class ImportRowError(ScfedError):
 
 class OutOfOrderError(RemoteProtocolError):
     """A peer sent a message the round's current phase does not accept."""
+
+
+class StorageError(ScfedError):
+    """Our own database could not be read or written (disk full, corruption, permissions)."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from node.store import NodeStore
 from scfed.envelope import Envelope
-from scfed.errors import RefusedError
+from scfed.errors import RefusedError, StorageError
 from scfed.secagg.node import previous_answer
 
 ROUND = bytes(range(16))
@@ -31,6 +30,6 @@ def test_an_answer_survives_a_restart_and_a_different_request_is_refused(tmp_pat
 def test_a_round_cannot_be_recorded_twice(tmp_path: Path) -> None:
     store = NodeStore(tmp_path / "node.sqlite")
     store.record(ROUND, b"\x01" * 32, RESPONSE.to_bytes())
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(StorageError, match="UNIQUE"):
         store.record(ROUND, b"\x02" * 32, b"other")
     assert store.answered(ROUND) == (b"\x01" * 32, RESPONSE.to_bytes())
