@@ -99,7 +99,9 @@ class NodeService(rpc.NodeServiceServicer):
             await _fail(context, exc)
         queue = self._hub.connect(member_id)
         try:
-            yield spb.Task(registry=self._registry.load()[1].to_proto())
+            registry, signed = self._registry.load()
+            if request.registry_version != registry.version:
+                yield spb.Task(registry=signed.to_proto())
             while (task := await queue.get()) is not None:
                 yield task
         finally:
