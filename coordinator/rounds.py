@@ -99,16 +99,16 @@ class Rounds:
         if active.phase is not before:
             self._changed.set()
 
-    def announce(self, request: spb.StartRoundRequest) -> Announce:
+    def announce(self, request: spb.StartRoundRequest, registry: Registry) -> Announce:
         """The announce for an operator's request, every bound checked."""
-        registry, _ = self._registry()
         candidates = tuple(sorted(request.candidates or self._hub.connected))
         for member_id in candidates:
             if registry.member(member_id) is None:
                 raise PermissionDeniedError(f"{member_id} is not a registered member")
         cells = tuple(request.cells)
-        if not 1 <= len(cells) <= min(self._max_cells, MAX_LISTED_CELLS):
-            raise RemoteProtocolError(f"a round needs 1 to {self._max_cells} cells")
+        most = min(self._max_cells, MAX_LISTED_CELLS)
+        if not 1 <= len(cells) <= most:
+            raise RemoteProtocolError(f"a round needs 1 to {most} cells, not {len(cells)}")
         threshold = request.threshold or len(candidates) // 2 + 1
         if 2 * threshold <= len(candidates):
             raise RemoteProtocolError(
@@ -130,8 +130,8 @@ class Rounds:
         """Run one round to its end; its id and the signed result or abort."""
         if self._active is not None and not self._active.phase.terminal:
             raise OutOfOrderError("a round is already running")
-        announce = self.announce(request)
-        registry, signed = self._registry()
+        registry, signed = self._registry()  # one version for the whole round
+        announce = self.announce(request, registry)
         active = CoordinatorRound(announce, registry, self._key)
         self._active = active
         self._store.round_started(

@@ -51,8 +51,8 @@ def check_public_key(raw: bytes, owner: str) -> None:
     before any honest node would stumble on them mid-round.
     """
     try:
-        _PROBE.exchange(public_key(raw))
-    except (ValueError, RemoteProtocolError) as exc:
+        agree(_PROBE, raw)
+    except RemoteProtocolError as exc:
         raise RemoteProtocolError(f"{owner} advertised an unusable X25519 key") from exc
 
 

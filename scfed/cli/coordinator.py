@@ -35,8 +35,7 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     rounds = commands.add_parser("round", help="run rounds (operator certificate required)")
     round_commands = rounds.add_subparsers(dest="round_command", required=True, metavar="COMMAND")
     start = round_commands.add_parser("start", help="run one round and print its result")
-    start.add_argument("--config", type=Path, required=True, help="the operator's operator.toml")
-    start.add_argument("--coordinator", help="HOST:PORT, overriding the configuration")
+    _operator_arguments(start)
     start.add_argument("--query", required=True, help="name of the query")
     start.add_argument("--cells-file", type=Path, required=True, help="one cell key per line")
     start.add_argument("--candidates", nargs="*", default=[], help="members (default: connected)")
@@ -45,9 +44,13 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     start.add_argument("--phase-timeout-ms", type=int, default=0, help="default: coordinator's")
     start.set_defaults(func=_start_round)
     status = commands.add_parser("status", help="connected nodes and the latest round")
-    status.add_argument("--config", type=Path, required=True, help="the operator's operator.toml")
-    status.add_argument("--coordinator", help="HOST:PORT, overriding the configuration")
+    _operator_arguments(status)
     status.set_defaults(func=_status)
+
+
+def _operator_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True, help="the operator's operator.toml")
+    parser.add_argument("--coordinator", help="HOST:PORT, overriding the configuration")
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from scfed import envelope as env
 from scfed import masking, shamir
 from scfed.envelope import Envelope
-from scfed.errors import LocalProtocolError, RefusedError, ScfedError
+from scfed.errors import LocalProtocolError, RefusedError, RemoteProtocolError, ScfedError
 from scfed.messages import (
     AdvertiseKeys,
     Announce,
@@ -187,6 +187,11 @@ class NodeRound:
             raise RefusedError(f"{event.value} is out of order in phase {self.phase.value}")
         try:
             result = action()
+        except RemoteProtocolError as exc:
+            self.phase = Phase.ABORTED
+            if isinstance(exc, RefusedError):
+                raise
+            raise RefusedError(str(exc)) from exc  # a peer broke the protocol: we abandon
         except ScfedError:
             self.phase = Phase.ABORTED
             raise
@@ -285,13 +290,17 @@ class NodeRound:
         # Both directions of a pair use one key (fresh nonces), so agree once per peer.
         key = self._share_keys.get(peer)
         if key is None:
-            try:
-                shared = masking.agree(self._c_key, self._advertised[peer].c_public_key)
-            except ScfedError as exc:
-                raise RefusedError(f"the key set carries an unusable key of {peer}") from exc
+            shared = self._agree(self._c_key, peer, self._advertised[peer].c_public_key)
             key = masking.share_encryption_key(shared, self.announce.round_id)
             self._share_keys[peer] = key
         return key
+
+    @staticmethod
+    def _agree(private: X25519PrivateKey, peer: str, public: bytes) -> bytes:
+        try:
+            return masking.agree(private, public)
+        except RemoteProtocolError as exc:
+            raise RefusedError(f"the key set carries an unusable key of {peer}") from exc
 
     def _encrypt(self, peer: str, plaintext: bytes) -> bytes:
         nonce = self._rng(masking.NONCE_BYTES)
@@ -335,7 +344,7 @@ class NodeRound:
         for peer in shared:
             if peer == me:
                 continue
-            secret = masking.agree(self._s_key, self._advertised[peer].s_public_key)
+            secret = self._agree(self._s_key, peer, self._advertised[peer].s_public_key)
             key = masking.pair_mask_key(secret, announce.round_id)
             if peer < me:
                 expander.add(y, key)
