@@ -1,0 +1,1 @@
+"""Differential privacy: the exact discrete Gaussian, its distribution, and zCDP accounting."""
