@@ -9,6 +9,7 @@ from scfed.errors import (
     ConfigError,
     OutOfOrderError,
     PermissionDeniedError,
+    PrivacyBudgetError,
     RefusedError,
     RemoteProtocolError,
     ScfedError,
@@ -23,6 +24,7 @@ _CODES: tuple[tuple[type[ScfedError], grpc.StatusCode], ...] = (
     (VerificationError, grpc.StatusCode.UNAUTHENTICATED),
     (RemoteProtocolError, grpc.StatusCode.INVALID_ARGUMENT),
     (AbortedError, grpc.StatusCode.ABORTED),
+    (PrivacyBudgetError, grpc.StatusCode.FAILED_PRECONDITION),
     (ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
 )
 

@@ -11,18 +11,24 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from coordinator.store import Store
 from protos.scfed.v1 import service_pb2 as spb
+from scfed import envelope as env
+from scfed.dp.ledger import Budget, Charge, period_label
 from scfed.envelope import Envelope
 from scfed.errors import OutOfOrderError, PermissionDeniedError, RemoteProtocolError
 from scfed.messages import (
+    DEFAULT_N_MIN,
     MAX_LISTED_CELLS,
     Announce,
     Registry,
     decode_announce,
+    decode_noise,
+    decode_result,
     encode,
     layout_hash,
     task_to_proto,
@@ -30,8 +36,6 @@ from scfed.messages import (
 from scfed.secagg import CoordinatorRound, Outgoing, Phase
 
 log = logging.getLogger("scfed.coordinator")
-
-DEFAULT_N_MIN = 3
 
 
 class Hub:
@@ -79,8 +83,10 @@ class Rounds:
         *,
         phase_timeout_ms: int,
         max_cells: int,
+        budget: Budget,
     ) -> None:
         self._registry = registry
+        self._budget = budget
         self._key = key
         self._store = store
         self._hub = hub
@@ -120,11 +126,31 @@ class Rounds:
                 f"{len(candidates)} candidates are fewer than max(t={threshold}, n_min={n_min})"
             )
         timeout = request.phase_timeout_ms or self._phase_timeout_ms
+        if not request.HasField("noise"):
+            raise RemoteProtocolError("a round needs noise parameters (sigma, privacy bound)")
+        noise = decode_noise(request.noise, n_min, RemoteProtocolError)
         announce = Announce(
             os.urandom(16), request.query, len(cells), candidates, threshold, n_min,
-            registry.version, timeout, layout_hash(cells), cells,
+            registry.version, timeout, layout_hash(cells), noise, cells,
         )  # fmt: skip
         return decode_announce(encode(announce))
+
+    def _period(self) -> str:
+        return period_label(self._budget.period, datetime.now(UTC).date())
+
+    def _check_budget(self, announce: Announce) -> None:
+        """PrivacyBudgetError if the round, at its worst (n_min survivors), passes the cap."""
+        period = self._period()
+        worst = announce.noise.rho(announce.n_min, announce.n_min)
+        self._budget.check(self._store.spent(period), worst, period)
+
+    def _charge(self, announce: Announce, outcome: Envelope) -> Charge | None:
+        """The federation ledger's charge for a published result; aborts cost nothing."""
+        if outcome.type != env.RESULT:
+            return None
+        m = len(decode_result(outcome.body).survivors)
+        rho = announce.noise.rho(announce.n_min, m)
+        return Charge(announce.round_id, announce.query, self._period(), m, rho)
 
     async def run(self, request: spb.StartRoundRequest) -> tuple[bytes, Envelope]:
         """Run one round to its end; its id and the signed result or abort."""
@@ -132,6 +158,7 @@ class Rounds:
             raise OutOfOrderError("a round is already running")
         registry, signed = self._registry()  # one version for the whole round
         announce = self.announce(request, registry)
+        self._check_budget(announce)
         active = CoordinatorRound(announce, registry, self._key)
         self._active = active
         self._store.round_started(
@@ -146,7 +173,8 @@ class Rounds:
         outcome = active.outcome
         if outcome is None:
             raise AssertionError("a terminal round has an outcome")
-        self._store.round_finished(announce.round_id, time.time(), outcome)
+        charge = self._charge(announce, outcome)
+        self._store.round_finished(announce.round_id, time.time(), outcome, charge)
         log.info("round %s: %s", announce.round_id.hex(), outcome.type)
         return announce.round_id, outcome
 

@@ -196,6 +196,7 @@ async def serve(
         hub,
         phase_timeout_ms=config.phase_timeout_ms,
         max_cells=config.max_cells,
+        budget=config.privacy.budget,
     )
     server = grpc.aio.server(
         options=server_options(config.max_message_bytes),

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 
 import grpc
@@ -22,8 +23,15 @@ from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed import envelope as env
 from scfed import pki
 from scfed.config import NodeConfig, read_governance_key, read_private_key_file
+from scfed.dp.ledger import period_label
 from scfed.envelope import Envelope
-from scfed.errors import RefusedError, ScfedError
+from scfed.errors import (
+    ImportRowError,
+    LocalProtocolError,
+    PrivacyBudgetError,
+    RefusedError,
+    ScfedError,
+)
 from scfed.messages import (
     KeySet,
     MaskingTask,
@@ -67,7 +75,14 @@ class NodeDaemon:
             read_private_key_file(config.identity_key)
         )
         self._governance_key = read_governance_key(config.governance_key)
-        self._policy = NodePolicy(config.min_n_min, config.max_cells)
+        privacy = config.privacy
+        self._policy = NodePolicy(
+            min_n_min=config.min_n_min,
+            max_cells=config.max_cells,
+            budget=privacy.budget,
+            min_t_collude=privacy.t_collude,
+            noise_floor=privacy.noise_floor,
+        )
         self._store = NodeStore(config.database)
         self._registry: Registry | None = None
         self._rounds: dict[bytes, NodeRound] = {}
@@ -124,7 +139,7 @@ class NodeDaemon:
     def _handle(self, stub: rpc.NodeServiceStub, message: spb.Task) -> None:
         try:
             reply = self._dispatch(task_from_proto(message))
-        except RefusedError as exc:
+        except (RefusedError, PrivacyBudgetError, LocalProtocolError, ImportRowError) as exc:
             log.error("REFUSED: %s; this node abandons the round", exc)
             return
         except ScfedError as exc:
@@ -174,7 +189,8 @@ class NodeDaemon:
         if self._registry is None:
             raise RefusedError("a round was announced before the registry arrived")
         identity = Identity(self.config.member_id, self._identity_key, self._registry)
-        node_round = NodeRound(identity, self._policy, self._store, os.urandom)
+        period = period_label(self._policy.budget.period, datetime.now(UTC).date())
+        node_round = NodeRound(identity, self._policy, self._store, os.urandom, period=period)
         self._rounds.clear()  # rounds run one at a time: an announce ends any older one here
         reply = node_round.on_announce(announce, partial(input_vector, self.config.figures))
         round_id = node_round.announce.round_id

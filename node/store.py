@@ -1,20 +1,25 @@
-"""The node's SQLite store: answered unmask requests and round outcomes. Does I/O.
+"""The node's SQLite store: answered unmask requests, its privacy ledger, round outcomes.
 
-The unmask answers are the node's durable promise never to answer two different unmask
-requests for one round: the row is committed before the response leaves the node, so a
-crash or restart cannot make it forget.
+Does I/O. The unmask answers are the node's durable promise never to answer two different
+unmask requests for one round, and each answer is a release the node's budget is charged
+for: answer and charge are committed in one transaction before the response leaves the node,
+so a crash or restart can neither make it forget the answer nor the budget it spent.
 """
 
 from __future__ import annotations
 
 import time
+from fractions import Fraction
 from pathlib import Path
 
+from scfed import storage
+from scfed.dp.ledger import Charge
 from scfed.envelope import Envelope
 from scfed.errors import StorageError
-from scfed.storage import fetch, open_database, transaction
+from scfed.storage import fetch, insert_charge, open_database, transaction
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS unmask_answers (
     round_id BLOB PRIMARY KEY,
     request_hash BLOB NOT NULL,
@@ -28,6 +33,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
     received_at REAL NOT NULL
 );
 """
+    + storage.LEDGER_SCHEMA
+)
 
 
 class NodeStore:
@@ -35,6 +42,14 @@ class NodeStore:
 
     def __init__(self, path: Path) -> None:
         self._db = open_database(path, _SCHEMA)
+
+    @property
+    def charges(self) -> list[Charge]:
+        """Every release this node took part in, oldest first."""
+        return storage.charges(self._db)
+
+    def spent(self, period: str) -> Fraction:
+        return storage.spent(self._db, period)
 
     def close(self) -> None:
         self._db.close()
@@ -46,12 +61,14 @@ class NodeStore:
         )  # fmt: skip
         return None if not rows else (_blob(rows[0][0]), _blob(rows[0][1]))
 
-    def record(self, round_id: bytes, request_hash: bytes, response: bytes) -> None:
+    def record(self, round_id: bytes, request_hash: bytes, response: bytes, charge: Charge) -> None:
+        now = time.time()
         with transaction(self._db) as db:
             db.execute(
                 "INSERT INTO unmask_answers VALUES (?, ?, ?, ?)",
-                (round_id, request_hash, response, time.time()),
+                (round_id, request_hash, response, now),
             )
+            insert_charge(db, charge, now)
 
     def keep_outcome(self, round_id: bytes, outcome: Envelope) -> None:
         with transaction(self._db) as db:

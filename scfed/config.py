@@ -18,9 +18,11 @@ import stat
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from scfed import pki
+from scfed.dp.ledger import MAX_RHO_CAP, Budget
 from scfed.envelope import Envelope
 from scfed.errors import ConfigError, RemoteProtocolError, VerificationError
 from scfed.messages import (
@@ -43,6 +45,13 @@ DEFAULT_FIGURES = "figures.csv"
 DEFAULT_NODE_DATABASE = "node.sqlite"
 DEFAULT_COORDINATOR_DATABASE = "coordinator.sqlite"
 MAX_ORIGIN = 200
+#: Privacy defaults (DESIGN.md section 4): rho 0.5 per firm per year, delta 1e-9, one colluder.
+DEFAULT_RHO_CAP = "0.5"
+DEFAULT_PERIOD = "year"
+DEFAULT_DELTA = 1e-9
+DEFAULT_T_COLLUDE = 1
+DEFAULT_NOISE_FLOOR = "2"
+MIN_DELTA, MAX_DELTA = 1e-15, 1e-3
 MAX_SERVER_NAME = 253
 
 PRIVATE_MODE = 0o600
@@ -57,6 +66,18 @@ class TlsFiles:
 
 
 @dataclass(frozen=True)
+class Privacy:
+    """A privacy policy: the budget cap per period, and (for a node) the least noise it
+    accepts: colluders assumed and sigma per unit of sensitivity. ``delta`` is only used to
+    express rho as (epsilon, delta) for people."""
+
+    budget: Budget
+    t_collude: int
+    noise_floor: Fraction
+    delta: float
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     path: Path
     member_id: str
@@ -68,6 +89,7 @@ class NodeConfig:
     governance_key: Path
     min_n_min: int
     max_cells: int
+    privacy: Privacy
     figures: Path
     database: Path
 
@@ -85,6 +107,7 @@ class CoordinatorConfig:
     max_message_bytes: int
     max_cells: int
     phase_timeout_ms: int
+    privacy: Privacy
     database: Path
 
 
@@ -206,6 +229,32 @@ class _Table:
             raise self.error(key, f"must be from {low} to {high}, not {value}")
         return value
 
+    def fraction(self, key: str, default: str, high: Fraction) -> Fraction:
+        """A positive exact number up to ``high``, written "0.5", 0.5 or "1/32"."""
+        value = self.values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.error(key, f"must be a number, not {_kind(value)}")
+        try:
+            number = Fraction(str(value))
+        except (ValueError, ZeroDivisionError):
+            raise self.error(key, f"{value!r:.40} is not a number") from None
+        if not 0 < number <= high:
+            raise self.error(key, f"must be above 0 and at most {high}, not {value}")
+        return number
+
+    def real(self, key: str, default: float, low: float, high: float) -> float:
+        """A number from ``low`` to ``high``, written 1e-9 or "1e-9"."""
+        value = self.values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.error(key, f"must be a number, not {_kind(value)}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise self.error(key, f"{value!r:.40} is not a number") from None
+        if not low <= number <= high:  # also refuses nan
+            raise self.error(key, f"must be from {low:g} to {high:g}, not {value}")
+        return number
+
     def file_path(self, key: str, default: str | None = None) -> Path:
         value = self.string(key, default)
         if not value.strip() or "\0" in value:
@@ -266,6 +315,7 @@ _NODE_SCHEMA: _Schema = {
     "": frozenset({"member_id", "origin", "coordinator", "server_name"}),
     "keys": _TLS_KEYS | {"identity_key", "governance_key"},
     "policy": frozenset({"min_n_min", "max_cells"}),
+    "privacy": frozenset({"rho_cap", "period", "t_collude", "noise_floor", "delta"}),
     "data": frozenset({"figures"}),
     "state": frozenset({"database"}),
 }
@@ -274,6 +324,7 @@ _COORDINATOR_SCHEMA: _Schema = {
     "keys": _TLS_KEYS | {"signing_key", "governance_key", "registry"},
     "limits": frozenset({"max_message_bytes", "max_cells"}),
     "rounds": frozenset({"phase_timeout_ms"}),
+    "privacy": frozenset({"rho_cap", "period", "delta"}),
     "state": frozenset({"database"}),
 }
 _OPERATOR_SCHEMA: _Schema = {
@@ -281,6 +332,21 @@ _OPERATOR_SCHEMA: _Schema = {
     "keys": _TLS_KEYS,
 }
 _FEDERATION_SCHEMA: _Schema = {"": frozenset({"name", "origin", "address", "server_name"})}
+
+
+def _privacy(table: _Table) -> Privacy:
+    """The [privacy] table; keys a schema does not allow are absent and take defaults."""
+    period = table.string("period", DEFAULT_PERIOD)
+    try:
+        budget = Budget(table.fraction("rho_cap", DEFAULT_RHO_CAP, MAX_RHO_CAP), period)
+    except ConfigError as exc:
+        raise table.error("period", str(exc)) from exc
+    return Privacy(
+        budget=budget,
+        t_collude=table.integer("t_collude", DEFAULT_T_COLLUDE, 0, MAX_MIN_N_MIN - 1),
+        noise_floor=table.fraction("noise_floor", DEFAULT_NOISE_FLOOR, Fraction(1000)),
+        delta=table.real("delta", DEFAULT_DELTA, MIN_DELTA, MAX_DELTA),
+    )
 
 
 def load_node_config(path: Path) -> NodeConfig:
@@ -299,6 +365,7 @@ def load_node_config(path: Path) -> NodeConfig:
         governance_key=keys.file_path("governance_key"),
         min_n_min=policy.integer("min_n_min", DEFAULT_MIN_N_MIN, 2, MAX_MIN_N_MIN),
         max_cells=policy.integer("max_cells", MAX_CELLS, 1, MAX_CELLS),
+        privacy=_privacy(tables["privacy"]),
         figures=tables["data"].file_path("figures", DEFAULT_FIGURES),
         database=tables["state"].file_path("database", DEFAULT_NODE_DATABASE),
     )
@@ -323,6 +390,7 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
         max_message_bytes=limits.integer("max_message_bytes", *message_bytes),
         max_cells=limits.integer("max_cells", MAX_CELLS, 1, MAX_CELLS),
         phase_timeout_ms=tables["rounds"].integer("phase_timeout_ms", *timeout),
+        privacy=_privacy(tables["privacy"]),
         database=tables["state"].file_path("database", DEFAULT_COORDINATOR_DATABASE),
     )
 

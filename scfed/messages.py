@@ -19,13 +19,15 @@ from google.protobuf.message import DecodeError, Message
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import envelope as env
+from scfed.dp.params import Noise
 from scfed.envelope import Envelope
-from scfed.errors import LocalProtocolError, RemoteProtocolError
+from scfed.errors import LocalProtocolError, RemoteProtocolError, ScfedError
 
 ROUND_ID_BYTES = 16
 HASH_BYTES = 32
 KEY_BYTES = 32
 MAX_PARTICIPANTS = 1000
+DEFAULT_N_MIN = 3
 MAX_CELLS = 1_000_000
 MAX_LISTED_CELLS = 65_536
 MAX_CELL_KEY = 200
@@ -130,6 +132,7 @@ class Announce:
     registry_version: int
     phase_timeout_ms: int
     layout_hash: bytes
+    noise: Noise
     cells: tuple[str, ...] = ()
 
     @property
@@ -271,6 +274,8 @@ def decode_announce(body: bytes) -> Announce:
     if not MIN_PHASE_TIMEOUT_MS <= m.phase_timeout_ms <= MAX_PHASE_TIMEOUT_MS:
         raise RemoteProtocolError(f"phase timeout {m.phase_timeout_ms} ms is out of range")
     layout = _bytes(m.layout_hash, HASH_BYTES, "a layout hash")
+    if not m.HasField("noise"):
+        raise RemoteProtocolError("an announce must carry its noise parameters")
     return Announce(
         _bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
         _text(m.query, "query"),
@@ -281,8 +286,23 @@ def decode_announce(body: bytes) -> Announce:
         m.registry_version,
         m.phase_timeout_ms,
         layout,
+        decode_noise(m.noise, m.n_min, RemoteProtocolError),
         _cells(m.cells, m.dim, layout),
     )
+
+
+def decode_noise(m: pb.Noise, n_min: int, error: type[ScfedError]) -> Noise:
+    """Validated noise parameters; ``error`` names whose fault a bad value is."""
+    noise = Noise(m.sigma, m.t_collude, m.unit, m.bound, m.grid, m.plausible)
+    try:
+        noise.check(n_min)
+    except ValueError as exc:
+        raise error(f"noise parameters: {exc}") from None
+    return noise
+
+
+def noise_to_proto(noise: Noise) -> pb.Noise:
+    return pb.Noise(**vars(noise))
 
 
 def decode_advertise_keys(body: bytes) -> AdvertiseKeys:
@@ -375,7 +395,8 @@ def _to_proto(message: Domain) -> Message:
                 operators=[pb.Operator(**vars(o)) for o in message.operators],
             )
         case Announce():
-            return pb.Announce(**vars(message))
+            fields = vars(message) | {"noise": noise_to_proto(message.noise)}
+            return pb.Announce(**fields)
         case AdvertiseKeys() | MaskedInput() | UnmaskRequest() | Result() | Abort():
             return _PROTO[type(message)](**vars(message))
         case ShareKeys():

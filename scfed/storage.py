@@ -10,9 +10,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
 
-from scfed.errors import StorageError
+from scfed.dp.ledger import Charge, parse_rho, rho_text
+from scfed.errors import ScfedError, StorageError
 
 
 def open_database(path: Path, schema: str) -> sqlite3.Connection:
@@ -64,3 +66,70 @@ def fetch(
         return db.execute(sql, parameters).fetchall()
     except sqlite3.Error as exc:
         raise StorageError(f"cannot read the database: {exc}") from exc
+
+
+# ---- The privacy ledger: one table, kept by the node and by the coordinator -------------
+
+LEDGER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS charges (
+    round_id BLOB PRIMARY KEY,
+    query TEXT NOT NULL,
+    period TEXT NOT NULL,
+    survivors INTEGER NOT NULL,
+    rho TEXT NOT NULL,
+    charged_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS charges_by_period ON charges (period)
+"""
+
+
+def insert_charge(db: sqlite3.Connection, charge: Charge, at: float) -> None:
+    """Record a charge inside the caller's transaction; a round is charged at most once."""
+    db.execute(
+        "INSERT INTO charges VALUES (?, ?, ?, ?, ?, ?)",
+        (charge.round_id, charge.query, charge.period, charge.survivors, rho_text(charge.rho), at),
+    )
+
+
+def charges(db: sqlite3.Connection, period: str | None = None) -> list[Charge]:
+    """Every recorded charge, oldest first, or only those of one period."""
+    sql = "SELECT round_id, query, period, survivors, rho FROM charges"
+    rows = fetch(db, sql + (" WHERE period = ?" if period else "") + " ORDER BY charged_at",
+                 (period,) if period else ())  # fmt: skip
+    return [_charge(row) for row in rows]
+
+
+def _charge(row: tuple[object, ...]) -> Charge:
+    round_id, query, period, survivors, rho = row
+    if not (
+        isinstance(round_id, bytes)
+        and isinstance(query, str)
+        and isinstance(period, str)
+        and isinstance(survivors, int)
+        and isinstance(rho, str)
+    ):
+        raise StorageError("the ledger holds a value of the wrong type")
+    try:
+        value = parse_rho(rho)
+    except ScfedError as exc:
+        raise StorageError(f"the ledger holds a corrupt charge: {exc}") from exc
+    return Charge(round_id, query, period, survivors, value)
+
+
+def read_charges(path: Path) -> list[Charge]:
+    """The charges in a daemon's database, opened read-only; none if it does not exist yet."""
+    if not path.exists():
+        return []
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open database {path}: {exc}") from exc
+    try:
+        return charges(db)
+    finally:
+        db.close()
+
+
+def spent(db: sqlite3.Connection, period: str) -> Fraction:
+    """The exact rho charged in one period."""
+    return sum((c.rho for c in charges(db, period)), Fraction(0))

@@ -16,7 +16,7 @@ from scfed.errors import ScfedError
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, every subcommand registered."""
-    from scfed.cli import bench, coordinator, demo, federation, node
+    from scfed.cli import audit, bench, coordinator, demo, federation, node, privacy
 
     parser = argparse.ArgumentParser(
         prog="scfed",
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     roles = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (federation, coordinator, node, demo, bench):
+    for module in (federation, coordinator, node, privacy, audit, demo, bench):
         module.add_parser(roles)
     return parser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import grpc
@@ -18,9 +19,17 @@ from scfed.config import (
     load_operator_config,
     write_public,
 )
+from scfed.dp.distribution import halfwidth, noise_sd
+from scfed.dp.params import DEFAULT_PLAUSIBLE, MAGNITUDE, UNITS, Noise
 from scfed.envelope import RESULT, Envelope
 from scfed.errors import ConfigError, RemoteProtocolError, ScfedError
-from scfed.messages import Result, decode_abort, decode_result
+from scfed.messages import (
+    DEFAULT_N_MIN,
+    Result,
+    decode_abort,
+    decode_result,
+    noise_to_proto,
+)
 from scfed.transport import describe, secure_channel
 
 
@@ -43,9 +52,25 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     start.add_argument("--n-min", type=int, default=0, help="fewest inputs (default: 3)")
     start.add_argument("--phase-timeout-ms", type=int, default=0, help="default: coordinator's")
     start.set_defaults(func=_start_round)
+    _noise_arguments(start)
     status = commands.add_parser("status", help="connected nodes and the latest round")
     _operator_arguments(status)
     status.set_defaults(func=_status)
+    ledger = commands.add_parser("ledger", help="the federation's privacy budget, per period")
+    ledger.add_argument("--config", type=Path, required=True, help="coordinator.toml")
+    ledger.set_defaults(func=_ledger)
+
+
+def _noise_arguments(start: argparse.ArgumentParser) -> None:
+    noise = start.add_argument_group("noise and privacy unit (DESIGN.md section 4)")
+    noise.add_argument("--sigma", required=True, help="total noise sigma, grid units (decimal)")
+    noise.add_argument("--bound", type=int, required=True, help="privacy radius R or clip C")
+    noise.add_argument("--unit", choices=UNITS, default=MAGNITUDE, help="privacy unit")
+    noise.add_argument("--grid", default="1", help="one grid unit in the figures' unit")
+    noise.add_argument(
+        "--plausible", type=int, default=DEFAULT_PLAUSIBLE, help="largest |cell| in grid units"
+    )
+    noise.add_argument("--t-collude", type=int, default=1, help="colluders assumed (default 1)")
 
 
 def _operator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,21 +137,39 @@ def _refused(exc: grpc.RpcError) -> RemoteProtocolError:
     return RemoteProtocolError(f"the coordinator refused: {describe(exc)}")
 
 
-def result_table(result: Result, cells: list[str]) -> str:
-    """A readable table of a round's sums."""
+def result_table(result: Result, cells: list[str], noise: Noise, n_min: int) -> str:
+    """A readable table of a round's noisy sums with their 95% intervals, in the figures'
+    own unit (grid units times the grid)."""
     sums = np.frombuffer(result.sums, dtype="<i8")
+    m, sigma_l2 = len(result.survivors), noise.local_variance(n_min)
+    half = halfwidth(sigma_l2, m)
+    grid = noise.grid_value
     width = max([len(c) for c in cells] + [4])
-    lines = [f"{'cell':<{width}}  {'sum':>20}", f"{'-' * width}  {'-' * 20}"]
-    lines += [
-        f"{cell:<{width}}  {int(value):>20,}" for cell, value in zip(cells, sums, strict=True)
+    lines = [
+        f"noise: {m} shares of N_Z(0, {sigma_l2}) per cell, sd {noise_sd(sigma_l2, m) * grid:.4g}"
+        f"; 95% interval +/- {_figure(half * grid)} (grid unit {noise.grid})",
+        f"{'cell':<{width}}  {'noisy sum':>20}  {'95% interval':>32}",
+        f"{'-' * width}  {'-' * 20}  {'-' * 32}",
     ]
-    lines.append(f"{len(result.survivors)} contributors: {', '.join(result.survivors)}")
+    for cell, value in zip(cells, sums, strict=True):
+        low, high = (int(value) - half) * grid, (int(value) + half) * grid
+        interval = f"[{_figure(low)}, {_figure(high)}]"
+        lines.append(f"{cell:<{width}}  {_figure(int(value) * grid):>20}  {interval:>32}")
+    lines.append(f"{m} contributors: {', '.join(result.survivors)}")
     return "\n".join(lines)
+
+
+def _figure(value: Fraction) -> str:
+    """An exact figure on the grid, written as a decimal with thousands separators."""
+    if value.denominator == 1:
+        return f"{value.numerator:,}"
+    return f"{float(value):,.6g}"
 
 
 def _start_round(args: argparse.Namespace) -> int:
     config = load_operator_config(args.config)
     cells = read_cells(args.cells_file)
+    noise = _noise(args)
     request = spb.StartRoundRequest(
         query=args.query,
         cells=cells,
@@ -134,6 +177,7 @@ def _start_round(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         n_min=args.n_min,
         phase_timeout_ms=args.phase_timeout_ms,
+        noise=noise_to_proto(noise),
     )
     timeout = 5 * (args.phase_timeout_ms or 30_000) / 1000 + 30
     with AdminClient(config, args.coordinator) as admin:
@@ -145,9 +189,25 @@ def _start_round(args: argparse.Namespace) -> int:
     result = decode_result(outcome.body)
     if len(result.sums) != 8 * len(cells):
         raise ScfedError("the result does not have one sum per requested cell")
-    print(result_table(result, cells))
+    print(result_table(result, cells, noise, args.n_min or DEFAULT_N_MIN))
     sys.stdout.flush()
     return 0
+
+
+def _noise(args: argparse.Namespace) -> Noise:
+    noise = Noise(args.sigma, args.t_collude, args.unit, args.bound, args.grid, args.plausible)
+    try:
+        noise.check(args.n_min or DEFAULT_N_MIN)
+    except ValueError as exc:
+        raise ConfigError(f"noise: {exc}") from None
+    return noise
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    from scfed.cli._ledger import show_ledger
+
+    config = load_coordinator_config(args.config)
+    return show_ledger(config.database, config.privacy)
 
 
 def _status(args: argparse.Namespace) -> int:

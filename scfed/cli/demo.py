@@ -1,9 +1,12 @@
 """``scfed demo``: a whole federation on this machine, one round, checked.
 
 Makes a federation, starts the coordinator and one node process per member with synthetic
-weekly demand and capacity figures, optionally kills some nodes mid-round, runs one round as
-the operator, prints the aggregate and checks it against the plaintext sum, which only the
-demo knows. Every process it started is stopped before it returns.
+weekly demand and capacity figures, optionally kills some nodes mid-round, and runs one round
+as the operator. Each node adds its share of discrete Gaussian noise, so the published sums
+are noisy: the demo prints each true sum (which only the demo knows) beside the noisy one and
+its 95% interval, checks that nearly all intervals cover the truth, and derives the demand
+and capacity gap and the DCM traffic light from the noisy cells. Every process it started is
+stopped before it returns.
 """
 
 from __future__ import annotations
@@ -28,9 +31,12 @@ from protos.scfed.v1 import service_pb2 as spb
 from scfed.cli.coordinator import AdminClient
 from scfed.cli.federation import enroll_member, enroll_operator, init_federation
 from scfed.config import load_operator_config
+from scfed.dp.accounting import epsilon
+from scfed.dp.distribution import Estimate, cell_estimate, difference, traffic_light
+from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import ABORT, SHARE_KEYS, Envelope
 from scfed.errors import ConfigError, ScfedError
-from scfed.messages import Result, decode_abort, decode_result
+from scfed.messages import Result, decode_abort, decode_result, noise_to_proto
 
 FIRMS = (
     "fab-kumamoto", "fab-hsinchu", "fab-pyeongtaek", "osat-penang", "osat-kaohsiung",
@@ -38,8 +44,14 @@ FIRMS = (
     "fab-dresden", "osat-cavite",
 )  # fmt: skip
 COMMODITIES = ("logic-28nm", "analog-180nm", "dram-1x")
+METRICS = ("demand", "capacity-actual", "capacity-max")
 WEEKS = 4
 START_TIMEOUT_S = 30.0
+N_MIN = 3
+#: Magnitude privacy: any firm's figures are hidden to +/- 100 wafers (L2 over the cells).
+NOISE = Noise(sigma="400", t_collude=1, unit=MAGNITUDE, bound=100, grid="1", plausible=10**6)
+#: Fewest intervals that must cover their true sum; 95% intervals miss about 1 in 20.
+COVERAGE = 0.8
 
 
 def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,22 +68,28 @@ def member_names(n: int) -> list[str]:
 
 
 def demo_cells(today: dt.date) -> list[str]:
-    """demand/capacity x commodity x the next ISO weeks."""
+    """demand / actual / maximum capacity x commodity x the next ISO weeks."""
     monday = today - dt.timedelta(days=today.weekday()) + dt.timedelta(weeks=1)
     weeks = [(monday + dt.timedelta(weeks=w)).isocalendar() for w in range(WEEKS)]
     labels = [f"{y}-W{w:02d}" for y, w, _ in weeks]
-    return [f"{m}/{c}/{w}" for c in COMMODITIES for w in labels for m in ("demand", "capacity")]
+    return [f"{m}/{c}/{w}" for c in COMMODITIES for w in labels for m in METRICS]
 
 
 def synthetic_figures(cells: list[str]) -> dict[str, int]:
-    """One firm's weekly figures in wafers: a base level per commodity, varying by week."""
+    """One firm's weekly figures in wafers: a base level per commodity, varying by week.
+
+    Legacy analog demand climbs week by week past the capacity: the squeeze to be seen.
+    """
     figures = {}
     for cell in cells:
-        metric, commodity, _ = cell.split("/")
+        metric, commodity, week = cell.split("/")
         if secrets.randbelow(4) == 0:
             continue  # not every firm is in every commodity
         base = 800 + 400 * COMMODITIES.index(commodity) + secrets.randbelow(600)
-        figures[cell] = base + (200 if metric == "capacity" else 0) + secrets.randbelow(150)
+        if metric == "demand" and commodity == "analog-180nm":
+            base += 250 * (int(week[-2:]) % WEEKS)
+        extra = {"demand": 0, "capacity-actual": 300, "capacity-max": 600}[metric]
+        figures[cell] = base + extra + secrets.randbelow(150)
     return figures
 
 
@@ -211,7 +229,9 @@ def _run_round(
         query="demo.weekly-demand-capacity",
         cells=cells,
         candidates=names,
+        n_min=N_MIN,
         phase_timeout_ms=2_000 if dropouts else 20_000,
+        noise=noise_to_proto(NOISE),
     )
     started = time.perf_counter()
     try:
@@ -227,44 +247,74 @@ def _report(
     outcome: Envelope, figures: dict[str, dict[str, int]], cells: list[str], n: int, dropouts: int
 ) -> int:
     if outcome.type == ABORT:
-        must = n - dropouts < max(n // 2 + 1, 3)
+        must = n - dropouts < max(n // 2 + 1, N_MIN)
         print(f"the round aborted without unmasking anything: {decode_abort(outcome.body).reason}")
         print("as it must with so few nodes left" if must else "MISMATCH: it should have completed")
         return 0 if must else 1
     result = decode_result(outcome.body)
-    expected = {c: sum(figures[m].get(c, 0) for m in result.survivors) for c in cells}
-    print(aggregate_table(result, cells, expected))
-    wrong = [c for c, v in zip(cells, _sums(result), strict=True) if v != expected[c]]
-    if wrong:
-        print(f"MISMATCH in {len(wrong)} cells: {', '.join(wrong[:5])}")
-        return 1
-    print(f"all {len(cells)} cells equal the plaintext sum of the {len(result.survivors)} "
-          "contributors, which no party of the federation ever saw")  # fmt: skip
-    return 0
+    truth = {c: sum(figures[m].get(c, 0) for m in result.survivors) for c in cells}
+    estimates = _estimates(result, cells)
+    print(cell_table(estimates, truth))
+    print()
+    print(light_table(estimates, len(result.survivors)))
+    return _coverage(estimates, truth, len(result.survivors))
 
 
-def _sums(result: Result) -> list[int]:
-    return [int(v) for v in np.frombuffer(result.sums, dtype="<i8")]
+def _estimates(result: Result, cells: list[str]) -> dict[str, Estimate]:
+    sums = [int(v) for v in np.frombuffer(result.sums, dtype="<i8")]
+    m, sigma_l2 = len(result.survivors), NOISE.local_variance(N_MIN)
+    return {c: cell_estimate(v, sigma_l2=sigma_l2, m=m) for c, v in zip(cells, sums, strict=True)}
 
 
-def aggregate_table(result: Result, cells: list[str], expected: dict[str, int]) -> str:
-    """Demand against capacity per commodity and week, with the check of each cell."""
-    sums = dict(zip(cells, _sums(result), strict=True))
-    rows = sorted({tuple(c.split("/")[1:]) for c in cells})
+def cell_table(estimates: dict[str, Estimate], truth: dict[str, int]) -> str:
+    """Each cell's true sum beside its noisy sum and 95% interval."""
     lines = [
-        f"{'commodity':<14} {'week':<9} {'demand':>9} {'capacity':>9} {'gap':>8}  check",
-        "-" * 60,
+        f"{'cell':<34} {'true':>7} {'noisy':>7}  {'95% interval':<17} covered",
+        "-" * 76,
+    ]
+    for cell, e in estimates.items():
+        inside = e.low <= truth[cell] <= e.high
+        interval = f"[{e.low:,.0f}, {e.high:,.0f}]"
+        lines.append(
+            f"{cell:<34} {truth[cell]:>7,} {e.value:>7,}  {interval:<17} "
+            + ("yes" if inside else "NO")
+        )
+    return "\n".join(lines)
+
+
+def light_table(estimates: dict[str, Estimate], m: int) -> str:
+    """Demand against capacity per commodity and week, from the noisy cells only."""
+    sigma_l2 = NOISE.local_variance(N_MIN)
+    rows = sorted({tuple(c.split("/")[1:]) for c in estimates})
+    lines = [
+        f"{'commodity':<14} {'week':<9} {'demand':>7} {'actual':>7} {'max':>7} "
+        f"{'demand - actual (95%)':>24}  light",
+        "-" * 84,
     ]
     for commodity, week in rows:
-        demand, capacity = (sums[f"{m}/{commodity}/{week}"] for m in ("demand", "capacity"))
-        ok = all(sums[f"{m}/{commodity}/{week}"] == expected[f"{m}/{commodity}/{week}"]
-                 for m in ("demand", "capacity"))  # fmt: skip
+        demand, actual, top = (estimates[f"{x}/{commodity}/{week}"] for x in METRICS)
+        gap = difference(int(demand.value), int(actual.value), sigma_l2=sigma_l2, m_a=m, m_b=m)
+        light, certain = traffic_light(demand, actual, top)
+        span = f"{gap.value:,} [{gap.low:,.0f}, {gap.high:,.0f}]"
         lines.append(
-            f"{commodity:<14} {week:<9} {demand:>9,} {capacity:>9,} {demand - capacity:>8,}  "
-            + ("ok" if ok else "MISMATCH")
+            f"{commodity:<14} {week:<9} {demand.value:>7,} {actual.value:>7,} {top.value:>7,} "
+            f"{span:>24}  {light}{'' if certain else ' (uncertain)'}"
         )
-    lines.append(f"contributors: {', '.join(result.survivors)}")
     return "\n".join(lines)
+
+
+def _coverage(estimates: dict[str, Estimate], truth: dict[str, int], m: int) -> int:
+    covered = sum(e.low <= truth[c] <= e.high for c, e in estimates.items())
+    rho = NOISE.rho(N_MIN, m)
+    print(
+        f"\n{covered} of {len(estimates)} intervals cover the true sum, which no party of the "
+        f"federation ever saw; this release cost each contributor rho {float(rho):.4g} "
+        f"(epsilon {epsilon(rho, 1e-9):.3g} at delta 1e-9)"
+    )
+    if covered < COVERAGE * len(estimates):
+        print(f"MISMATCH: fewer than {COVERAGE:.0%} of the intervals cover the truth")
+        return 1
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -34,12 +34,17 @@ from scfed import pki
 from scfed.cli._toml import TomlDocument, format_toml
 from scfed.config import (
     DEFAULT_COORDINATOR_DATABASE,
+    DEFAULT_DELTA,
     DEFAULT_FIGURES,
     DEFAULT_LISTEN,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MIN_N_MIN,
     DEFAULT_NODE_DATABASE,
+    DEFAULT_NOISE_FLOOR,
+    DEFAULT_PERIOD,
     DEFAULT_PHASE_TIMEOUT_MS,
+    DEFAULT_RHO_CAP,
+    DEFAULT_T_COLLUDE,
     FederationConfig,
     check_address,
     check_name,
@@ -157,6 +162,11 @@ def _coordinator_toml(settings: FederationConfig) -> bytes:
         },
         "limits": {"max_message_bytes": DEFAULT_MAX_MESSAGE_BYTES, "max_cells": MAX_CELLS},
         "rounds": {"phase_timeout_ms": DEFAULT_PHASE_TIMEOUT_MS},
+        "privacy": {
+            "rho_cap": DEFAULT_RHO_CAP,
+            "period": DEFAULT_PERIOD,
+            "delta": str(DEFAULT_DELTA),
+        },
         "state": {"database": DEFAULT_COORDINATOR_DATABASE},
     }
     return format_toml(f"scfed coordinator configuration for federation {settings.name}", document)
@@ -326,6 +336,13 @@ def _node_toml(settings: FederationConfig, name: str) -> bytes:
             "governance_key": "governance.pub",
         },
         "policy": {"min_n_min": DEFAULT_MIN_N_MIN, "max_cells": MAX_CELLS},
+        "privacy": {
+            "rho_cap": DEFAULT_RHO_CAP,
+            "period": DEFAULT_PERIOD,
+            "t_collude": DEFAULT_T_COLLUDE,
+            "noise_floor": DEFAULT_NOISE_FLOOR,
+            "delta": str(DEFAULT_DELTA),
+        },
         "data": {"figures": DEFAULT_FIGURES},
         "state": {"database": DEFAULT_NODE_DATABASE},
     }

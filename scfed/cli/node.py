@@ -17,6 +17,9 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     serve.add_argument("--config", type=Path, required=True, help="the node's node.toml")
     serve.add_argument("--coordinator", help="HOST:PORT, overriding the configuration")
     serve.set_defaults(func=_serve)
+    ledger = commands.add_parser("ledger", help="the privacy budget spent and left, per period")
+    ledger.add_argument("--config", type=Path, required=True, help="the node's node.toml")
+    ledger.set_defaults(func=_ledger)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -32,3 +35,10 @@ def _serve(args: argparse.Namespace) -> int:
     while worker.is_alive():
         worker.join(0.2)
     return 0
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    from scfed.cli._ledger import show_ledger
+
+    config = load_node_config(args.config)
+    return show_ledger(config.database, config.privacy)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from scfed import envelope as env
-from scfed import masking
+from scfed.dp.contribution import Ints
 from scfed.envelope import Envelope
 from scfed.messages import (
     Announce,
@@ -71,6 +71,8 @@ class Report:
     outcome: Envelope
     phases: dict[str, Cost] = field(default_factory=dict)
     bytes_per_node: dict[str, int] = field(default_factory=dict)
+    #: Each node's x_u + e_u as it was masked (empty for a node that never joined).
+    contributions: dict[str, Ints] = field(default_factory=dict)
 
     @property
     def result(self) -> Result | None:
@@ -78,7 +80,7 @@ class Report:
         return decode_result(self.outcome.body) if self.outcome.type == env.RESULT else None
 
 
-def _deliver(node: NodeRound, task: Task, inputs: masking.Vector) -> Envelope | None:
+def _deliver(node: NodeRound, task: Task, inputs: Ints) -> Envelope | None:
     match task:
         case KeySet():
             return node.on_keys(task)
@@ -95,13 +97,16 @@ def _deliver(node: NodeRound, task: Task, inputs: masking.Vector) -> Envelope | 
 def run_round(
     fed: Federation,
     announce: Announce,
-    inputs: Mapping[str, masking.Vector],
+    inputs: Mapping[str, Ints],
     rng: Random,
     *,
     vanish_after: Mapping[str, Phase] | None = None,
     policy: NodePolicy | None = None,
 ) -> Report:
-    """Run one round; a node in ``vanish_after`` goes silent once it reaches that phase."""
+    """Run one round; a node in ``vanish_after`` goes silent once it reaches that phase.
+
+    ``inputs`` are the nodes' figures on the round's grid; each node adds its noise.
+    """
     coordinator = CoordinatorRound(announce, fed.registry, fed.coordinator_key)
     nodes = {
         m: NodeRound(
@@ -109,6 +114,7 @@ def run_round(
             policy or NodePolicy(),
             MemoryGuard(),
             rng,
+            period="memory",
         )
         for m in announce.candidates
     }
@@ -128,6 +134,7 @@ def run_round(
         raise AssertionError("the round ended without an outcome")
     report.outcome = coordinator.outcome
     report.bytes_per_node = network.sizes
+    report.contributions = {m: node.contribution for m, node in nodes.items()}
     return report
 
 
@@ -137,7 +144,7 @@ class _Network:
     def __init__(
         self,
         nodes: dict[str, NodeRound],
-        inputs: Mapping[str, masking.Vector],
+        inputs: Mapping[str, Ints],
         vanish: Mapping[str, Phase],
     ) -> None:
         self.nodes = nodes

@@ -1,21 +1,25 @@
 """A node's side of one secure-aggregation round, as a pure state machine.
 
 Theory of operation. The coordinator pushes tasks; the node answers each with at most one
-signed message. On the announce it checks the round against its policy and advertises two
-fresh X25519 keys. On the key set it checks every peer's signature against the registry and
-that its own keys came back unchanged, then Shamir-shares its self-mask seed b_u and its mask
-key s_sk_u among those peers, each pair of shares encrypted for its holder. On the masking
-task it opens the shares addressed to it and sends x_u + PRG(b_u) +/- the pairwise masks. On
-the unmask request it reveals shares of b_v for survivors and of s_sk_v for dropped nodes,
-after the checks of DESIGN.md section 3 step 5, and only ever for one request per round,
-which the injected ``UnmaskGuard`` remembers across restarts. Any violation raises
-``RefusedError`` and abandons the round: the node never reveals anything for it afterwards.
+signed message. On the announce it checks the round against its policy and its privacy
+budget, computes its contribution (its figures, bounded, clipped if the privacy unit says so,
+plus its share of the discrete Gaussian noise), and advertises two fresh X25519 keys. On the
+key set it checks every peer's signature against the registry and that its own keys came
+back unchanged, then Shamir-shares its self-mask seed b_u and its mask key s_sk_u among those
+peers, each pair of shares encrypted for its holder. On the masking task it opens the shares
+addressed to it and sends x_u + e_u + PRG(b_u) +/- the pairwise masks. On the unmask request
+it reveals shares of b_v for survivors and of s_sk_v for dropped nodes, after the checks of
+DESIGN.md section 3 step 5, and only ever for one request per round, which the injected
+``UnmaskGuard`` remembers across restarts together with the privacy budget the release costs.
+Any violation raises ``RefusedError`` (``PrivacyBudgetError`` for the budget and noise rules)
+and abandons the round: the node never reveals anything for it afterwards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -24,8 +28,17 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from scfed import envelope as env
 from scfed import masking, shamir
+from scfed.dp.contribution import Ints, contribution
+from scfed.dp.ledger import Budget, Charge
+from scfed.dp.sampler import Keystream
 from scfed.envelope import Envelope
-from scfed.errors import LocalProtocolError, RefusedError, RemoteProtocolError, ScfedError
+from scfed.errors import (
+    LocalProtocolError,
+    PrivacyBudgetError,
+    RefusedError,
+    RemoteProtocolError,
+    ScfedError,
+)
 from scfed.messages import (
     AdvertiseKeys,
     Announce,
@@ -46,19 +59,28 @@ from scfed.messages import (
 from scfed.secagg._table import NODE, NodeEvent, Phase
 
 Random = Callable[[int], bytes]
-Inputs = Callable[[Announce], masking.Vector]
+Inputs = Callable[[Announce], Ints]  # the node's figures on the round's grid
 _T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
 class NodePolicy:
-    """What a node requires of any round before it takes part."""
+    """What a node requires of any round before it takes part.
+
+    ``noise_floor`` is the least noise per unit of sensitivity this node accepts in the worst
+    case (n_min survivors, t_collude of them colluding): (n_min - t_collude) sigma_l^2 must
+    be at least noise_floor^2 Delta^2, so no single release costs more than
+    1 / (2 noise_floor^2) of rho.
+    """
 
     min_n_min: int = 3
     max_cells: int = 1_000_000
+    budget: Budget = field(default_factory=Budget)
+    min_t_collude: int = 1
+    noise_floor: Fraction = Fraction(2)
 
     def check(self, announce: Announce) -> None:
-        """Raise RefusedError unless the announced round meets this policy."""
+        """Raise RefusedError or PrivacyBudgetError unless the round meets this policy."""
         n = len(announce.candidates)
         if announce.n_min < self.min_n_min:
             raise RefusedError(f"n_min {announce.n_min} is below this node's {self.min_n_min}")
@@ -66,16 +88,35 @@ class NodePolicy:
             raise RefusedError(f"threshold {announce.threshold} is not above half of {n}")
         if announce.dim > self.max_cells:
             raise RefusedError(f"{announce.dim} cells exceed this node's {self.max_cells}")
+        self._check_noise(announce)
+
+    def _check_noise(self, announce: Announce) -> None:
+        noise = announce.noise
+        if noise.t_collude < self.min_t_collude:
+            raise PrivacyBudgetError(
+                f"the round assumes {noise.t_collude} colluders, this node assumes "
+                f"{self.min_t_collude}: too little noise"
+            )
+        effective = (announce.n_min - noise.t_collude) * noise.local_variance(announce.n_min)
+        if effective < self.noise_floor**2 * noise.delta2:
+            raise PrivacyBudgetError(
+                f"the round asks for less noise than this node's policy: sigma/Delta "
+                f"{(effective / noise.delta2) ** 0.5:.3g} is below {float(self.noise_floor):.3g}"
+            )
 
 
 class UnmaskGuard(Protocol):
-    """Durable memory of the one unmask request a node answered per round."""
+    """Durable memory of the one unmask request a node answered per round, and the node's
+    privacy ledger: each answer is a release the node is charged for."""
 
     def answered(self, round_id: bytes) -> tuple[bytes, bytes] | None:
         """(request hash, response envelope bytes) if this round was answered, else None."""
 
-    def record(self, round_id: bytes, request_hash: bytes, response: bytes) -> None:
-        """Remember the answer; must be durable before the response leaves the node."""
+    def spent(self, period: str) -> Fraction:
+        """The rho charged so far in a budget period."""
+
+    def record(self, round_id: bytes, request_hash: bytes, response: bytes, charge: Charge) -> None:
+        """Remember the answer and its charge, atomically and durably, before it is sent."""
 
 
 class MemoryGuard:
@@ -83,12 +124,18 @@ class MemoryGuard:
 
     def __init__(self) -> None:
         self._answers: dict[bytes, tuple[bytes, bytes]] = {}
+        self.charges: list[Charge] = []
 
     def answered(self, round_id: bytes) -> tuple[bytes, bytes] | None:
         return self._answers.get(round_id)
 
-    def record(self, round_id: bytes, request_hash: bytes, response: bytes) -> None:
-        self._answers.setdefault(round_id, (request_hash, response))
+    def spent(self, period: str) -> Fraction:
+        return sum((c.rho for c in self.charges if c.period == period), Fraction(0))
+
+    def record(self, round_id: bytes, request_hash: bytes, response: bytes, charge: Charge) -> None:
+        if round_id not in self._answers:
+            self._answers[round_id] = (request_hash, response)
+            self.charges.append(charge)
 
 
 def previous_answer(guard: UnmaskGuard, round_id: bytes, request_hash: bytes) -> Envelope | None:
@@ -105,11 +152,11 @@ def previous_answer(guard: UnmaskGuard, round_id: bytes, request_hash: bytes) ->
     return Envelope.from_bytes(prior[1])
 
 
-def _checked_input(x: masking.Vector, dim: int) -> masking.Vector:
-    """A private copy of the input, which must be ``dim`` uint64 values."""
-    if x.shape != (dim,) or x.dtype != np.uint64:
-        raise LocalProtocolError(f"the input must be {dim} uint64 values")
-    return x.copy()
+def _checked_input(x: Ints, dim: int) -> Ints:
+    """The input, which must be ``dim`` int64 values on the round's grid."""
+    if x.shape != (dim,) or x.dtype != np.int64:
+        raise LocalProtocolError(f"the input must be {dim} int64 values")
+    return x
 
 
 @dataclass(frozen=True)
@@ -129,12 +176,15 @@ class NodeRound:
     """One round from one node's side. Feed it tasks; it returns what to submit."""
 
     def __init__(
-        self, identity: Identity, policy: NodePolicy, guard: UnmaskGuard, rng: Random
-    ) -> None:
+        self, identity: Identity, policy: NodePolicy, guard: UnmaskGuard, rng: Random, *,
+        period: str,
+    ) -> None:  # fmt: skip
         self.identity = identity
         self.policy = policy
+        self.period = period  # the budget period this node's clock is in
         self.phase = Phase.NEW
         self.outcome: Envelope | None = None
+        self.contribution: Ints = np.zeros(0, dtype=np.int64)  # x_u + e_u, before masking
         self._guard = guard
         self._rng = rng
         self._announce: Announce | None = None
@@ -230,7 +280,14 @@ class NodeRound:
         if unregistered:
             raise RefusedError(f"unregistered candidates: {', '.join(unregistered[:5])}")
         self.policy.check(announce)
-        self._x = _checked_input(inputs(announce), announce.dim)
+        worst = announce.noise.rho(announce.n_min, announce.n_min)
+        self.policy.budget.check(self._guard.spent(self.period), worst, self.period)
+        x = _checked_input(inputs(announce), announce.dim)
+        source = Keystream(self._rng(32))
+        self.contribution = contribution(
+            x, announce.noise, n_min=announce.n_min, cells=announce.cells, source=source
+        )
+        self._x = self.contribution.view(np.uint64).copy()
         self._announce = announce
         self._announce_hash = envelope.digest(self.identity.origin)
         keys = AdvertiseKeys(
@@ -363,6 +420,7 @@ class NodeRound:
             return prior
         request = decode_unmask_request(envelope.body)
         self._check_unmask(request)
+        charge = self._charge(request)
         response = UnmaskResponse(
             round_id,
             request_hash,
@@ -370,8 +428,16 @@ class NodeRound:
             tuple((v, shamir.encode_share(self._held[v][1])) for v in request.dropped),
         )
         sealed = self._seal(env.UNMASK_RESPONSE, encode(response))
-        self._guard.record(round_id, request_hash, sealed.to_bytes())
+        self._guard.record(round_id, request_hash, sealed.to_bytes(), charge)
         return sealed
+
+    def _charge(self, request: UnmaskRequest) -> Charge:
+        """What revealing for this request costs; PrivacyBudgetError past the cap."""
+        announce = self.announce
+        m = len(request.survivors)
+        rho = announce.noise.rho(announce.n_min, m)
+        self.policy.budget.check(self._guard.spent(self.period), rho, self.period)
+        return Charge(announce.round_id, announce.query, self.period, m, rho)
 
     def _check_unmask(self, request: UnmaskRequest) -> None:
         announce = self.announce

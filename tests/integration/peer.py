@@ -10,13 +10,12 @@ import threading
 from pathlib import Path
 
 import grpc
-import numpy as np
 
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.config import load_node_config, read_governance_key, read_private_key_file
+from scfed.dp.contribution import Ints, to_grid
 from scfed.envelope import REGISTRY, Envelope
-from scfed.masking import Vector
 from scfed.messages import Announce, Task, task_from_proto
 from scfed.pki import load_ed25519_private_pem
 from scfed.registry import open_registry
@@ -41,7 +40,7 @@ class ScriptedNode:
         registry = open_registry(registry_envelope, self.config.origin, governance)
         key = load_ed25519_private_pem(read_private_key_file(self.config.identity_key))
         identity = Identity(self.config.member_id, key, registry)
-        self.round = NodeRound(identity, NodePolicy(), MemoryGuard(), os.urandom)
+        self.round = NodeRound(identity, NodePolicy(), MemoryGuard(), os.urandom, period="test")
 
     def _read(self) -> None:
         try:
@@ -58,9 +57,9 @@ class ScriptedNode:
             if not (isinstance(task, Envelope) and task.type == REGISTRY):
                 return task
 
-    def inputs(self, announce: Announce) -> Vector:
+    def inputs(self, announce: Announce) -> Ints:
         values = [self.figures.get(cell, 0) for cell in announce.cells]
-        return np.array(values, dtype=np.int64).view(np.uint64)
+        return to_grid(values, announce.noise.grid_value)
 
     def submit(self, envelope: Envelope) -> None:
         self._stub.Submit(envelope.to_proto(), timeout=20)

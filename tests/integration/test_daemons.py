@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,8 +21,17 @@ from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.cli.federation import enroll_member, init_federation
 from scfed.config import write_public
+from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import Envelope
-from scfed.messages import KeySet, MaskingTask, Result, decode_result, decode_unmask_request
+from scfed.errors import RemoteProtocolError
+from scfed.messages import (
+    KeySet,
+    MaskingTask,
+    Result,
+    decode_result,
+    decode_unmask_request,
+    noise_to_proto,
+)
 from tests.integration.conftest import Cluster, member_channel
 from tests.integration.peer import ScriptedNode
 
@@ -26,11 +39,18 @@ pytestmark = pytest.mark.integration
 
 MakeCluster = Callable[..., Cluster]
 NAMES = ["auto-nagoya", "fab-hsinchu", "fab-kumamoto", "osat-penang", "wafer-niigata"]
+#: With n_min 3 and one colluder each node adds N_Z(0, 800); a release costs at most 1/32.
+NOISE = Noise("40", 1, MAGNITUDE, 10, "1", 10**6)
+SIGMA_L2 = 800
 
 
 def run_round(cluster: Cluster, names: list[str], timeout_ms: int = 20_000) -> Envelope:
     request = spb.StartRoundRequest(
-        query="test", cells=cluster.cells, candidates=names, phase_timeout_ms=timeout_ms
+        query="test",
+        cells=cluster.cells,
+        candidates=names,
+        phase_timeout_ms=timeout_ms,
+        noise=noise_to_proto(NOISE),
     )
     with cluster.admin() as admin:
         _, outcome = admin.start_round(request, timeout=60)
@@ -43,7 +63,7 @@ def status(error: grpc.RpcError) -> grpc.StatusCode:
     return error.code()
 
 
-def expected_sums(cluster: Cluster, result: Result) -> list[int]:
+def plaintext_sums(cluster: Cluster, result: Result) -> list[int]:
     return [sum(cluster.figures[m].get(c, 0) for m in result.survivors) for c in cluster.cells]
 
 
@@ -51,14 +71,76 @@ def sums(result: Result) -> list[int]:
     return [int(v) for v in np.frombuffer(result.sums, dtype="<i8")]
 
 
-def test_full_round(make_cluster: MakeCluster) -> None:
+def assert_noisy_sum(cluster: Cluster, result: Result) -> None:
+    """The result is the plaintext sum plus the survivors' noise, m draws of N_Z(0, 800).
+
+    Over 36 cells the sample variance of the noise lies within [0.3, 2.5] times its true
+    variance except with probability below 1e-5, and no cell is 7 sd away.
+    """
+    noise = np.array(sums(result)) - np.array(plaintext_sums(cluster, result))
+    variance = len(result.survivors) * SIGMA_L2
+    assert np.count_nonzero(noise) > len(noise) // 2, "the nodes added no noise"
+    assert np.all(np.abs(noise) < 7 * variance**0.5), noise
+    assert 0.3 < float(np.mean(noise.astype(np.float64) ** 2)) / variance < 2.5, noise
+
+
+def ledger(cluster: Cluster, role: str, config: str) -> str:
+    """What ``scfed <role> ledger`` prints for a configuration of the cluster."""
+    done = subprocess.run(
+        [sys.executable, "-m", "scfed", role, "ledger", "--config", cluster.directory / config],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+def test_full_round_adds_noise_and_charges_every_ledger(make_cluster: MakeCluster) -> None:
     cluster = make_cluster(NAMES)
     outcome = run_round(cluster, NAMES)
     assert outcome.type == "round.result"
     result = decode_result(outcome.body)
     assert result.survivors == tuple(NAMES)
-    assert sums(result) == expected_sums(cluster, result)
-    assert any(v != 0 for v in sums(result))
+    assert_noisy_sum(cluster, result)
+    # 5 survivors: rho = 10^2 / (2 (5 - 1) 800) = 1/64, in the ledgers of all parties.
+    row = r"\n\d{4} +1 +0\.015625 +0\.484375 "
+    for name in NAMES:
+        cluster.procs.running[name].terminate()  # the ledger outlives the node process
+        assert cluster.procs.running[name].wait(10) == 0
+        assert re.search(row, ledger(cluster, "node", f"members/{name}/node.toml"))
+    assert re.search(row, ledger(cluster, "coordinator", "coordinator/coordinator.toml"))
+
+
+def test_a_node_over_its_budget_stays_out_and_the_round_goes_on(
+    make_cluster: MakeCluster,
+) -> None:
+    frugal = NAMES[0]
+    cluster = make_cluster(NAMES[:4], start=NAMES[1:4])
+    config = cluster.directory / "members" / frugal / "node.toml"
+    text = config.read_text().replace('rho_cap = "0.5"', 'rho_cap = "0.01"')
+    config.write_text(text)  # a cap below one release at the worst case, 1/32
+    cluster.start_node(frugal)
+    cluster.wait_connected(4)
+    outcome = run_round(cluster, NAMES[:4], timeout_ms=3_000)
+    assert outcome.type == "round.result"
+    result = decode_result(outcome.body)
+    assert result.survivors == tuple(NAMES[1:4])
+    assert_noisy_sum(cluster, result)
+    assert "REFUSED" in cluster.procs.log_text(frugal)
+    assert "past the cap" in cluster.procs.log_text(frugal)
+
+
+def test_the_coordinator_refuses_a_round_past_the_federation_cap(
+    make_cluster: MakeCluster,
+) -> None:
+    cluster = make_cluster(NAMES[:3])
+    with cluster.admin() as admin:
+        request = spb.StartRoundRequest(
+            query="test",
+            cells=cluster.cells,
+            noise=noise_to_proto(dataclasses.replace(NOISE, bound=200)),  # rho 12.5 at worst
+        )
+        with pytest.raises(RemoteProtocolError, match=r"FAILED_PRECONDITION.*past the cap"):
+            admin.start_round(request, timeout=30)
+        assert admin.status().phase == ""  # nothing was announced
 
 
 def test_round_with_a_node_killed_after_sharing_keys(make_cluster: MakeCluster) -> None:
@@ -100,7 +182,7 @@ def test_round_with_a_node_killed_after_sharing_keys(make_cluster: MakeCluster) 
     result = decode_result(outcomes[0].body)
     assert victim not in result.survivors
     assert len(result.survivors) == 4
-    assert sums(result) == expected_sums(cluster, result)
+    assert_noisy_sum(cluster, result)
 
 
 def test_certificate_from_another_ca_is_refused(make_cluster: MakeCluster, tmp_path: Path) -> None:
@@ -196,4 +278,4 @@ def test_a_member_enrolled_while_nodes_run_takes_part_in_the_next_round(
     assert outcome.type == "round.result", outcome
     result = decode_result(outcome.body)
     assert "osat-cavite" in result.survivors
-    assert sums(result) == expected_sums(cluster, result)
+    assert_noisy_sum(cluster, result)

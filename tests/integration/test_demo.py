@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def test_demo_with_a_dropout_prints_a_correct_aggregate(tmp_path: Path) -> None:
+def test_demo_with_a_dropout_prints_honest_noisy_figures(tmp_path: Path) -> None:
     folder = tmp_path / "fed"
     done = subprocess.run(
         [sys.executable, "-m", "scfed", "demo", "--nodes", "5", "--dropouts", "1",
@@ -22,9 +22,12 @@ def test_demo_with_a_dropout_prints_a_correct_aggregate(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     # The victim dies right after its key shares are accepted; whether it managed to send
     # its masked input first (a survivor that vanishes before unmasking) is a race, and
-    # either way the aggregate must equal the plaintext sum of those the round counted.
-    counted = r"all 24 cells equal the plaintext sum of the [45] contributors"
-    assert re.search(counted, done.stdout), done.stdout
+    # either way the intervals must cover the plaintext sums of those the round counted.
+    covered = re.search(r"(\d+) of 36 intervals cover the true sum", done.stdout)
+    assert covered is not None, done.stdout
+    assert int(covered.group(1)) >= 29, done.stdout
+    assert re.search(r"rho 0\.0\d+ \(epsilon \d", done.stdout), done.stdout
+    assert re.search(r"analog-180nm .* (green|orange|red)", done.stdout), done.stdout
     assert re.search(r"killed \S+ after it shared its keys", done.stdout), done.stdout
     leftovers = subprocess.run(
         ["pgrep", "-f", str(folder)], capture_output=True, text=True, check=False

@@ -8,6 +8,7 @@ phase. Nothing here opens a socket or a file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scfed import envelope as env
+from scfed.dp.contribution import Ints
+from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import Envelope
-from scfed.masking import Vector
 from scfed.messages import (
     Abort,
     Announce,
@@ -51,14 +53,18 @@ class Rng:
         return hashlib.shake_256(block).digest(n)
 
 
-def int64_vector(seed: bytes, dim: int) -> Vector:
-    """A pseudo-random int64 vector (negatives included) passed as its uint64 view."""
+def int64_vector(seed: bytes, dim: int) -> Ints:
+    """A pseudo-random int64 vector, negatives included, within the test plausibility bound."""
     raw = Rng(seed)(8 * dim)
-    return np.frombuffer(raw, dtype="<i8").astype(np.int64).view(np.uint64)
+    return np.frombuffer(raw, dtype="<i8").astype(np.int64) >> 12
 
 
 def cells_of(dim: int) -> tuple[str, ...]:
     return tuple(f"cell-{i}" for i in range(dim))
+
+
+#: sigma 4 with n_min 3 and t_collude 1: each node adds N_Z(0, 8); magnitude privacy, R = 1.
+TEST_NOISE = Noise("4", 1, MAGNITUDE, 1, "1", 2**52)
 
 
 def make_announce(
@@ -69,6 +75,7 @@ def make_announce(
     *,
     dim: int = 3,
     round_seed: bytes = b"round",
+    noise: Noise | None = None,
 ) -> Announce:
     cells = cells_of(dim)
     return Announce(
@@ -81,6 +88,7 @@ def make_announce(
         registry_version=fed.registry.version,
         phase_timeout_ms=1000,
         layout_hash=layout_hash(cells),
+        noise=noise or TEST_NOISE,
         cells=cells,
     )
 
@@ -95,10 +103,10 @@ def new_node(
     """A node whose randomness depends only on ``seed`` and its member id."""
     identity = Identity(member, fed.member_keys[member], fed.registry)
     rng = Rng(seed + member.encode())
-    return NodeRound(identity, policy or NodePolicy(), guard or MemoryGuard(), rng)
+    return NodeRound(identity, policy or NodePolicy(), guard or MemoryGuard(), rng, period="test")
 
 
-def deliver(node: NodeRound, task: NodeTask, inputs: Vector) -> Envelope:
+def deliver(node: NodeRound, task: NodeTask, inputs: Ints) -> Envelope:
     """Hand a node a non-outcome task and return its reply."""
     match task:
         case KeySet():
@@ -124,7 +132,7 @@ class Script:
     fed: Federation
     announce: Announce
     announce_hash: bytes
-    inputs: dict[str, Vector]
+    inputs: dict[str, Ints]
     tasks: dict[str, list[NodeTask]]
     # The coordinator's phase when a reply was produced -> sender -> reply.
     replies: dict[Phase, dict[str, Envelope]] = field(default_factory=dict)
@@ -143,7 +151,7 @@ class Script:
     def abort(self, reason: str = "test abort") -> Envelope:
         return forge(self.fed, env.ABORT, Abort(self.round_id, self.announce_hash, reason))
 
-    def input_of(self, member: str) -> Vector:
+    def input_of(self, member: str) -> Ints:
         return self.inputs[member]
 
 
@@ -190,6 +198,13 @@ def build_script(
             pending = coordinator.close()
     script.outcome = coordinator.outcome
     return script
+
+
+@functools.cache
+def five_node_script() -> Script:
+    """A round of 5 candidates and one non-candidate member, in which node-004 vanishes
+    before sharing keys: 4 share keys, survive and unmask. Built once, shared by tests."""
+    return build_script(n=5, extra_members=1, vanish_after={"node-004": Phase.ADVERTISING})
 
 
 def advance_coordinator(coordinator: CoordinatorRound, script: Script, target: Phase) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from scfed.config import (
     write_private,
     write_public,
 )
+from scfed.dp.ledger import Budget
 from scfed.errors import ConfigError, VerificationError
 from scfed.messages import Registry
 from scfed.registry import seal_registry
@@ -100,6 +102,16 @@ def test_node_config_resolves_paths_and_fills_defaults(tmp_path: Path) -> None:
     assert (node.min_n_min, node.max_cells) == (3, 1_000_000)
     assert node.figures == folder / "figures.csv"
     assert node.database == folder / "node.sqlite"
+    assert node.privacy == config.Privacy(Budget(Fraction(1, 2), "year"), 1, Fraction(2), 1e-9)
+
+
+def test_node_privacy_policy_is_read_exactly(tmp_path: Path) -> None:
+    text = (
+        NODE + '[privacy]\nrho_cap = "1/3"\nperiod = "quarter"\nt_collude = 2\n'
+        'noise_floor = 2.5\ndelta = "1e-6"\n'
+    )
+    privacy = load_node_config(_write(tmp_path, text)).privacy
+    assert privacy == config.Privacy(Budget(Fraction(1, 3), "quarter"), 2, Fraction(5, 2), 1e-6)
 
 
 def test_node_config_relative_path_is_made_absolute(
@@ -121,6 +133,7 @@ def test_coordinator_config_defaults(tmp_path: Path) -> None:
     assert coordinator.max_cells == 1_000_000
     assert coordinator.phase_timeout_ms == 30_000
     assert coordinator.database == tmp_path / "conf" / "coordinator.sqlite"
+    assert coordinator.privacy.budget == Budget(Fraction(1, 2), "year")
 
 
 def test_coordinator_may_listen_on_port_zero(tmp_path: Path) -> None:
@@ -164,6 +177,16 @@ NODE_ERRORS = [
     ("max-cells-too-big", NODE + "[policy]\nmax_cells = 1000001\n", "policy.max_cells"),
     ("figures-list", NODE + '[data]\nfigures = ["a.csv"]\n', "data.figures"),
     ("database-table", NODE + "[state.database]\npath = 'x'\n", "state.database"),
+    ("rho-cap-zero", NODE + "[privacy]\nrho_cap = 0\n", "privacy.rho_cap"),
+    ("rho-cap-too-big", NODE + '[privacy]\nrho_cap = "11"\n', "privacy.rho_cap"),
+    ("rho-cap-words", NODE + '[privacy]\nrho_cap = "half"\n', "privacy.rho_cap"),
+    ("rho-cap-boolean", NODE + "[privacy]\nrho_cap = true\n", "privacy.rho_cap"),
+    ("period-unknown", NODE + '[privacy]\nperiod = "week"\n', "privacy.period"),
+    ("t-collude-negative", NODE + "[privacy]\nt_collude = -1\n", "privacy.t_collude"),
+    ("noise-floor-zero", NODE + "[privacy]\nnoise_floor = 0\n", "privacy.noise_floor"),
+    ("delta-too-big", NODE + "[privacy]\ndelta = 0.01\n", "privacy.delta"),
+    ("delta-nan", NODE + "[privacy]\ndelta = nan\n", "privacy.delta"),
+    ("delta-words", NODE + '[privacy]\ndelta = "tiny"\n', "privacy.delta"),
 ]
 
 COORDINATOR_ERRORS = [
@@ -179,6 +202,8 @@ COORDINATOR_ERRORS = [
         "rounds.phase_timeout_ms",
     ),
     ("unknown-limit", COORDINATOR + "max_rounds = 3\n", "limits.max_rounds"),
+    ("rho-cap-negative", COORDINATOR + '[privacy]\nrho_cap = "-1"\n', "privacy.rho_cap"),
+    ("node-only-privacy-key", COORDINATOR + "[privacy]\nt_collude = 1\n", "privacy.t_collude"),
     (
         "node-key-in-coordinator",
         COORDINATOR.replace("[keys]\n", '[keys]\nidentity_key = "i.key"\n'),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import envelope as env
 from scfed import messages as msg
+from scfed.dp.params import UNITS, Noise
 from scfed.envelope import Envelope
 from scfed.errors import RemoteProtocolError, VerificationError
 from scfed.messages import (
@@ -34,7 +36,7 @@ from scfed.messages import (
     UnmaskResponse,
     encode,
 )
-from tests.unit._support import Rng
+from tests.unit._support import TEST_NOISE, Rng
 
 ORIGIN = "scfed.test/unit"
 KEY = Ed25519PrivateKey.from_private_bytes(Rng(b"signer")(32))
@@ -74,17 +76,32 @@ def announces(draw: st.DrawFn) -> Announce:
         dim, layout = len(cells), msg.layout_hash(cells)
     else:
         cells, dim, layout = (), draw(st.integers(1, msg.MAX_CELLS)), draw(b32)
+    n_min = draw(st.integers(1, len(candidates)))
     return Announce(
         round_id=draw(b16),
         query=draw(texts),
         dim=dim,
         candidates=candidates,
         threshold=draw(st.integers(1, len(candidates))),
-        n_min=draw(st.integers(1, len(candidates))),
+        n_min=n_min,
         registry_version=draw(u64),
         phase_timeout_ms=draw(st.integers(msg.MIN_PHASE_TIMEOUT_MS, msg.MAX_PHASE_TIMEOUT_MS)),
         layout_hash=layout,
+        noise=draw(noises(n_min)),
         cells=cells,
+    )
+
+
+def noises(n_min: int) -> st.SearchStrategy[Noise]:
+    """Valid noise for any n_min up to 1000: each sigma keeps sigma_l^2 within 4 .. 1e8."""
+    return st.builds(
+        Noise,
+        sigma=st.sampled_from(["1000", "2000.5", "300.25", "9999"]),
+        t_collude=st.integers(0, n_min - 1),
+        unit=st.sampled_from(UNITS),
+        bound=st.integers(1, 2**40),
+        grid=st.sampled_from(["1", "0.001", "1000", "2.5"]),
+        plausible=st.integers(1, 2**52),
     )
 
 
@@ -277,7 +294,8 @@ def test_announce_round_trips_with_and_without_cells(announce: Announce) -> None
 
 def test_announce_with_listed_cells_round_trips() -> None:
     cells = ("fab/300mm/wafer-starts", "fab/200mm/wafer-starts", "dram/inventory")
-    announce = Announce(R16, "q", 3, ("a", "b"), 2, 2, 1, 1000, msg.layout_hash(cells), cells)
+    layout = msg.layout_hash(cells)
+    announce = Announce(R16, "q", 3, ("a", "b"), 2, 2, 1, 1000, layout, TEST_NOISE, cells)
     assert msg.decode_announce(encode(announce)) == announce
     assert (
         msg.layout_hash(cells) == hashlib.sha256("".join(c + "\n" for c in cells).encode()).digest()
@@ -386,7 +404,7 @@ def test_task_from_proto_rejects(task: spb.Task) -> None:
 
 # ---- decoders reject ----
 
-ANNOUNCE = Announce(R16, "q", 3, ("node-a", "node-b", "node-c"), 2, 2, 1, 1000, H32)
+ANNOUNCE = Announce(R16, "q", 3, ("node-a", "node-b", "node-c"), 2, 2, 1, 1000, H32, TEST_NOISE)
 CELLS = ("x", "y", "z")
 BAD_IDS = ["", "Node-a", "-lead", "a_b", "a b", "a" * 64, "caf\u00e9"]
 
@@ -395,6 +413,30 @@ def _announce(**changes: Any) -> bytes:
     fields = {**vars(ANNOUNCE), **changes}
     return encode(Announce(**fields))
 
+
+def _announce_without_noise() -> bytes:
+    m = pb.Announce()
+    m.ParseFromString(_announce())
+    m.ClearField("noise")
+    return m.SerializeToString()
+
+
+NOISE_MUTATIONS: list[tuple[str, dict[str, Any]]] = [
+    ("noise-sigma-not-decimal", {"sigma": "4e3"}),
+    ("noise-sigma-leading-zero", {"sigma": "04"}),
+    ("noise-sigma-trailing-zero", {"sigma": "4.0"}),
+    ("noise-sigma-zero", {"sigma": "0"}),
+    ("noise-sigma-l-below-2", {"sigma": "1.7"}),
+    ("noise-sigma-l2-above-1e8", {"sigma": "15000"}),
+    ("noise-t-collude-at-n-min", {"t_collude": 2}),
+    ("noise-unit-unknown", {"unit": "record"}),
+    ("noise-bound-zero", {"bound": 0}),
+    ("noise-bound-too-large", {"bound": 2**40 + 1}),
+    ("noise-grid-negative", {"grid": "-1"}),
+    ("noise-grid-empty", {"grid": ""}),
+    ("noise-plausible-zero", {"plausible": 0}),
+    ("noise-plausible-too-large", {"plausible": 2**52 + 1}),
+]
 
 DECODE_REJECTS: list[Any] = [
     # registry
@@ -460,6 +502,11 @@ DECODE_REJECTS: list[Any] = [
     (msg.decode_announce, _announce(phase_timeout_ms=3_600_001), "timeout-too-long"),
     (msg.decode_announce, _announce(phase_timeout_ms=0), "timeout-zero"),
     (msg.decode_announce, _announce(cells=CELLS), "cells-not-matching-layout-hash"),
+    (msg.decode_announce, _announce_without_noise(), "no-noise"),
+    *[
+        (msg.decode_announce, _announce(noise=dataclasses.replace(TEST_NOISE, **bad)), name)
+        for name, bad in NOISE_MUTATIONS
+    ],
     (
         msg.decode_announce,
         _announce(cells=CELLS[:2], layout_hash=msg.layout_hash(CELLS[:2])),

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from scfed import envelope as env
+from scfed.dp.ledger import Charge
 from scfed.envelope import Envelope
 from scfed.errors import RefusedError, RemoteProtocolError
 from scfed.messages import (
@@ -31,9 +33,9 @@ from scfed.secagg._table import Phase
 from scfed.secagg.node import MemoryGuard, NodePolicy, NodeRound, previous_answer
 from tests.unit._support import (
     Rng,
-    Script,
     announce_task,
     build_script,
+    five_node_script,
     forge,
     keys_task,
     masking_task,
@@ -43,15 +45,8 @@ from tests.unit._support import (
 )
 
 ME = "node-000"
-_SCRIPT: list[Script] = []
-
-
-def script() -> Script:
-    if not _SCRIPT:
-        _SCRIPT.append(
-            build_script(n=5, extra_members=1, vanish_after={"node-004": Phase.ADVERTISING})
-        )
-    return _SCRIPT[0]
+CHARGE = Charge(bytes(16), "test.inventory", "test", 4, Fraction(1, 64))
+script = five_node_script
 
 
 def _refused(node: NodeRound, action: Callable[[], object], match: str) -> None:
@@ -460,12 +455,12 @@ def test_previous_answer() -> None:
         script().fed.member_keys[ME], env.UNMASK_RESPONSE, ME, "origin", b"response"
     )
     assert previous_answer(guard, round_id, b"h" * 32) is None
-    guard.record(round_id, b"h" * 32, response.to_bytes())
+    guard.record(round_id, b"h" * 32, response.to_bytes(), CHARGE)
     assert previous_answer(guard, round_id, b"h" * 32) == response
     with pytest.raises(RefusedError):
         previous_answer(guard, round_id, b"x" * 32)
     assert previous_answer(guard, other_round, b"x" * 32) is None
-    guard.record(round_id, b"x" * 32, b"another response")  # the first answer is kept
+    guard.record(round_id, b"x" * 32, b"another response", CHARGE)  # the first answer is kept
     assert previous_answer(guard, round_id, b"h" * 32) == response
 
 

@@ -1,24 +1,27 @@
-"""The node's SQLite store keeps its unmask answers across a restart."""
+"""The node's SQLite store keeps its unmask answers and its ledger across a restart."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
 from node.store import NodeStore
+from scfed.dp.ledger import Charge
 from scfed.envelope import Envelope
 from scfed.errors import RefusedError, StorageError
 from scfed.secagg.node import previous_answer
 
 ROUND = bytes(range(16))
 RESPONSE = Envelope("round.unmask_response", b"body", "fab-a", bytes(64))
+CHARGE = Charge(ROUND, "demand", "2026", 5, Fraction(1, 96))
 
 
 def test_an_answer_survives_a_restart_and_a_different_request_is_refused(tmp_path: Path) -> None:
     store = NodeStore(tmp_path / "node.sqlite")
     assert previous_answer(store, ROUND, b"\x01" * 32) is None
-    store.record(ROUND, b"\x01" * 32, RESPONSE.to_bytes())
+    store.record(ROUND, b"\x01" * 32, RESPONSE.to_bytes(), CHARGE)
     store.close()
     restarted = NodeStore(tmp_path / "node.sqlite")
     assert previous_answer(restarted, ROUND, b"\x01" * 32) == RESPONSE
@@ -29,7 +32,28 @@ def test_an_answer_survives_a_restart_and_a_different_request_is_refused(tmp_pat
 
 def test_a_round_cannot_be_recorded_twice(tmp_path: Path) -> None:
     store = NodeStore(tmp_path / "node.sqlite")
-    store.record(ROUND, b"\x01" * 32, RESPONSE.to_bytes())
+    store.record(ROUND, b"\x01" * 32, RESPONSE.to_bytes(), CHARGE)
     with pytest.raises(StorageError, match="UNIQUE"):
-        store.record(ROUND, b"\x02" * 32, b"other")
+        store.record(ROUND, b"\x02" * 32, b"other", CHARGE)
     assert store.answered(ROUND) == (b"\x01" * 32, RESPONSE.to_bytes())
+
+
+def test_the_ledger_survives_a_restart_exactly(tmp_path: Path) -> None:
+    store = NodeStore(tmp_path / "node.sqlite")
+    store.record(ROUND, b"\x01" * 32, RESPONSE.to_bytes(), CHARGE)
+    later = Charge(bytes(16), "stock", "2026", 7, Fraction(1, 3))
+    store.record(bytes(16), b"\x03" * 32, RESPONSE.to_bytes(), later)
+    store.close()
+    restarted = NodeStore(tmp_path / "node.sqlite")
+    assert restarted.spent("2026") == Fraction(1, 96) + Fraction(1, 3)
+    assert restarted.spent("2027") == 0
+    assert restarted.charges == [CHARGE, later]
+
+
+def test_a_failed_answer_charges_nothing(tmp_path: Path) -> None:
+    store = NodeStore(tmp_path / "node.sqlite")
+    store.record(ROUND, b"\x01" * 32, RESPONSE.to_bytes(), CHARGE)
+    other = Charge(ROUND, "demand", "2026", 5, Fraction(1, 2))
+    with pytest.raises(StorageError):
+        store.record(ROUND, b"\x02" * 32, b"other", other)  # one transaction: neither row
+    assert store.spent("2026") == Fraction(1, 96)

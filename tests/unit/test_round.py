@@ -1,4 +1,9 @@
-"""In-memory rounds (scfed.secagg.driver.run_round) checked against a plain numpy sum."""
+"""In-memory rounds (scfed.secagg.driver.run_round) checked against a plain numpy sum.
+
+Each node adds its noise before masking, so a result must equal, exactly, the sum of what
+the survivors contributed (x_u + e_u), and each contribution must differ from its input by
+a small noise share.
+"""
 
 from __future__ import annotations
 
@@ -55,9 +60,10 @@ def _observed_round(
 
     class Recording(NodeRound):
         def __init__(
-            self, identity: Identity, policy: NodePolicy, guard: UnmaskGuard, rng: Random
-        ) -> None:
-            super().__init__(identity, policy, guard, rng)
+            self, identity: Identity, policy: NodePolicy, guard: UnmaskGuard, rng: Random, *,
+            period: str,
+        ) -> None:  # fmt: skip
+            super().__init__(identity, policy, guard, rng, period=period)
             nodes[identity.member_id] = self
 
         def on_unmask(self, request: Envelope) -> Envelope:
@@ -67,12 +73,19 @@ def _observed_round(
     candidates = tuple(sorted(inputs))
     dim = len(next(iter(inputs.values())))
     announce = make_announce(fed, candidates, threshold, n_min, dim=dim, round_seed=seed)
-    as_uint64 = {m: x.view(np.uint64) for m, x in inputs.items()}
     with mock.patch.object(driver, "NodeRound", Recording):
         report = driver.run_round(
-            fed, announce, as_uint64, Rng(b"run:" + seed), vanish_after=vanish_after
+            fed, announce, inputs, Rng(b"run:" + seed), vanish_after=vanish_after
         )
+    for member, contributed in report.contributions.items():
+        if contributed.size:
+            _assert_small_noise(contributed - inputs[member])
     return Observed(report, nodes, unmasked)
+
+
+def _assert_small_noise(noise: Int64s) -> None:
+    """The test announce's sigma_l^2 is 8: a share beyond 20 sigma_l would be absurd."""
+    assert np.all(np.abs(noise) <= 57), noise
 
 
 def _decoded_sums(report: Report) -> Int64s:
@@ -81,13 +94,14 @@ def _decoded_sums(report: Report) -> Int64s:
     return np.frombuffer(result.sums, dtype="<i8").astype(np.int64)
 
 
-def _expected(inputs: Mapping[str, Int64s], survivors: list[str]) -> Int64s:
-    stacked = np.stack([inputs[m] for m in survivors])
-    total: Int64s = np.sum(stacked, axis=0, dtype=np.int64)  # wraps mod 2^64, as the ring does
+def _expected(observed: Observed, survivors: list[str]) -> Int64s:
+    stacked = np.stack([observed.report.contributions[m] for m in survivors])
+    total: Int64s = np.sum(stacked, axis=0, dtype=np.int64)
     return total
 
 
-int64s = st.integers(-(2**63), 2**63 - 1)
+PLAUSIBLE = 2**52  # the test announce's plausibility bound
+int64s = st.integers(-PLAUSIBLE, PLAUSIBLE)
 
 
 @settings(max_examples=40, deadline=None)
@@ -128,7 +142,9 @@ def test_round_equals_numpy_sum_of_survivors(
         result = observed.report.result
         assert result is not None
         assert result.survivors == tuple(survivors)
-        np.testing.assert_array_equal(_decoded_sums(observed.report), _expected(inputs, survivors))
+        np.testing.assert_array_equal(
+            _decoded_sums(observed.report), _expected(observed, survivors)
+        )
         assert sorted(observed.unmask_requests) == answering
         for member in answering:
             assert observed.nodes[member].phase is Phase.FINISHED
@@ -140,16 +156,16 @@ def test_round_equals_numpy_sum_of_survivors(
 
 def _inputs(members: list[str], dim: int) -> dict[str, Int64s]:
     rng = Rng(b"fixed-inputs")
-    return {m: np.frombuffer(rng(8 * dim), dtype="<i8").astype(np.int64) for m in members}
+    return {m: np.frombuffer(rng(8 * dim), dtype="<i8") >> 12 for m in members}  # within 2^51
 
 
 def test_round_without_dropouts() -> None:
     fed = _federation(5)
     members = sorted(fed.member_keys)
     inputs = _inputs(members, 50)
-    inputs[members[0]][:3] = [np.iinfo(np.int64).min, -1, np.iinfo(np.int64).max]
+    inputs[members[0]][:3] = [-PLAUSIBLE, -1, PLAUSIBLE]
     observed = _observed_round(fed, inputs, {}, threshold=3, seed=b"none")
-    np.testing.assert_array_equal(_decoded_sums(observed.report), _expected(inputs, members))
+    np.testing.assert_array_equal(_decoded_sums(observed.report), _expected(observed, members))
     assert {"advertising", "sharing", "masking", "unmasking"} <= set(observed.report.phases)
     assert all(node.phase is Phase.FINISHED for node in observed.nodes.values())
 
@@ -159,7 +175,9 @@ def test_round_result_is_not_any_single_input() -> None:
     members = sorted(fed.member_keys)
     inputs = {m: np.full(2, i + 1, dtype=np.int64) for i, m in enumerate(members)}
     observed = _observed_round(fed, inputs, {}, threshold=3, seed=b"small")
-    np.testing.assert_array_equal(_decoded_sums(observed.report), [10, 10])
+    sums = _decoded_sums(observed.report)
+    np.testing.assert_array_equal(sums, _expected(observed, members))
+    assert np.all(np.abs(sums - 10) <= 4 * 57)  # 1 + 2 + 3 + 4, plus four noise shares
 
 
 def test_survivors_vanishing_before_unmask_still_complete_with_t_answers() -> None:
@@ -171,7 +189,7 @@ def test_survivors_vanishing_before_unmask_still_complete_with_t_answers() -> No
     result = observed.report.result
     assert result is not None
     assert result.survivors == tuple(members)  # their masked inputs arrived: they count
-    np.testing.assert_array_equal(_decoded_sums(observed.report), _expected(inputs, members))
+    np.testing.assert_array_equal(_decoded_sums(observed.report), _expected(observed, members))
     assert sorted(observed.unmask_requests) == [m for m in members if m not in vanish]
 
 
@@ -196,7 +214,7 @@ def test_mixed_dropouts_sum_the_survivors_only() -> None:
     }
     observed = _observed_round(fed, inputs, vanish, threshold=5, seed=b"mixed")
     survivors = [m for m in members if vanish.get(m) not in (Phase.ADVERTISING, Phase.SHARING)]
-    np.testing.assert_array_equal(_decoded_sums(observed.report), _expected(inputs, survivors))
+    np.testing.assert_array_equal(_decoded_sums(observed.report), _expected(observed, survivors))
     assert observed.report.result is not None
     assert observed.report.result.survivors == tuple(survivors)
 

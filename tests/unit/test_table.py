@@ -234,7 +234,7 @@ def test_refused_announce_does_not_replace_the_input_source() -> None:
     """
     recorded = script()
     node = node_in(recorded, SUBJECT, Phase.SHARING)
-    other = np.full(recorded.announce.dim, 7, dtype=np.uint64)
+    other = np.full(recorded.announce.dim, 7, dtype=np.int64)
     with pytest.raises(RefusedError):
         node.on_announce(announce_task(recorded, SUBJECT), lambda _: other)
     assert node.phase is Phase.SHARING
@@ -267,7 +267,7 @@ def test_coordinator_rejects_a_second_different_message() -> None:
     coordinator = coordinator_in(recorded, Phase.ADVERTISING)
     coordinator.receive(SUBJECT, recorded.replies[Phase.ADVERTISING][SUBJECT])
     other = new_node(recorded.fed, SUBJECT, seed=b"another-instance:")
-    second = other.on_announce(announce_task(recorded, SUBJECT), lambda _: np.zeros(3, np.uint64))
+    second = other.on_announce(announce_task(recorded, SUBJECT), lambda _: np.zeros(3, np.int64))
     before = _coordinator_state(coordinator)
     with pytest.raises(RemoteProtocolError):
         coordinator.receive(SUBJECT, second)

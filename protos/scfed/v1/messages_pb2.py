@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/scfed/v1/messages.proto\x12\x08scfed.v1\"I\n\x08\x45nvelope\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x0e\n\x06signer\x18\x03 \x01(\t\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"y\n\x06Member\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x14\n\x0cidentity_key\x18\x03 \x01(\x0c\x12\x17\n\x0ftls_cert_sha256\x18\x04 \x01(\x0c\x12\x17\n\x0f\x63orporate_group\x18\x05 \x01(\t\"1\n\x08Operator\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0ftls_cert_sha256\x18\x02 \x01(\x0c\"\x8e\x01\n\x08Registry\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x17\n\x0f\x63oordinator_key\x18\x03 \x01(\x0c\x12!\n\x07members\x18\x04 \x03(\x0b\x32\x10.scfed.v1.Member\x12%\n\toperators\x18\x05 \x03(\x0b\x32\x12.scfed.v1.Operator\"\xc6\x01\n\x08\x41nnounce\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\r\n\x05query\x18\x02 \x01(\t\x12\x0b\n\x03\x64im\x18\x03 \x01(\r\x12\x12\n\ncandidates\x18\x04 \x03(\t\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\r\n\x05n_min\x18\x06 \x01(\r\x12\x18\n\x10registry_version\x18\x07 \x01(\x04\x12\x18\n\x10phase_timeout_ms\x18\x08 \x01(\r\x12\x13\n\x0blayout_hash\x18\t \x01(\x0c\x12\r\n\x05\x63\x65lls\x18\n \x03(\t\"d\n\rAdvertiseKeys\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x15\n\rannounce_hash\x18\x02 \x01(\x0c\x12\x14\n\x0c\x63_public_key\x18\x03 \x01(\x0c\x12\x14\n\x0cs_public_key\x18\x04 \x01(\x0c\"7\n\x0f\x45ncryptedShares\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"_\n\tShareKeys\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x15\n\rannounce_hash\x18\x02 \x01(\x0c\x12)\n\x06shares\x18\x03 \x03(\x0b\x32\x19.scfed.v1.EncryptedShares\"F\n\x0bMaskedInput\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x15\n\rannounce_hash\x18\x02 \x01(\x0c\x12\x0e\n\x06vector\x18\x03 \x01(\x0c\"\\\n\rUnmaskRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x15\n\rannounce_hash\x18\x02 \x01(\x0c\x12\x11\n\tsurvivors\x18\x03 \x03(\t\x12\x0f\n\x07\x64ropped\x18\x04 \x03(\t\"-\n\rRevealedShare\x12\r\n\x05owner\x18\x01 \x01(\t\x12\r\n\x05share\x18\x02 \x01(\x0c\"\x93\x01\n\x0eUnmaskResponse\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x14\n\x0crequest_hash\x18\x02 \x01(\x0c\x12,\n\x0bseed_shares\x18\x03 \x03(\x0b\x32\x17.scfed.v1.RevealedShare\x12+\n\nkey_shares\x18\x04 \x03(\x0b\x32\x17.scfed.v1.RevealedShare\"R\n\x06Result\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x15\n\rannounce_hash\x18\x02 \x01(\x0c\x12\x11\n\tsurvivors\x18\x03 \x03(\t\x12\x0c\n\x04sums\x18\x04 \x01(\x0c\"@\n\x05\x41\x62ort\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x15\n\rannounce_hash\x18\x02 \x01(\x0c\x12\x0e\n\x06reason\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eprotos/scfed/v1/messages.proto\x12\x08scfed.v1\"I\n\x08\x45nvelope\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x0e\n\x06signer\x18\x03 \x01(\t\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"y\n\x06Member\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x14\n\x0cidentity_key\x18\x03 \x01(\x0c\x12\x17\n\x0ftls_cert_sha256\x18\x04 \x01(\x0c\x12\x17\n\x0f\x63orporate_group\x18\x05 \x01(\t\"1\n\x08Operator\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x17\n\x0ftls_cert_sha256\x18\x02 \x01(\x0c\"\x8e\x01\n\x08Registry\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x17\n\x0f\x63oordinator_key\x18\x03 \x01(\x0c\x12!\n\x07members\x18\x04 \x03(\x0b\x32\x10.scfed.v1.Member\x12%\n\toperators\x18\x05 \x03(\x0b\x32\x12.scfed.v1.Operator\"\xe6\x01\n\x08\x41nnounce\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\r\n\x05query\x18\x02 \x01(\t\x12\x0b\n\x03\x64im\x18\x03 \x01(\r\x12\x12\n\ncandidates\x18\x04 \x03(\t\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\r\n\x05n_min\x18\x06 \x01(\r\x12\x18\n\x10registry_version\x18\x07 \x01(\x04\x12\x18\n\x10phase_timeout_ms\x18\x08 \x01(\r\x12\x13\n\x0blayout_hash\x18\t \x01(\x0c\x12\r\n\x05\x63\x65lls\x18\n \x03(\t\x12\x1e\n\x05noise\x18\x0b \x01(\x0b\x32\x0f.scfed.v1.Noise\"g\n\x05Noise\x12\r\n\x05sigma\x18\x01 \x01(\t\x12\x11\n\tt_collude\x18\x02 \x01(\r\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\r\n\x05\x62ound\x18\x04 \x01(\x04\x12\x0c\n\x04grid\x18\x05 \x01(\t\x12\x11\n\tplausible\x18\x06 \x01(\x04\"d\n\rAdvertiseKeys\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x15\n\rannounce_hash\x18\x02 \x01(\x0c\x12\x14\n\x0c\x63_public_key\x18\x03 \x01(\x0c\x12\x14\n\x0cs_public_key\x18\x04 \x01(\x0c\"7\n\x0f\x45ncryptedShares\x12\x10\n\x08receiver\x18\x01 \x01(\t\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"_\n\tShareKeys\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x15\n\rannounce_hash\x18\x02 \x01(\x0c\x12)\n\x06shares\x18\x03 \x03(\x0b\x32\x19.scfed.v1.EncryptedShares\"F\n\x0bMaskedInput\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x15\n\rannounce_hash\x18\x02 \x01(\x0c\x12\x0e\n\x06vector\x18\x03 \x01(\x0c\"\\\n\rUnmaskRequest\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x15\n\rannounce_hash\x18\x02 \x01(\x0c\x12\x11\n\tsurvivors\x18\x03 \x03(\t\x12\x0f\n\x07\x64ropped\x18\x04 \x03(\t\"-\n\rRevealedShare\x12\r\n\x05owner\x18\x01 \x01(\t\x12\r\n\x05share\x18\x02 \x01(\x0c\"\x93\x01\n\x0eUnmaskResponse\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x14\n\x0crequest_hash\x18\x02 \x01(\x0c\x12,\n\x0bseed_shares\x18\x03 \x03(\x0b\x32\x17.scfed.v1.RevealedShare\x12+\n\nkey_shares\x18\x04 \x03(\x0b\x32\x17.scfed.v1.RevealedShare\"R\n\x06Result\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x15\n\rannounce_hash\x18\x02 \x01(\x0c\x12\x11\n\tsurvivors\x18\x03 \x03(\t\x12\x0c\n\x04sums\x18\x04 \x01(\x0c\"@\n\x05\x41\x62ort\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x15\n\rannounce_hash\x18\x02 \x01(\x0c\x12\x0e\n\x06reason\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,23 +40,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTRY']._serialized_start=294
   _globals['_REGISTRY']._serialized_end=436
   _globals['_ANNOUNCE']._serialized_start=439
-  _globals['_ANNOUNCE']._serialized_end=637
-  _globals['_ADVERTISEKEYS']._serialized_start=639
-  _globals['_ADVERTISEKEYS']._serialized_end=739
-  _globals['_ENCRYPTEDSHARES']._serialized_start=741
-  _globals['_ENCRYPTEDSHARES']._serialized_end=796
-  _globals['_SHAREKEYS']._serialized_start=798
-  _globals['_SHAREKEYS']._serialized_end=893
-  _globals['_MASKEDINPUT']._serialized_start=895
-  _globals['_MASKEDINPUT']._serialized_end=965
-  _globals['_UNMASKREQUEST']._serialized_start=967
-  _globals['_UNMASKREQUEST']._serialized_end=1059
-  _globals['_REVEALEDSHARE']._serialized_start=1061
-  _globals['_REVEALEDSHARE']._serialized_end=1106
-  _globals['_UNMASKRESPONSE']._serialized_start=1109
-  _globals['_UNMASKRESPONSE']._serialized_end=1256
-  _globals['_RESULT']._serialized_start=1258
-  _globals['_RESULT']._serialized_end=1340
-  _globals['_ABORT']._serialized_start=1342
-  _globals['_ABORT']._serialized_end=1406
+  _globals['_ANNOUNCE']._serialized_end=669
+  _globals['_NOISE']._serialized_start=671
+  _globals['_NOISE']._serialized_end=774
+  _globals['_ADVERTISEKEYS']._serialized_start=776
+  _globals['_ADVERTISEKEYS']._serialized_end=876
+  _globals['_ENCRYPTEDSHARES']._serialized_start=878
+  _globals['_ENCRYPTEDSHARES']._serialized_end=933
+  _globals['_SHAREKEYS']._serialized_start=935
+  _globals['_SHAREKEYS']._serialized_end=1030
+  _globals['_MASKEDINPUT']._serialized_start=1032
+  _globals['_MASKEDINPUT']._serialized_end=1102
+  _globals['_UNMASKREQUEST']._serialized_start=1104
+  _globals['_UNMASKREQUEST']._serialized_end=1196
+  _globals['_REVEALEDSHARE']._serialized_start=1198
+  _globals['_REVEALEDSHARE']._serialized_end=1243
+  _globals['_UNMASKRESPONSE']._serialized_start=1246
+  _globals['_UNMASKRESPONSE']._serialized_end=1393
+  _globals['_RESULT']._serialized_start=1395
+  _globals['_RESULT']._serialized_end=1477
+  _globals['_ABORT']._serialized_start=1479
+  _globals['_ABORT']._serialized_end=1543
 # @@protoc_insertion_point(module_scope)

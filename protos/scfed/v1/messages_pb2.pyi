@@ -168,6 +168,7 @@ class Announce(_message.Message):
     PHASE_TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     LAYOUT_HASH_FIELD_NUMBER: _builtins.int
     CELLS_FIELD_NUMBER: _builtins.int
+    NOISE_FIELD_NUMBER: _builtins.int
     round_id: _builtins.bytes
     """16 random bytes."""
     query: _builtins.str
@@ -194,6 +195,10 @@ class Announce(_message.Message):
         layout comes from the signed catalogue.
         """
 
+    @_builtins.property
+    def noise(self) -> Global___Noise:
+        """Differential-privacy parameters; every node checks them against its own policy."""
+
     def __init__(
         self,
         *,
@@ -207,14 +212,62 @@ class Announce(_message.Message):
         phase_timeout_ms: _builtins.int = ...,
         layout_hash: _builtins.bytes = ...,
         cells: _abc.Iterable[_builtins.str] | None = ...,
+        noise: Global___Noise | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["noise", b"noise"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "cells", b"cells", "dim", b"dim", "layout_hash", b"layout_hash", "n_min", b"n_min", "phase_timeout_ms", b"phase_timeout_ms", "query", b"query", "registry_version", b"registry_version", "round_id", b"round_id", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "cells", b"cells", "dim", b"dim", "layout_hash", b"layout_hash", "n_min", b"n_min", "noise", b"noise", "phase_timeout_ms", b"phase_timeout_ms", "query", b"query", "registry_version", b"registry_version", "round_id", b"round_id", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Announce: _TypeAlias = Announce  # noqa: Y015
+
+@_typing.final
+class Noise(_message.Message):
+    """The distributed discrete Gaussian noise of a round (DESIGN.md section 4). Each node adds
+    N_Z(0, sigma_l^2) to every cell, sigma_l^2 = ceil(sigma^2 / (n_min - t_collude)).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGMA_FIELD_NUMBER: _builtins.int
+    T_COLLUDE_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    BOUND_FIELD_NUMBER: _builtins.int
+    GRID_FIELD_NUMBER: _builtins.int
+    PLAUSIBLE_FIELD_NUMBER: _builtins.int
+    sigma: _builtins.str
+    """Standard deviation of the total noise, in grid units, as a decimal ("120.5")."""
+    t_collude: _builtins.int
+    """Participants assumed to collude with the coordinator (each knows its own noise)."""
+    unit: _builtins.str
+    """Privacy unit: "magnitude" (bound is the L2 radius R that one firm's contribution may
+    change by) or "firm" (bound is the L2 norm C every firm's vector is clipped to).
+    """
+    bound: _builtins.int
+    grid: _builtins.str
+    """One grid unit in the figures' own unit, as a decimal ("1", "0.001", "1000"); figures
+    are divided by it and truncated toward zero.
+    """
+    plausible: _builtins.int
+    """Largest plausible |value| of one cell, in grid units; a node refuses figures beyond it."""
+    def __init__(
+        self,
+        *,
+        sigma: _builtins.str = ...,
+        t_collude: _builtins.int = ...,
+        unit: _builtins.str = ...,
+        bound: _builtins.int = ...,
+        grid: _builtins.str = ...,
+        plausible: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bound", b"bound", "grid", b"grid", "plausible", b"plausible", "sigma", b"sigma", "t_collude", b"t_collude", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Noise: _TypeAlias = Noise  # noqa: Y015
 
 @_typing.final
 class AdvertiseKeys(_message.Message):

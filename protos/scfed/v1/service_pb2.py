@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos.scfed.v1 import messages_pb2 as protos_dot_scfed_dot_v1_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/scfed/v1/service.proto\x12\x08scfed.v1\x1a\x1eprotos/scfed/v1/messages.proto\",\n\x10SubscribeRequest\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\"4\n\x0e\x46orwardedShare\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"F\n\x06KeySet\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12*\n\x0e\x61\x64vertisements\x18\x02 \x03(\x0b\x32\x12.scfed.v1.Envelope\"Y\n\x0bMaskingTask\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x0e\n\x06shared\x18\x02 \x03(\t\x12(\n\x06shares\x18\x03 \x03(\x0b\x32\x18.scfed.v1.ForwardedShare\"\xf7\x01\n\x04Task\x12&\n\x08registry\x18\x01 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12&\n\x08\x61nnounce\x18\x02 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12 \n\x04keys\x18\x03 \x01(\x0b\x32\x10.scfed.v1.KeySetH\x00\x12(\n\x07masking\x18\x04 \x01(\x0b\x32\x15.scfed.v1.MaskingTaskH\x00\x12$\n\x06unmask\x18\x05 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12%\n\x07outcome\x18\x06 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x42\x06\n\x04task\"\x1c\n\x03\x41\x63k\x12\x15\n\renvelope_hash\x18\x01 \x01(\x0c\"\x81\x01\n\x11StartRoundRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\r\n\x05\x63\x65lls\x18\x02 \x03(\t\x12\x12\n\ncandidates\x18\x03 \x03(\t\x12\x11\n\tthreshold\x18\x04 \x01(\r\x12\r\n\x05n_min\x18\x05 \x01(\r\x12\x18\n\x10phase_timeout_ms\x18\x06 \x01(\r\"E\n\x0cRoundOutcome\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12#\n\x07outcome\x18\x02 \x01(\x0b\x32\x12.scfed.v1.Envelope\"\x0f\n\rStatusRequest\"O\n\x11\x43oordinatorStatus\x12\x11\n\tconnected\x18\x01 \x03(\t\x12\r\n\x05phase\x18\x02 \x01(\t\x12\x18\n\x10registry_version\x18\x03 \x01(\x04\x32u\n\x0bNodeService\x12\x39\n\tSubscribe\x12\x1a.scfed.v1.SubscribeRequest\x1a\x0e.scfed.v1.Task0\x01\x12+\n\x06Submit\x12\x12.scfed.v1.Envelope\x1a\r.scfed.v1.Ack2\x91\x01\n\x0c\x41\x64minService\x12\x41\n\nStartRound\x12\x1b.scfed.v1.StartRoundRequest\x1a\x16.scfed.v1.RoundOutcome\x12>\n\x06Status\x12\x17.scfed.v1.StatusRequest\x1a\x1b.scfed.v1.CoordinatorStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/scfed/v1/service.proto\x12\x08scfed.v1\x1a\x1eprotos/scfed/v1/messages.proto\",\n\x10SubscribeRequest\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\"4\n\x0e\x46orwardedShare\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"F\n\x06KeySet\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12*\n\x0e\x61\x64vertisements\x18\x02 \x03(\x0b\x32\x12.scfed.v1.Envelope\"Y\n\x0bMaskingTask\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x0e\n\x06shared\x18\x02 \x03(\t\x12(\n\x06shares\x18\x03 \x03(\x0b\x32\x18.scfed.v1.ForwardedShare\"\xf7\x01\n\x04Task\x12&\n\x08registry\x18\x01 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12&\n\x08\x61nnounce\x18\x02 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12 \n\x04keys\x18\x03 \x01(\x0b\x32\x10.scfed.v1.KeySetH\x00\x12(\n\x07masking\x18\x04 \x01(\x0b\x32\x15.scfed.v1.MaskingTaskH\x00\x12$\n\x06unmask\x18\x05 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12%\n\x07outcome\x18\x06 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x42\x06\n\x04task\"\x1c\n\x03\x41\x63k\x12\x15\n\renvelope_hash\x18\x01 \x01(\x0c\"\xa1\x01\n\x11StartRoundRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\r\n\x05\x63\x65lls\x18\x02 \x03(\t\x12\x12\n\ncandidates\x18\x03 \x03(\t\x12\x11\n\tthreshold\x18\x04 \x01(\r\x12\r\n\x05n_min\x18\x05 \x01(\r\x12\x18\n\x10phase_timeout_ms\x18\x06 \x01(\r\x12\x1e\n\x05noise\x18\x07 \x01(\x0b\x32\x0f.scfed.v1.Noise\"E\n\x0cRoundOutcome\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12#\n\x07outcome\x18\x02 \x01(\x0b\x32\x12.scfed.v1.Envelope\"\x0f\n\rStatusRequest\"O\n\x11\x43oordinatorStatus\x12\x11\n\tconnected\x18\x01 \x03(\t\x12\r\n\x05phase\x18\x02 \x01(\t\x12\x18\n\x10registry_version\x18\x03 \x01(\x04\x32u\n\x0bNodeService\x12\x39\n\tSubscribe\x12\x1a.scfed.v1.SubscribeRequest\x1a\x0e.scfed.v1.Task0\x01\x12+\n\x06Submit\x12\x12.scfed.v1.Envelope\x1a\r.scfed.v1.Ack2\x91\x01\n\x0c\x41\x64minService\x12\x41\n\nStartRound\x12\x1b.scfed.v1.StartRoundRequest\x1a\x16.scfed.v1.RoundOutcome\x12>\n\x06Status\x12\x17.scfed.v1.StatusRequest\x1a\x1b.scfed.v1.CoordinatorStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,15 +45,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACK']._serialized_start=588
   _globals['_ACK']._serialized_end=616
   _globals['_STARTROUNDREQUEST']._serialized_start=619
-  _globals['_STARTROUNDREQUEST']._serialized_end=748
-  _globals['_ROUNDOUTCOME']._serialized_start=750
-  _globals['_ROUNDOUTCOME']._serialized_end=819
-  _globals['_STATUSREQUEST']._serialized_start=821
-  _globals['_STATUSREQUEST']._serialized_end=836
-  _globals['_COORDINATORSTATUS']._serialized_start=838
-  _globals['_COORDINATORSTATUS']._serialized_end=917
-  _globals['_NODESERVICE']._serialized_start=919
-  _globals['_NODESERVICE']._serialized_end=1036
-  _globals['_ADMINSERVICE']._serialized_start=1039
-  _globals['_ADMINSERVICE']._serialized_end=1184
+  _globals['_STARTROUNDREQUEST']._serialized_end=780
+  _globals['_ROUNDOUTCOME']._serialized_start=782
+  _globals['_ROUNDOUTCOME']._serialized_end=851
+  _globals['_STATUSREQUEST']._serialized_start=853
+  _globals['_STATUSREQUEST']._serialized_end=868
+  _globals['_COORDINATORSTATUS']._serialized_start=870
+  _globals['_COORDINATORSTATUS']._serialized_end=949
+  _globals['_NODESERVICE']._serialized_start=951
+  _globals['_NODESERVICE']._serialized_end=1068
+  _globals['_ADMINSERVICE']._serialized_start=1071
+  _globals['_ADMINSERVICE']._serialized_end=1216
 # @@protoc_insertion_point(module_scope)

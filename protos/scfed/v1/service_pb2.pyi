@@ -201,6 +201,7 @@ class StartRoundRequest(_message.Message):
     THRESHOLD_FIELD_NUMBER: _builtins.int
     N_MIN_FIELD_NUMBER: _builtins.int
     PHASE_TIMEOUT_MS_FIELD_NUMBER: _builtins.int
+    NOISE_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     threshold: _builtins.int
     n_min: _builtins.int
@@ -213,6 +214,8 @@ class StartRoundRequest(_message.Message):
     def candidates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Members to invite; empty means every member connected now."""
 
+    @_builtins.property
+    def noise(self) -> _messages_pb2.Noise: ...
     def __init__(
         self,
         *,
@@ -222,10 +225,11 @@ class StartRoundRequest(_message.Message):
         threshold: _builtins.int = ...,
         n_min: _builtins.int = ...,
         phase_timeout_ms: _builtins.int = ...,
+        noise: _messages_pb2.Noise | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["noise", b"noise"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "cells", b"cells", "n_min", b"n_min", "phase_timeout_ms", b"phase_timeout_ms", "query", b"query", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "cells", b"cells", "n_min", b"n_min", "noise", b"noise", "phase_timeout_ms", b"phase_timeout_ms", "query", b"query", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
