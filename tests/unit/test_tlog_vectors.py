@@ -1,7 +1,7 @@
 """Replay the published transparency-log vectors exactly as they are, one test per case.
 
-The vector files live in the shared folder next to the repository and are read at test time;
-a missing file fails collection rather than skipping anything. Every section of every file is
+The vector files are verbatim copies in tests/vectors (see its README) and are read at test
+time; a missing file fails collection rather than skipping anything. Every section of every file is
 replayed: a guard test fails when a file grows a section this module does not know.
 """
 
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from scfed import note, tlog
 from scfed.errors import VerificationError
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "tlog"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "tlog"
 
 
 def _load(name: str) -> dict[str, Any]:
