@@ -15,25 +15,28 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from coordinator.journal import Journal
 from coordinator.store import Store
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import envelope as env
-from scfed.dp.ledger import Budget, Charge, period_label
+from scfed.dp.ledger import Budget, Charge, parse_rho, period_label
 from scfed.envelope import Envelope
 from scfed.errors import OutOfOrderError, PermissionDeniedError, RemoteProtocolError
 from scfed.messages import (
     DEFAULT_N_MIN,
     MAX_LISTED_CELLS,
     Announce,
+    KeySet,
+    MaskingTask,
     Registry,
     decode_announce,
+    decode_charge,
     decode_noise,
-    decode_result,
     encode,
     layout_hash,
-    task_to_proto,
 )
 from scfed.secagg import CoordinatorRound, Outgoing, Phase
+from scfed.tasks import CheckpointTask, Receipt, task_to_proto
 
 log = logging.getLogger("scfed.coordinator")
 
@@ -63,12 +66,15 @@ class Hub:
             del self._queues[member_id]
             log.info("node %s disconnected", member_id)
 
-    def send(self, outgoing: list[Outgoing]) -> None:
+    def send(self, outgoing: list[Outgoing], receipt: Receipt | None = None) -> None:
         """Queue tasks for connected nodes; a node that is gone misses them (deadlines apply)."""
         for out in outgoing:
-            queue = self._queues.get(out.to)
-            if queue is not None:
-                queue.put_nowait(task_to_proto(out.task))
+            self.push(out.to, task_to_proto(out.task, receipt))
+
+    def push(self, member_id: str, task: spb.Task) -> None:
+        queue = self._queues.get(member_id)
+        if queue is not None:
+            queue.put_nowait(task)
 
 
 class Rounds:
@@ -80,6 +86,7 @@ class Rounds:
         key: Ed25519PrivateKey,
         store: Store,
         hub: Hub,
+        journal: Journal,
         *,
         phase_timeout_ms: int,
         max_cells: int,
@@ -90,20 +97,34 @@ class Rounds:
         self._key = key
         self._store = store
         self._hub = hub
+        self._journal = journal
+        self._outbox: list[list[Outgoing]] = []
         self._phase_timeout_ms = phase_timeout_ms
         self._max_cells = max_cells
         self._active: CoordinatorRound | None = None
         self._changed = asyncio.Event()
 
-    def submit(self, member_id: str, envelope: Envelope) -> None:
-        """Hand a node's signed message to the running round."""
+    def submit(self, member_id: str, envelope: Envelope) -> Receipt:
+        """Hand a node's signed message to the running round and log it; its receipt."""
+        active = self._running()
+        outgoing = active.receive(member_id, envelope)
+        receipt = self._journal.receipt(self._journal.record(envelope))
+        if outgoing:
+            self._outbox.append(outgoing)
+            self._changed.set()
+        return receipt
+
+    def cosign(self, member_id: str, cosignature: spb.Cosignature) -> None:
+        """Keep a node's cosignature of a checkpoint, once it verifies."""
+        registry = self._registry()[0] if self._active is None else self._active.registry
+        self._journal.cosign(registry, member_id, cosignature.size, cosignature.line)
+        self._changed.set()
+
+    def _running(self) -> CoordinatorRound:
         active = self._active
         if active is None or active.phase.terminal:
             raise OutOfOrderError("no round is running")
-        before = active.phase
-        self._hub.send(active.receive(member_id, envelope))
-        if active.phase is not before:
-            self._changed.set()
+        return active
 
     def announce(self, request: spb.StartRoundRequest, registry: Registry) -> Announce:
         """The announce for an operator's request, every bound checked."""
@@ -144,13 +165,21 @@ class Rounds:
         worst = announce.noise.rho(announce.n_min, announce.n_min)
         self._budget.check(self._store.spent(period), worst, period)
 
-    def _charge(self, announce: Announce, outcome: Envelope) -> Charge | None:
-        """The federation ledger's charge for a published result; aborts cost nothing."""
-        if outcome.type != env.RESULT:
+    def _charge(self, active: CoordinatorRound) -> Charge | None:
+        """Log the signed charge of a published result; the federation ledger's row for it.
+
+        Aborts cost nothing.
+        """
+        period = self._period()
+        signed = active.charge(period)
+        if signed is None:
             return None
-        m = len(decode_result(outcome.body).survivors)
-        rho = announce.noise.rho(announce.n_min, m)
-        return Charge(announce.round_id, announce.query, self._period(), m, rho)
+        self._journal.record(signed)
+        charge = decode_charge(signed.body)
+        announce = active.announce
+        return Charge(
+            announce.round_id, announce.query, period, charge.survivors, parse_rho(charge.rho)
+        )
 
     async def run(self, request: spb.StartRoundRequest) -> tuple[bytes, Envelope]:
         """Run one round to its end; its id and the signed result or abort."""
@@ -160,38 +189,89 @@ class Rounds:
         announce = self.announce(request, registry)
         self._check_budget(announce)
         active = CoordinatorRound(announce, registry, self._key)
-        self._active = active
+        self._active, self._outbox = active, []
+        self._journal.forget_round()
         self._store.round_started(
             announce.round_id, announce.query, time.time(), active.announce_envelope
         )
         log.info("round %s: %d candidates", announce.round_id.hex(), len(announce.candidates))
+        self._journal.record_registry(signed)
         # Nodes connected before the latest enrolment hold an older registry: send it first.
         self._hub.send([Outgoing(c, signed) for c in announce.candidates])
-        self._hub.send(active.start())
+        self._outbox.append(active.start())
         while not active.phase.terminal:
             await self._next_phase(active, announce.phase_timeout_ms / 1000)
+        await self._flush(active)
         outcome = active.outcome
         if outcome is None:
             raise AssertionError("a terminal round has an outcome")
-        charge = self._charge(announce, outcome)
+        charge = self._charge(active)
         self._store.round_finished(announce.round_id, time.time(), outcome, charge)
         log.info("round %s: %s", announce.round_id.hex(), outcome.type)
         return announce.round_id, outcome
 
     async def _next_phase(self, active: CoordinatorRound, timeout: float) -> None:
+        """Send what is due, then wait until the phase ends or its deadline closes it."""
+        await self._flush(active)
         phase = active.phase
         deadline = time.monotonic() + timeout
-        while active.phase is phase:
+        while not phase.terminal and active.phase is phase and not self._outbox:
             self._changed.clear()
-            remaining = deadline - time.monotonic()
-            try:
-                await asyncio.wait_for(self._changed.wait(), max(remaining, 0))
-            except TimeoutError:
-                if active.phase is phase:
-                    missing = set(active.participants) - set(active.received[phase])
-                    log.info("%s deadline: no answer from %s", phase.value, sorted(missing))
-                    self._hub.send(active.close())
+            if not await self._wait(deadline) and active.phase is phase:
+                missing = set(active.participants) - set(active.received[phase])
+                log.info("%s deadline: no answer from %s", phase.value, sorted(missing))
+                self._outbox.append(active.close())
+
+    async def _wait(self, deadline: float) -> bool:
+        """Wait for news until ``deadline``; False if the deadline passed."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), max(deadline - time.monotonic(), 0))
+        except TimeoutError:
+            return False
+        return True
+
+    async def _flush(self, active: CoordinatorRound) -> None:
+        while self._outbox:
+            await self._send(active, self._outbox.pop(0))
+
+    async def _send(self, active: CoordinatorRound, batch: list[Outgoing]) -> None:
+        """Log what the batch carries and send it with its receipt; before a masking task or
+        an unmask request, a quorum of the round's nodes must cosign the log first."""
+        if not batch:
+            return
+        task, to = batch[0].task, tuple(out.to for out in batch)
+        if isinstance(task, KeySet):
+            self._hub.send(batch)
+            return
+        index = None if isinstance(task, MaskingTask) else self._journal.record(task)
+        witnessed = None
+        if isinstance(task, MaskingTask) or task.type == env.UNMASK_REQUEST:
+            witnessed = await self._witnessed(active, to)
+            if witnessed is None:
+                await self._send(active, active.abandon("no quorum of witnesses cosigned the log"))
                 return
+        if index is None:
+            receipt = Receipt(0, witnessed[1], ()) if witnessed else None
+        else:
+            receipt = self._journal.receipt(index, witnessed)
+        self._hub.send(batch, receipt)
+
+    async def _witnessed(
+        self, active: CoordinatorRound, witnesses: tuple[str, ...]
+    ) -> tuple[int, bytes] | None:
+        """The current checkpoint cosigned by t of ``witnesses``, or None by the deadline."""
+        size, signed = self._journal.checkpoint()
+        for member_id in witnesses:
+            self._hub.push(member_id, task_to_proto(CheckpointTask(signed)))
+        deadline = time.monotonic() + active.announce.phase_timeout_ms / 1000
+        needed = active.announce.threshold
+        while self._journal.cosigned(size, witnesses) < needed:
+            self._changed.clear()
+            if not await self._wait(deadline):
+                count = self._journal.cosigned(size, witnesses)
+                log.info("only %d of %d witnesses cosigned checkpoint %d", count, needed, size)
+                return None
+        return self._journal.witnessed(size)
 
     @property
     def phase(self) -> Phase | None:

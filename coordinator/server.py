@@ -18,6 +18,9 @@ from typing import NoReturn
 import grpc
 
 from coordinator._status import status_for
+from coordinator.journal import Journal
+from coordinator.log import ProtocolLog
+from coordinator.log_service import LogService
 from coordinator.rounds import Hub, Rounds
 from coordinator.store import Store
 from protos.scfed.v1 import messages_pb2 as pb
@@ -33,6 +36,7 @@ from scfed.config import (
 from scfed.envelope import Envelope
 from scfed.errors import PermissionDeniedError, ScfedError, VerificationError
 from scfed.messages import MAX_PARTICIPANTS, Operator, Registry
+from scfed.tasks import receipt_to_proto
 
 log = logging.getLogger("scfed.coordinator")
 
@@ -113,10 +117,31 @@ class NodeService(rpc.NodeServiceServicer):
         try:
             member_id = self._member(context)
             envelope = Envelope.from_proto(request)
-            self._rounds.submit(member_id, envelope)
-            return spb.Ack(envelope_hash=envelope.digest(self._registry.registry().origin))
+            receipt = self._rounds.submit(member_id, envelope)
+            return spb.Ack(
+                envelope_hash=envelope.digest(self._registry.registry().origin),
+                receipt=receipt_to_proto(receipt),
+            )
         except ScfedError as exc:
             await _fail(context, exc)
+
+    async def Cosign(  # noqa: N802 - gRPC method name
+        self, request: spb.Cosignature, context: grpc.aio.ServicerContext[object, object]
+    ) -> spb.CosignAck:
+        try:
+            self._rounds.cosign(self._member(context), request)
+            return spb.CosignAck()
+        except ScfedError as exc:
+            await _fail(context, exc)
+
+    def authorize_reader(self, context: grpc.aio.ServicerContext[object, object]) -> None:
+        """Members and operators may read the protocol log; nobody else."""
+        registry = self._registry.registry()
+        fingerprint = peer_fingerprint(context)
+        if registry.member_by_certificate(fingerprint) is None and (
+            registry.operator_by_certificate(fingerprint) is None
+        ):
+            raise PermissionDeniedError("only members and operators may read the protocol log")
 
 
 class AdminService(rpc.AdminServiceServicer):
@@ -188,12 +213,14 @@ async def serve(
     registry.load()
     signing_key = pki.load_ed25519_private_pem(read_private_key_file(config.signing_key))
     store = Store(config.database)
+    protocol_log = ProtocolLog(config.database, origin=config.origin, key=signing_key)
     hub = Hub()
     rounds = Rounds(
         registry.load,
         signing_key,
         store,
         hub,
+        Journal(protocol_log),
         phase_timeout_ms=config.phase_timeout_ms,
         max_cells=config.max_cells,
         budget=config.privacy.budget,
@@ -202,7 +229,11 @@ async def serve(
         options=server_options(config.max_message_bytes),
         maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
     )
-    rpc.add_NodeServiceServicer_to_server(NodeService(registry, hub, rounds), server)
+    node_service = NodeService(registry, hub, rounds)
+    rpc.add_NodeServiceServicer_to_server(node_service, server)
+    rpc.add_LogServiceServicer_to_server(
+        LogService(protocol_log, node_service.authorize_reader), server
+    )
     rpc.add_AdminServiceServicer_to_server(AdminService(registry, hub, rounds), server)
     address = listen or config.listen
     port = server.add_secure_port(address, _credentials(config))
@@ -218,3 +249,4 @@ async def serve(
     log.info("stopping")
     await server.stop(grace=1.0)
     store.close()
+    protocol_log.close()

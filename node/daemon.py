@@ -17,6 +17,7 @@ from functools import partial
 import grpc
 
 from node.figures import input_vector
+from node.logcheck import NodeLog
 from node.store import NodeStore
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
@@ -36,15 +37,21 @@ from scfed.messages import (
     KeySet,
     MaskingTask,
     Registry,
-    Task,
     decode_abort,
     decode_result,
     decode_unmask_request,
-    task_from_proto,
 )
 from scfed.registry import open_registry
 from scfed.secagg import Identity, NodePolicy, NodeRound
 from scfed.secagg.node import previous_answer
+from scfed.tasks import (
+    CheckpointTask,
+    Receipt,
+    Task,
+    receipt_from_proto,
+    task_from_proto,
+    task_receipt,
+)
 from scfed.transport import describe, secure_channel
 
 log = logging.getLogger("scfed.node")
@@ -84,10 +91,12 @@ class NodeDaemon:
             noise_floor=privacy.noise_floor,
         )
         self._store = NodeStore(config.database)
+        self._log = NodeLog(self._store, config.database.parent / "evidence", config.member_id)
         self._registry: Registry | None = None
         self._rounds: dict[bytes, NodeRound] = {}
         self._stop = threading.Event()
         self._call: grpc.CallIterator[spb.Task] | None = None
+        self._log_stub: rpc.LogServiceStub | None = None
 
     def stop(self) -> None:
         """End the connection and the run loop (safe from a signal handler)."""
@@ -126,6 +135,7 @@ class NodeDaemon:
         tls, name = self.config.tls, self.config.server_name
         with secure_channel(tls, self.address, name, options) as channel:
             stub = rpc.NodeServiceStub(channel)
+            self._log_stub = rpc.LogServiceStub(channel)
             version = self._registry.version if self._registry else 0
             stream = stub.Subscribe(spb.SubscribeRequest(registry_version=version))
             self._call = stream
@@ -138,36 +148,57 @@ class NodeDaemon:
 
     def _handle(self, stub: rpc.NodeServiceStub, message: spb.Task) -> None:
         try:
-            reply = self._dispatch(task_from_proto(message))
+            self._log.check_running()
+            reply = self._dispatch(task_from_proto(message), task_receipt(message))
         except (RefusedError, PrivacyBudgetError, LocalProtocolError, ImportRowError) as exc:
             log.error("REFUSED: %s; this node abandons the round", exc)
             return
         except ScfedError as exc:
             log.warning("ignoring a bad task: %s", exc)
             return
-        if reply is None:
-            return
         try:
-            stub.Submit(reply.to_proto(), timeout=SUBMIT_TIMEOUT_S)
+            if isinstance(reply, spb.Cosignature):
+                stub.Cosign(reply, timeout=SUBMIT_TIMEOUT_S)
+            elif reply is not None:
+                self._submit(stub, reply)
         except grpc.RpcError as exc:
-            log.warning("the coordinator did not accept our %s: %s", reply.type, describe(exc))
+            log.warning("the coordinator did not accept our answer: %s", describe(exc))
+
+    def _submit(self, stub: rpc.NodeServiceStub, reply: Envelope) -> None:
+        """Submit a message and check its receipt: it must be in the log as we sent it."""
+        ack = stub.Submit(reply.to_proto(), timeout=SUBMIT_TIMEOUT_S)
+        receipt = receipt_from_proto(ack.receipt) if ack.HasField("receipt") else None
+        try:
+            self._log.receipt(reply.to_bytes(), receipt, f"receipt for our {reply.type}")
+        except ScfedError as exc:
+            log.error("REFUSED: %s; this node abandons the round", exc)
+            self._rounds.clear()
             return
         log.info("%s accepted", reply.type)
 
-    def _dispatch(self, task: Task) -> Envelope | None:
+    def _dispatch(self, task: Task, receipt: Receipt | None) -> Envelope | spb.Cosignature | None:
         match task:
             case KeySet():
                 return self._round(task.round_id).on_keys(task)
             case MaskingTask():
-                return self._round(task.round_id).on_masking(task)
+                node_round = self._round(task.round_id)
+                self._log.quorum(receipt, node_round.announce, node_round.identity.registry)
+                return node_round.on_masking(task)
+            case CheckpointTask():
+                return self._log.cosignature(task.note, self._identity_key)
             case Envelope() if task.type == env.REGISTRY:
                 self._update_registry(task)
-            case Envelope() if task.type == env.ANNOUNCE:
-                return self._join(task)
-            case Envelope() if task.type == env.UNMASK_REQUEST:
-                return self._unmask(task)
             case Envelope():
-                self._finish(task)
+                self._log.receipt(task.to_bytes(), receipt, task.type)
+                return self._round_message(task, receipt)
+        return None
+
+    def _round_message(self, task: Envelope, receipt: Receipt | None) -> Envelope | None:
+        if task.type == env.ANNOUNCE:
+            return self._join(task)
+        if task.type == env.UNMASK_REQUEST:
+            return self._unmask(task, receipt)
+        self._finish(task)
         return None
 
     def _round(self, round_id: bytes) -> NodeRound:
@@ -183,6 +214,7 @@ class NodeDaemon:
                 f"registry version {registry.version} is older than {self._registry.version}"
             )
         self._registry = registry
+        self._log.bind(registry, self._log_stub)
         log.info("registry version %d: %d members", registry.version, len(registry.members))
 
     def _join(self, announce: Envelope) -> Envelope:
@@ -198,7 +230,7 @@ class NodeDaemon:
         log.info("round %s: joined (%d cells)", round_id.hex(), node_round.announce.dim)
         return reply
 
-    def _unmask(self, request: Envelope) -> Envelope:
+    def _unmask(self, request: Envelope, receipt: Receipt | None) -> Envelope:
         registry = self._registry
         if registry is None:
             raise RefusedError("an unmask request arrived before the registry")
@@ -206,6 +238,7 @@ class NodeDaemon:
         round_id = decode_unmask_request(request.body).round_id
         node_round = self._rounds.get(round_id)
         if node_round is not None:
+            self._log.quorum(receipt, node_round.announce, registry)
             return node_round.on_unmask(request)
         answer = previous_answer(self._store, round_id, request.digest(registry.origin))
         if answer is None:

@@ -32,6 +32,11 @@ CREATE TABLE IF NOT EXISTS outcomes (
     envelope BLOB NOT NULL,
     received_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS log_view (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    checkpoint BLOB,
+    halted TEXT
+);
 """
     + storage.LEDGER_SCHEMA
 )
@@ -69,6 +74,33 @@ class NodeStore:
                 (round_id, request_hash, response, now),
             )
             insert_charge(db, charge, now)
+
+    def latest_checkpoint(self) -> bytes | None:
+        """The latest checkpoint of the protocol log this node verified."""
+        rows = fetch(self._db, "SELECT checkpoint FROM log_view WHERE id = 1")
+        return _blob(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def keep_checkpoint(self, note: bytes) -> None:
+        with transaction(self._db) as db:
+            db.execute(
+                "INSERT INTO log_view (id, checkpoint) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET checkpoint = excluded.checkpoint",
+                (note,),
+            )
+
+    def halted(self) -> str | None:
+        """Why this node stopped taking part for good, or None."""
+        rows = fetch(self._db, "SELECT halted FROM log_view WHERE id = 1")
+        value = rows[0][0] if rows else None
+        return value if isinstance(value, str) else None
+
+    def halt(self, reason: str) -> None:
+        with transaction(self._db) as db:
+            db.execute(
+                "INSERT INTO log_view (id, halted) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET halted = excluded.halted",
+                (reason,),
+            )
 
     def keep_outcome(self, round_id: bytes, outcome: Envelope) -> None:
         with transaction(self._db) as db:

@@ -31,8 +31,10 @@ UNMASK_REQUEST = "round.unmask_request"
 UNMASK_RESPONSE = "round.unmask_response"
 RESULT = "round.result"
 ABORT = "round.abort"
+CHARGE = "round.charge"
 TYPES = frozenset(
     {
+        CHARGE,
         REGISTRY,
         ANNOUNCE,
         ADVERTISE_KEYS,

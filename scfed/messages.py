@@ -17,11 +17,8 @@ from typing import TypeVar
 from google.protobuf.message import DecodeError, Message
 
 from protos.scfed.v1 import messages_pb2 as pb
-from protos.scfed.v1 import service_pb2 as spb
-from scfed import envelope as env
 from scfed.dp.params import Noise
-from scfed.envelope import Envelope
-from scfed.errors import LocalProtocolError, RemoteProtocolError, ScfedError
+from scfed.errors import RemoteProtocolError, ScfedError
 
 ROUND_ID_BYTES = 16
 HASH_BYTES = 32
@@ -45,7 +42,7 @@ def check_member_id(value: str, what: str = "member id") -> str:
     return value
 
 
-def _bytes(value: bytes, length: int, what: str) -> bytes:
+def fixed_bytes(value: bytes, length: int, what: str) -> bytes:
     if len(value) != length:
         raise RemoteProtocolError(f"{what} must be {length} bytes, not {len(value)}")
     return value
@@ -57,7 +54,7 @@ def _text(value: str, what: str, limit: int = MAX_NAME) -> str:
     return value
 
 
-def _members(values: Iterable[str], what: str) -> tuple[str, ...]:
+def member_list(values: Iterable[str], what: str) -> tuple[str, ...]:
     """A sorted, duplicate-free, bounded list of member ids."""
     ids = tuple(values)
     if len(ids) > MAX_PARTICIPANTS:
@@ -198,6 +195,17 @@ class Abort:
     reason: str
 
 
+@dataclass(frozen=True)
+class ReleaseCharge:
+    """The budget charge the coordinator logs after a result (type "round.charge")."""
+
+    round_id: bytes
+    announce_hash: bytes
+    period: str
+    survivors: int
+    rho: str  # exact "num/den"
+
+
 Domain = (
     Registry
     | Announce
@@ -208,6 +216,7 @@ Domain = (
     | UnmaskResponse
     | Result
     | Abort
+    | ReleaseCharge
 )
 
 _P = TypeVar("_P", bound=Message)
@@ -222,7 +231,7 @@ def _parse(message: _P, body: bytes, what: str) -> _P:
 
 
 def _pairs(items: Sequence[tuple[str, bytes]], what: str) -> tuple[tuple[str, bytes], ...]:
-    _members([name for name, _ in items], what)
+    member_list([name for name, _ in items], what)
     return tuple(items)
 
 
@@ -232,22 +241,22 @@ def decode_registry(body: bytes) -> Registry:
         Member(
             check_member_id(x.member_id),
             _text(x.display_name, "display name"),
-            _bytes(x.identity_key, KEY_BYTES, "an identity key"),
-            _bytes(x.tls_cert_sha256, HASH_BYTES, "a certificate fingerprint"),
+            fixed_bytes(x.identity_key, KEY_BYTES, "an identity key"),
+            fixed_bytes(x.tls_cert_sha256, HASH_BYTES, "a certificate fingerprint"),
             _text(x.corporate_group, "corporate group"),
         )
         for x in m.members
     )
-    _members([x.member_id for x in members], "registry")
+    member_list([x.member_id for x in members], "registry")
     operators = tuple(
         Operator(
             check_member_id(x.name, "operator name"),
-            _bytes(x.tls_cert_sha256, HASH_BYTES, "a certificate fingerprint"),
+            fixed_bytes(x.tls_cert_sha256, HASH_BYTES, "a certificate fingerprint"),
         )
         for x in m.operators
     )
-    _members([o.name for o in operators], "operator list")
-    key = _bytes(m.coordinator_key, KEY_BYTES, "the coordinator key")
+    member_list([o.name for o in operators], "operator list")
+    key = fixed_bytes(m.coordinator_key, KEY_BYTES, "the coordinator key")
     return Registry(_text(m.origin, "origin"), m.version, key, members, operators)
 
 
@@ -266,18 +275,18 @@ def _cells(values: Sequence[str], dim: int, layout: bytes) -> tuple[str, ...]:
 
 def decode_announce(body: bytes) -> Announce:
     m = _parse(pb.Announce(), body, "announce")
-    candidates = _members(m.candidates, "candidates")
+    candidates = member_list(m.candidates, "candidates")
     if not 1 <= m.dim <= MAX_CELLS:
         raise RemoteProtocolError(f"an announce has 1 to {MAX_CELLS} cells, not {m.dim}")
     if not 1 <= m.threshold <= len(candidates) or not 1 <= m.n_min <= len(candidates):
         raise RemoteProtocolError("threshold and n_min must lie between 1 and the candidates")
     if not MIN_PHASE_TIMEOUT_MS <= m.phase_timeout_ms <= MAX_PHASE_TIMEOUT_MS:
         raise RemoteProtocolError(f"phase timeout {m.phase_timeout_ms} ms is out of range")
-    layout = _bytes(m.layout_hash, HASH_BYTES, "a layout hash")
+    layout = fixed_bytes(m.layout_hash, HASH_BYTES, "a layout hash")
     if not m.HasField("noise"):
         raise RemoteProtocolError("an announce must carry its noise parameters")
     return Announce(
-        _bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
+        fixed_bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
         _text(m.query, "query"),
         m.dim,
         candidates,
@@ -308,10 +317,10 @@ def noise_to_proto(noise: Noise) -> pb.Noise:
 def decode_advertise_keys(body: bytes) -> AdvertiseKeys:
     m = _parse(pb.AdvertiseKeys(), body, "advertised keys")
     return AdvertiseKeys(
-        _bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
-        _bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
-        _bytes(m.c_public_key, KEY_BYTES, "an encryption key"),
-        _bytes(m.s_public_key, KEY_BYTES, "a mask key"),
+        fixed_bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
+        fixed_bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
+        fixed_bytes(m.c_public_key, KEY_BYTES, "an encryption key"),
+        fixed_bytes(m.s_public_key, KEY_BYTES, "a mask key"),
     )
 
 
@@ -321,8 +330,8 @@ def decode_share_keys(body: bytes) -> ShareKeys:
     if any(len(c) > 1024 for _, c in shares):
         raise RemoteProtocolError("encrypted shares are longer than 1024 bytes")
     return ShareKeys(
-        _bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
-        _bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
+        fixed_bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
+        fixed_bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
         shares,
     )
 
@@ -332,8 +341,8 @@ def decode_masked_input(body: bytes) -> MaskedInput:
     if len(m.vector) % 8 or not 8 <= len(m.vector) <= 8 * MAX_CELLS:
         raise RemoteProtocolError("a masked vector must be 1 to 1e6 little-endian uint64")
     return MaskedInput(
-        _bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
-        _bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
+        fixed_bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
+        fixed_bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
         m.vector,
     )
 
@@ -341,18 +350,18 @@ def decode_masked_input(body: bytes) -> MaskedInput:
 def decode_unmask_request(body: bytes) -> UnmaskRequest:
     m = _parse(pb.UnmaskRequest(), body, "unmask request")
     return UnmaskRequest(
-        _bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
-        _bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
-        _members(m.survivors, "survivors"),
-        _members(m.dropped, "dropped"),
+        fixed_bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
+        fixed_bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
+        member_list(m.survivors, "survivors"),
+        member_list(m.dropped, "dropped"),
     )
 
 
 def decode_unmask_response(body: bytes) -> UnmaskResponse:
     m = _parse(pb.UnmaskResponse(), body, "unmask response")
     return UnmaskResponse(
-        _bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
-        _bytes(m.request_hash, HASH_BYTES, "a request hash"),
+        fixed_bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
+        fixed_bytes(m.request_hash, HASH_BYTES, "a request hash"),
         _pairs([(s.owner, s.share) for s in m.seed_shares], "seed shares"),
         _pairs([(s.owner, s.share) for s in m.key_shares], "key shares"),
     )
@@ -363,9 +372,9 @@ def decode_result(body: bytes) -> Result:
     if len(m.sums) % 8 or not 8 <= len(m.sums) <= 8 * MAX_CELLS:
         raise RemoteProtocolError("a result must be 1 to 1e6 little-endian int64")
     return Result(
-        _bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
-        _bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
-        _members(m.survivors, "survivors"),
+        fixed_bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
+        fixed_bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
+        member_list(m.survivors, "survivors"),
         m.sums,
     )
 
@@ -373,9 +382,22 @@ def decode_result(body: bytes) -> Result:
 def decode_abort(body: bytes) -> Abort:
     m = _parse(pb.Abort(), body, "abort")
     return Abort(
-        _bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
-        _bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
+        fixed_bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
+        fixed_bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
         _text(m.reason, "abort reason", 1000),
+    )
+
+
+def decode_charge(body: bytes) -> ReleaseCharge:
+    m = _parse(pb.Charge(), body, "charge")
+    if not 1 <= m.survivors <= MAX_PARTICIPANTS:
+        raise RemoteProtocolError(f"a charge names 1 to {MAX_PARTICIPANTS} survivors")
+    return ReleaseCharge(
+        fixed_bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
+        fixed_bytes(m.announce_hash, HASH_BYTES, "an announce hash"),
+        _text(m.period, "budget period", 20),
+        m.survivors,
+        _text(m.rho, "rho", 200),
     )
 
 
@@ -397,7 +419,9 @@ def _to_proto(message: Domain) -> Message:
         case Announce():
             fields = vars(message) | {"noise": noise_to_proto(message.noise)}
             return pb.Announce(**fields)
-        case AdvertiseKeys() | MaskedInput() | UnmaskRequest() | Result() | Abort():
+        case (
+            AdvertiseKeys() | MaskedInput() | UnmaskRequest() | Result() | Abort() | ReleaseCharge()
+        ):
             return _PROTO[type(message)](**vars(message))
         case ShareKeys():
             shares = [pb.EncryptedShares(receiver=r, ciphertext=c) for r, c in message.shares]
@@ -414,6 +438,7 @@ def _to_proto(message: Domain) -> Message:
 
 
 _PROTO: dict[type, type[Message]] = {
+    ReleaseCharge: pb.Charge,
     AdvertiseKeys: pb.AdvertiseKeys,
     MaskedInput: pb.MaskedInput,
     UnmaskRequest: pb.UnmaskRequest,
@@ -440,59 +465,3 @@ class MaskingTask:
     round_id: bytes
     shared: tuple[str, ...]
     shares: tuple[tuple[str, bytes], ...]  # (sender, ciphertext)
-
-
-Task = Envelope | KeySet | MaskingTask
-
-_TASK_ENVELOPES = {
-    "registry": (env.REGISTRY,),
-    "announce": (env.ANNOUNCE,),
-    "unmask": (env.UNMASK_REQUEST,),
-    "outcome": (env.RESULT, env.ABORT),
-}
-_ENVELOPE_SLOT = {t: slot for slot, types in _TASK_ENVELOPES.items() for t in types}
-
-
-def task_to_proto(task: Task) -> spb.Task:
-    """The wire form of a task for a node."""
-    match task:
-        case Envelope():
-            slot = _ENVELOPE_SLOT.get(task.type)
-            if slot is None:
-                raise LocalProtocolError(f"a {task.type} message is not a task for a node")
-            message = spb.Task()
-            getattr(message, slot).CopyFrom(task.to_proto())
-            return message
-        case KeySet():
-            adverts = [Envelope.from_bytes(a).to_proto() for a in task.advertisements]
-            return spb.Task(keys=spb.KeySet(round_id=task.round_id, advertisements=adverts))
-        case MaskingTask():
-            shares = [spb.ForwardedShare(sender=s, ciphertext=c) for s, c in task.shares]
-            masking = spb.MaskingTask(round_id=task.round_id, shared=task.shared, shares=shares)
-            return spb.Task(masking=masking)
-
-
-def task_from_proto(message: spb.Task) -> Task:
-    """Parse a task pushed by the coordinator; every bound is checked."""
-    slot = message.WhichOneof("task")
-    if slot is None:
-        raise RemoteProtocolError("an empty task")
-    if slot in _TASK_ENVELOPES:
-        envelope = Envelope.from_proto(getattr(message, slot))
-        if envelope.type not in _TASK_ENVELOPES[slot]:
-            raise RemoteProtocolError(f"a {slot} task cannot carry a {envelope.type} message")
-        return envelope
-    if slot == "keys":
-        keys = message.keys
-        if len(keys.advertisements) > MAX_PARTICIPANTS:
-            raise RemoteProtocolError("a key set is larger than the participant limit")
-        adverts = tuple(Envelope.from_proto(a).to_bytes() for a in keys.advertisements)
-        return KeySet(_bytes(keys.round_id, ROUND_ID_BYTES, "a round id"), adverts)
-    task = message.masking
-    shares = tuple((s.sender, s.ciphertext) for s in task.shares)
-    _members([sender for sender, _ in shares], "forwarded shares")
-    return MaskingTask(
-        _bytes(task.round_id, ROUND_ID_BYTES, "a round id"),
-        _members(task.shared, "nodes that shared keys"),
-        shares,
-    )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scfed.cli import bench_tlog
 from scfed.dp.contribution import Ints
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.errors import ScfedError
@@ -43,6 +44,12 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--grid", action="store_true", help="README table: N 10/50/100, D 1e3/1e5, 0/10%%"
     )
     secagg.set_defaults(func=_secagg)
+    bench_tlog.add_benchmark(kinds)
+    audit = kinds.add_parser("audit", help="time scfed audit verify on a log of many rounds")
+    audit.add_argument("--rounds", type=int, default=100)
+    audit.add_argument("--nodes", type=int, default=50)
+    audit.add_argument("--dim", type=float, default=1e4, help="cells per round (1e4)")
+    audit.set_defaults(func=_audit)
 
 
 @dataclass(frozen=True)
@@ -130,4 +137,13 @@ def _secagg(args: argparse.Namespace) -> int:
     for nodes, dim, dropout in grid:
         run = bench(nodes, dim, dropout, after, args.sigma)
         print(json.dumps(run.__dict__) if args.json else _row(run), flush=True)
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from auditor.bench import bench_audit
+
+    built, audited = bench_audit(args.rounds, args.nodes, int(args.dim))
+    print("| rounds | nodes | D | build the log s | audit s |\n|--:|--:|--:|--:|--:|")
+    print(f"| {args.rounds} | {args.nodes} | {int(args.dim):,} | {built:.1f} | {audited:.1f} |")
     return 0

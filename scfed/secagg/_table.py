@@ -1,10 +1,11 @@
 """The round's phases and every allowed transition, in one table for each role.
 
 A round moves ADVERTISING -> SHARING -> MASKING -> UNMASKING -> FINISHED, or to ABORTED from
-any of the first four. For the coordinator, an event is a message a node submits, or CLOSE
-(every expected message arrived or the phase deadline passed). For a node, an event is a task
-the coordinator pushes. Any (phase, event) pair missing from a table is out of order: a peer's
-fault, answered with FAILED_PRECONDITION at the edge.
+any of the first four. For the coordinator, an event is a message a node submits, CLOSE
+(every expected message arrived or the phase deadline passed), or ABANDON (the edge cannot
+go on, e.g. no quorum of witnesses cosigned the log before a privacy-critical step). For a
+node, an event is a task the coordinator pushes. Any (phase, event) pair missing from a table
+is out of order: a peer's fault, answered with FAILED_PRECONDITION at the edge.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class CoordinatorEvent(Enum):
     MASKED_INPUT = env.MASKED_INPUT
     UNMASK_RESPONSE = env.UNMASK_RESPONSE
     CLOSE = "close"
+    ABANDON = "abandon"
 
 
 class NodeEvent(Enum):
@@ -64,6 +66,7 @@ COORDINATOR: dict[tuple[Phase, CoordinatorEvent], frozenset[Phase]] = {
         {Phase.UNMASKING, Phase.FINISHED, Phase.ABORTED}
     ),
     (Phase.UNMASKING, _C.CLOSE): frozenset({Phase.FINISHED, Phase.ABORTED}),
+    **{(p, _C.ABANDON): frozenset({Phase.ABORTED}) for p in _RUNNING},
 }
 
 NODE: dict[tuple[Phase, NodeEvent], frozenset[Phase]] = {

@@ -11,7 +11,7 @@ node's mask key s_sk_v from any t responders, removes the masks, and signs the r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from scfed import envelope as env
 from scfed import masking, shamir
+from scfed.dp.ledger import rho_text
 from scfed.envelope import Envelope
 from scfed.errors import (
     LocalProtocolError,
@@ -34,12 +35,14 @@ from scfed.messages import (
     KeySet,
     MaskingTask,
     Registry,
+    ReleaseCharge,
     Result,
     ShareKeys,
     UnmaskRequest,
     UnmaskResponse,
     decode_advertise_keys,
     decode_masked_input,
+    decode_result,
     decode_share_keys,
     decode_unmask_response,
     encode,
@@ -111,7 +114,7 @@ class CoordinatorRound:
             event = CoordinatorEvent(envelope.type)
         except ValueError:
             raise RemoteProtocolError(f"nodes do not send {envelope.type} messages") from None
-        if event is CoordinatorEvent.CLOSE or (self.phase, event) not in COORDINATOR:
+        if event in _EDGE_EVENTS or (self.phase, event) not in COORDINATOR:
             raise OutOfOrderError(f"{envelope.type} is out of order in phase {self.phase.value}")
         self._authenticate(sender, envelope)
         data = envelope.to_bytes()
@@ -125,6 +128,12 @@ class CoordinatorRound:
         if len(received) == len(self.participants):
             return self.close()
         return []
+
+    def abandon(self, reason: str) -> list[Outgoing]:
+        """Abort the round now, without unmasking anything more, for a reason of the edge's."""
+        if (self.phase, CoordinatorEvent.ABANDON) not in COORDINATOR:
+            raise LocalProtocolError(f"a round in phase {self.phase.value} cannot be abandoned")
+        return self._abort(reason)
 
     def close(self) -> list[Outgoing]:
         """End the current phase with whoever answered (all of them, or the deadline passed)."""
@@ -196,6 +205,18 @@ class CoordinatorRound:
             raise LocalProtocolError("no unmask request has been made")
         return self._request
 
+    def charge(self, period: str) -> Envelope | None:
+        """The signed budget charge of this round's result in ``period``; None for an abort.
+
+        A release costs rho for its actual survivors (DESIGN.md section 4).
+        """
+        if self.outcome is None or self.outcome.type != env.RESULT:
+            return None
+        m = len(decode_result(self.outcome.body).survivors)
+        rho = self.announce.noise.rho(self.announce.n_min, m)
+        body = ReleaseCharge(self.announce.round_id, self.announce_hash, period, m, rho_text(rho))
+        return self._seal(env.CHARGE, encode(body))
+
     # -- closing phases --------------------------------------------------------------------
 
     def _seal(self, type_: str, body: bytes) -> Envelope:
@@ -244,38 +265,64 @@ class CoordinatorRound:
         return [Outgoing(c, self.outcome) for c in self.announce.candidates]
 
     def _unmasked_sum(self, request: UnmaskRequest, responders: tuple[str, ...]) -> masking.Vector:
-        coefficients = shamir.lagrange_at_zero([self.announce.point(r) for r in responders])
-        responses = [self._responses[r] for r in responders]
-        seeds = _rebuild([r.seed_shares for r in responses], coefficients)
-        keys = _rebuild([r.key_shares for r in responses], coefficients)
-        total = self._sum.copy()
-        expander = masking.Expander(self.announce.dim)
-        for seed in seeds:
-            expander.subtract(total, masking.self_mask_key(seed, self.announce.round_id))
-        for v, key in zip(request.dropped, keys, strict=True):
-            self._remove_pair_masks(total, expander, v, key, request.survivors)
-        return total
+        responses = [(r, self._responses[r]) for r in responders]
+        return unmasked_sum(self.announce, self._advertised, self._sum, request, responses)
 
-    def _remove_pair_masks(
-        self,
-        total: masking.Vector,
-        expander: masking.Expander,
-        dropped: str,
-        key_bytes: bytes,
-        survivors: tuple[str, ...],
-    ) -> None:
-        key = X25519PrivateKey.from_private_bytes(key_bytes)
-        if masking.public_bytes(key) != self._advertised[dropped].s_public_key:
-            raise RemoteProtocolError(f"the revealed shares do not rebuild {dropped}'s mask key")
-        round_id = self.announce.round_id
-        for u in survivors:
-            secret = masking.agree(key, self._advertised[u].s_public_key)
-            pair_key = masking.pair_mask_key(secret, round_id)
-            # u added +PRG(s_uv) when v < u and -PRG(s_uv) when v > u; take it back out.
-            if dropped < u:
-                expander.subtract(total, pair_key)
-            else:
-                expander.add(total, pair_key)
+
+def unmasked_sum(
+    announce: Announce,
+    advertised: Mapping[str, AdvertiseKeys],
+    masked_total: masking.Vector,
+    request: UnmaskRequest,
+    responses: Sequence[tuple[str, UnmaskResponse]],
+) -> masking.Vector:
+    """The sum of the survivors' inputs: their masked total with every mask removed.
+
+    ``responses`` are t (sender, unmask response) pairs; each
+    survivor's seed b_v and each dropped node's mask key s_sk_v is rebuilt from them. The
+    coordinator and an auditor replaying the log compute the result with this one function.
+    Raises RemoteProtocolError when a rebuilt key does not match its advertised public key.
+    """
+    coefficients = shamir.lagrange_at_zero([announce.point(sender) for sender, _ in responses])
+    seeds = _rebuild([r.seed_shares for _, r in responses], coefficients)
+    keys = _rebuild([r.key_shares for _, r in responses], coefficients)
+    total = masked_total.copy()
+    expander = masking.Expander(announce.dim)
+    for seed in seeds:
+        expander.subtract(total, masking.self_mask_key(seed, announce.round_id))
+    for v, key in zip(request.dropped, keys, strict=True):
+        _remove_pair_masks(
+            total,
+            expander,
+            announce=announce,
+            advertised=advertised,
+            dropped=(v, key),
+            survivors=request.survivors,
+        )
+    return total
+
+
+def _remove_pair_masks(
+    total: masking.Vector,
+    expander: masking.Expander,
+    *,
+    announce: Announce,
+    advertised: Mapping[str, AdvertiseKeys],
+    dropped: tuple[str, bytes],
+    survivors: tuple[str, ...],
+) -> None:
+    v, key_bytes = dropped
+    key = X25519PrivateKey.from_private_bytes(key_bytes)
+    if masking.public_bytes(key) != advertised[v].s_public_key:
+        raise RemoteProtocolError(f"the revealed shares do not rebuild {v}'s mask key")
+    for u in survivors:
+        secret = masking.agree(key, advertised[u].s_public_key)
+        pair_key = masking.pair_mask_key(secret, announce.round_id)
+        # u added +PRG(s_uv) when v < u and -PRG(s_uv) when v > u; take it back out.
+        if v < u:
+            expander.subtract(total, pair_key)
+        else:
+            expander.add(total, pair_key)
 
 
 def _rebuild(columns: list[tuple[tuple[str, bytes], ...]], coefficients: list[int]) -> list[bytes]:
@@ -293,6 +340,7 @@ _HANDLERS: dict[CoordinatorEvent, Callable[[CoordinatorRound, str, Envelope], No
     CoordinatorEvent.MASKED_INPUT: CoordinatorRound._on_masked_input,
     CoordinatorEvent.UNMASK_RESPONSE: CoordinatorRound._on_unmask_response,
 }
+_EDGE_EVENTS = (CoordinatorEvent.CLOSE, CoordinatorEvent.ABANDON)
 _CLOSERS: dict[Phase, Callable[[CoordinatorRound, tuple[str, ...]], list[Outgoing]]] = {
     Phase.ADVERTISING: CoordinatorRound._close_advertising,
     Phase.SHARING: CoordinatorRound._close_sharing,

@@ -3,7 +3,10 @@
 Used by tests (against a plain numpy sum) and by ``scfed bench secagg``. Nodes vanish at
 chosen points; a phase whose messages have all been delivered is closed as the deadline
 would close it. Messages cross between the machines as the exact wire bytes, so their sizes
-are measured as they would travel.
+are measured as they would travel. The report keeps the round's protocol log: every signed
+message in the order the coordinator's log takes them (the governance-signed registry, the
+announce, each node message as it is accepted, the unmask request, the outcome and, for a
+result, the budget charge), so that auditing can be tested on real rounds.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ from scfed.messages import (
     Member,
     Registry,
     Result,
-    Task,
     decode_result,
-    task_to_proto,
 )
+from scfed.registry import seal_registry
 from scfed.secagg._table import Phase
-from scfed.secagg.coordinator import CoordinatorRound, Outgoing
+from scfed.secagg.coordinator import CoordinatorRound, Outgoing, Task
 from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound
+from scfed.tasks import task_to_proto
 
 Random = Callable[[int], bytes]
 
@@ -42,6 +45,11 @@ class Federation:
     registry: Registry
     member_keys: Mapping[str, Ed25519PrivateKey]
     coordinator_key: Ed25519PrivateKey
+    governance_key: Ed25519PrivateKey
+
+    @property
+    def signed_registry(self) -> Envelope:
+        return seal_registry(self.registry, self.governance_key)
 
 
 def federation(n: int, rng: Random, origin: str = "scfed.test/memory") -> Federation:
@@ -53,7 +61,7 @@ def federation(n: int, rng: Random, origin: str = "scfed.test/memory") -> Federa
     )
     coordinator = Ed25519PrivateKey.from_private_bytes(rng(32))
     registry = Registry(origin, 1, coordinator.public_key().public_bytes_raw(), members, ())
-    return Federation(registry, keys, coordinator)
+    return Federation(registry, keys, coordinator, Ed25519PrivateKey.from_private_bytes(rng(32)))
 
 
 @dataclass
@@ -73,6 +81,8 @@ class Report:
     bytes_per_node: dict[str, int] = field(default_factory=dict)
     #: Each node's x_u + e_u as it was masked (empty for a node that never joined).
     contributions: dict[str, Ints] = field(default_factory=dict)
+    #: The round's protocol log: each leaf's data, a signed envelope's bytes, in log order.
+    log: list[bytes] = field(default_factory=list)
 
     @property
     def result(self) -> Result | None:
@@ -120,12 +130,16 @@ def run_round(
     }
     network = _Network(nodes, inputs, vanish_after or {})
     report = Report(coordinator.announce_envelope)
+    log = _Log(fed.signed_registry)
     pending = coordinator.start()
     while pending:
         cost = report.phases.setdefault(coordinator.phase.value, Cost())
         wall, cpu = time.perf_counter(), time.process_time()
-        replies = network.deliver(pending)
-        pending = [task for m, reply in replies for task in coordinator.receive(m, reply)]
+        log.coordinator_messages(pending)
+        replies, pending = network.deliver(pending), []
+        for m, reply in replies:
+            pending += coordinator.receive(m, reply)
+            log.append(reply)
         if not pending and not coordinator.phase.terminal:
             pending = coordinator.close()  # what the phase deadline would do
         cost.wall += time.perf_counter() - wall
@@ -133,9 +147,33 @@ def run_round(
     if coordinator.outcome is None:
         raise AssertionError("the round ended without an outcome")
     report.outcome = coordinator.outcome
+    charge = coordinator.charge("memory")
+    if charge is not None:
+        log.append(charge)
+    report.log = log.leaves
     report.bytes_per_node = network.sizes
     report.contributions = {m: node.contribution for m, node in nodes.items()}
     return report
+
+
+class _Log:
+    """The leaves of an in-memory protocol log, each coordinator message taken once."""
+
+    def __init__(self, registry: Envelope) -> None:
+        self.leaves = [registry.to_bytes()]
+        self._seen: set[bytes] = set()
+
+    def append(self, envelope: Envelope) -> None:
+        self.leaves.append(envelope.to_bytes())
+
+    def coordinator_messages(self, tasks: list[Outgoing]) -> None:
+        """Log the announce, unmask request or outcome these tasks carry, once each."""
+        for out in tasks:
+            if isinstance(out.task, Envelope) and out.task.signer == env.COORDINATOR:
+                data = out.task.to_bytes()
+                if data not in self._seen:
+                    self._seen.add(data)
+                    self.leaves.append(data)
 
 
 class _Network:

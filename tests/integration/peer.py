@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -16,19 +17,24 @@ from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.config import load_node_config, read_governance_key, read_private_key_file
 from scfed.dp.contribution import Ints, to_grid
 from scfed.envelope import REGISTRY, Envelope
-from scfed.messages import Announce, Task, task_from_proto
+from scfed.messages import Announce
 from scfed.pki import load_ed25519_private_pem
 from scfed.registry import open_registry
 from scfed.secagg import Identity, MemoryGuard, NodePolicy, NodeRound
+from scfed.tasks import CheckpointTask, Task, task_from_proto
+from scfed.witness import LogView, cosign
 from tests.integration.conftest import member_channel
 
 
 class ScriptedNode:
     """Receives tasks into a queue; the test decides when to answer them."""
 
-    def __init__(self, member_dir: Path, address: str, figures: dict[str, int]) -> None:
+    def __init__(
+        self, member_dir: Path, address: str, figures: dict[str, int], *, witness: bool = True
+    ) -> None:
         self.config = load_node_config(member_dir / "node.toml")
         self.figures = figures
+        self.witness = witness  # False: a node that never cosigns the log
         self._channel = member_channel(member_dir, address)
         self._stub = rpc.NodeServiceStub(self._channel)
         self._tasks: queue.Queue[Task] = queue.Queue()
@@ -41,6 +47,9 @@ class ScriptedNode:
         key = load_ed25519_private_pem(read_private_key_file(self.config.identity_key))
         identity = Identity(self.config.member_id, key, registry)
         self.round = NodeRound(identity, NodePolicy(), MemoryGuard(), os.urandom, period="test")
+        self._key = key
+        self._view = LogView(registry.origin, registry.coordinator_key)
+        self._log = rpc.LogServiceStub(self._channel)
 
     def _read(self) -> None:
         try:
@@ -51,11 +60,25 @@ class ScriptedNode:
                 raise
 
     def next_task(self, timeout: float = 20.0) -> Task:
-        """The next round task; registry refreshes (same version) are passed over."""
+        """The next round task; registry refreshes (same version) are passed over, and
+        checkpoints are verified and cosigned as the node daemon does."""
         while True:
             task = self._tasks.get(timeout=timeout)
-            if not (isinstance(task, Envelope) and task.type == REGISTRY):
+            if isinstance(task, CheckpointTask):
+                if self.witness:
+                    self._cosign(task.note)
+            elif not (isinstance(task, Envelope) and task.type == REGISTRY):
                 return task
+
+    def _cosign(self, signed: bytes) -> None:
+        def proofs(size1: int, size2: int) -> list[bytes]:
+            request = spb.ProofRequest(first=size1, second=size2)
+            return list(self._log.GetConsistencyProof(request, timeout=20).hashes)
+
+        verified = self._view.advance(signed, proofs)
+        line = cosign(verified, self.config.member_id, self._key, int(time.time()))
+        size = verified.checkpoint.size
+        self._stub.Cosign(spb.Cosignature(size=size, line=line), timeout=20)
 
     def inputs(self, announce: Announce) -> Ints:
         values = [self.figures.get(cell, 0) for cell in announce.cells]

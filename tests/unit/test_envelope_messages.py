@@ -16,6 +16,7 @@ from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import envelope as env
 from scfed import messages as msg
+from scfed import tasks
 from scfed.dp.params import UNITS, Noise
 from scfed.envelope import Envelope
 from scfed.errors import RemoteProtocolError, VerificationError
@@ -314,8 +315,8 @@ def _advert_envelope(seed: bytes) -> bytes:
 @given(round_id=b16, count=st.integers(0, 6))
 def test_key_set_task_round_trips(round_id: bytes, count: int) -> None:
     task = KeySet(round_id, tuple(_advert_envelope(bytes([i])) for i in range(count)))
-    wire = msg.task_to_proto(task).SerializeToString()
-    assert msg.task_from_proto(spb.Task.FromString(wire)) == task
+    wire = tasks.task_to_proto(task).SerializeToString()
+    assert tasks.task_from_proto(spb.Task.FromString(wire)) == task
 
 
 @settings(max_examples=25, deadline=None)
@@ -328,8 +329,8 @@ def test_masking_task_round_trips(
     round_id: bytes, shared: tuple[str, ...], shares: tuple[tuple[str, bytes], ...]
 ) -> None:
     task = MaskingTask(round_id, shared, shares)
-    wire = msg.task_to_proto(task).SerializeToString()
-    assert msg.task_from_proto(spb.Task.FromString(wire)) == task
+    wire = tasks.task_to_proto(task).SerializeToString()
+    assert tasks.task_from_proto(spb.Task.FromString(wire)) == task
 
 
 TASK_ENVELOPE_TYPES = [env.REGISTRY, env.ANNOUNCE, env.UNMASK_REQUEST, env.RESULT, env.ABORT]
@@ -340,8 +341,8 @@ TASK_ENVELOPE_TYPES = [env.REGISTRY, env.ANNOUNCE, env.UNMASK_REQUEST, env.RESUL
 @given(body=st.binary(max_size=100))
 def test_envelope_task_round_trips(type_: str, body: bytes) -> None:
     task = _sealed(type_, body)
-    wire = msg.task_to_proto(task).SerializeToString()
-    parsed = msg.task_from_proto(spb.Task.FromString(wire))
+    wire = tasks.task_to_proto(task).SerializeToString()
+    parsed = tasks.task_from_proto(spb.Task.FromString(wire))
     assert parsed == task
     assert isinstance(parsed, Envelope)
     env.verify(parsed, ORIGIN, type_, PUBLIC)
@@ -399,7 +400,7 @@ def _env_pb(type_: str) -> pb.Envelope:
 )
 def test_task_from_proto_rejects(task: spb.Task) -> None:
     with pytest.raises(RemoteProtocolError):
-        msg.task_from_proto(task)
+        tasks.task_from_proto(task)
 
 
 # ---- decoders reject ----

@@ -23,6 +23,7 @@ from scfed.errors import (
     RefusedError,
     RemoteProtocolError,
 )
+from scfed.messages import decode_abort
 from scfed.secagg._table import COORDINATOR, NODE, CoordinatorEvent, NodeEvent, Phase
 from scfed.secagg.coordinator import CoordinatorRound
 from scfed.secagg.node import NodeRound
@@ -109,6 +110,9 @@ def test_coordinator_pair(phase: Phase, event: CoordinatorEvent) -> None:
         if event is CoordinatorEvent.CLOSE:
             with pytest.raises(LocalProtocolError):
                 coordinator.close()
+        elif event is CoordinatorEvent.ABANDON:
+            with pytest.raises(LocalProtocolError):
+                coordinator.abandon("no witness quorum")
         else:
             message = recorded.replies[EVENT_PHASE[event]][SUBJECT]
             with pytest.raises(OutOfOrderError):
@@ -119,6 +123,12 @@ def test_coordinator_pair(phase: Phase, event: CoordinatorEvent) -> None:
         coordinator.close()
         assert coordinator.phase in allowed
         assert coordinator.phase is Phase.ABORTED  # nobody answered yet
+    elif event is CoordinatorEvent.ABANDON:
+        sent = coordinator.abandon("no witness quorum")
+        assert coordinator.phase in allowed
+        assert coordinator.outcome is not None
+        assert decode_abort(coordinator.outcome.body).reason == "no witness quorum"
+        assert {out.to for out in sent} == set(recorded.announce.candidates)
     else:
         for member, message in recorded.replies[phase].items():
             assert coordinator.phase is phase

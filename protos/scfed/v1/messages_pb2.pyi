@@ -519,3 +519,41 @@ class Abort(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Abort: _TypeAlias = Abort  # noqa: Y015
+
+@_typing.final
+class Charge(_message.Message):
+    """The budget charge of a published result, logged by the coordinator after the result so an
+    auditor can recompute it (DESIGN.md sections 4 and 5).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROUND_ID_FIELD_NUMBER: _builtins.int
+    ANNOUNCE_HASH_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    SURVIVORS_FIELD_NUMBER: _builtins.int
+    RHO_FIELD_NUMBER: _builtins.int
+    round_id: _builtins.bytes
+    announce_hash: _builtins.bytes
+    period: _builtins.str
+    """Budget period by the coordinator's clock ("2026", "2026-Q4", "2026-11")."""
+    survivors: _builtins.int
+    """Survivors whose inputs the result released."""
+    rho: _builtins.str
+    """rho of the release, an exact fraction "num/den"."""
+    def __init__(
+        self,
+        *,
+        round_id: _builtins.bytes = ...,
+        announce_hash: _builtins.bytes = ...,
+        period: _builtins.str = ...,
+        survivors: _builtins.int = ...,
+        rho: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["announce_hash", b"announce_hash", "period", b"period", "rho", b"rho", "round_id", b"round_id", "survivors", b"survivors"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Charge: _TypeAlias = Charge  # noqa: Y015

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos.scfed.v1 import messages_pb2 as protos_dot_scfed_dot_v1_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/scfed/v1/service.proto\x12\x08scfed.v1\x1a\x1eprotos/scfed/v1/messages.proto\",\n\x10SubscribeRequest\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\"4\n\x0e\x46orwardedShare\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"F\n\x06KeySet\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12*\n\x0e\x61\x64vertisements\x18\x02 \x03(\x0b\x32\x12.scfed.v1.Envelope\"Y\n\x0bMaskingTask\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x0e\n\x06shared\x18\x02 \x03(\t\x12(\n\x06shares\x18\x03 \x03(\x0b\x32\x18.scfed.v1.ForwardedShare\"\xf7\x01\n\x04Task\x12&\n\x08registry\x18\x01 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12&\n\x08\x61nnounce\x18\x02 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12 \n\x04keys\x18\x03 \x01(\x0b\x32\x10.scfed.v1.KeySetH\x00\x12(\n\x07masking\x18\x04 \x01(\x0b\x32\x15.scfed.v1.MaskingTaskH\x00\x12$\n\x06unmask\x18\x05 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12%\n\x07outcome\x18\x06 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x42\x06\n\x04task\"\x1c\n\x03\x41\x63k\x12\x15\n\renvelope_hash\x18\x01 \x01(\x0c\"\xa1\x01\n\x11StartRoundRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\r\n\x05\x63\x65lls\x18\x02 \x03(\t\x12\x12\n\ncandidates\x18\x03 \x03(\t\x12\x11\n\tthreshold\x18\x04 \x01(\r\x12\r\n\x05n_min\x18\x05 \x01(\r\x12\x18\n\x10phase_timeout_ms\x18\x06 \x01(\r\x12\x1e\n\x05noise\x18\x07 \x01(\x0b\x32\x0f.scfed.v1.Noise\"E\n\x0cRoundOutcome\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12#\n\x07outcome\x18\x02 \x01(\x0b\x32\x12.scfed.v1.Envelope\"\x0f\n\rStatusRequest\"O\n\x11\x43oordinatorStatus\x12\x11\n\tconnected\x18\x01 \x03(\t\x12\r\n\x05phase\x18\x02 \x01(\t\x12\x18\n\x10registry_version\x18\x03 \x01(\x04\x32u\n\x0bNodeService\x12\x39\n\tSubscribe\x12\x1a.scfed.v1.SubscribeRequest\x1a\x0e.scfed.v1.Task0\x01\x12+\n\x06Submit\x12\x12.scfed.v1.Envelope\x1a\r.scfed.v1.Ack2\x91\x01\n\x0c\x41\x64minService\x12\x41\n\nStartRound\x12\x1b.scfed.v1.StartRoundRequest\x1a\x16.scfed.v1.RoundOutcome\x12>\n\x06Status\x12\x17.scfed.v1.StatusRequest\x1a\x1b.scfed.v1.CoordinatorStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dprotos/scfed/v1/service.proto\x12\x08scfed.v1\x1a\x1eprotos/scfed/v1/messages.proto\",\n\x10SubscribeRequest\x12\x18\n\x10registry_version\x18\x01 \x01(\x04\"4\n\x0e\x46orwardedShare\x12\x0e\n\x06sender\x18\x01 \x01(\t\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\"F\n\x06KeySet\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12*\n\x0e\x61\x64vertisements\x18\x02 \x03(\x0b\x32\x12.scfed.v1.Envelope\"Y\n\x0bMaskingTask\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12\x0e\n\x06shared\x18\x02 \x03(\t\x12(\n\x06shares\x18\x03 \x03(\x0b\x32\x18.scfed.v1.ForwardedShare\"\xb1\x02\n\x04Task\x12&\n\x08registry\x18\x01 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12&\n\x08\x61nnounce\x18\x02 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12 \n\x04keys\x18\x03 \x01(\x0b\x32\x10.scfed.v1.KeySetH\x00\x12(\n\x07masking\x18\x04 \x01(\x0b\x32\x15.scfed.v1.MaskingTaskH\x00\x12$\n\x06unmask\x18\x05 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12%\n\x07outcome\x18\x06 \x01(\x0b\x32\x12.scfed.v1.EnvelopeH\x00\x12\x14\n\ncheckpoint\x18\x08 \x01(\x0cH\x00\x12\"\n\x07receipt\x18\x07 \x01(\x0b\x32\x11.scfed.v1.ReceiptB\x06\n\x04task\"?\n\x07Receipt\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x12\n\ncheckpoint\x18\x02 \x01(\x0c\x12\x11\n\tinclusion\x18\x03 \x03(\x0c\"@\n\x03\x41\x63k\x12\x15\n\renvelope_hash\x18\x01 \x01(\x0c\x12\"\n\x07receipt\x18\x02 \x01(\x0b\x32\x11.scfed.v1.Receipt\")\n\x0b\x43osignature\x12\x0c\n\x04size\x18\x01 \x01(\x04\x12\x0c\n\x04line\x18\x02 \x01(\t\"\x0b\n\tCosignAck\"\x13\n\x11\x43heckpointRequest\" \n\x10SignedCheckpoint\x12\x0c\n\x04note\x18\x01 \x01(\x0c\"-\n\x0cProofRequest\x12\r\n\x05\x66irst\x18\x01 \x01(\x04\x12\x0e\n\x06second\x18\x02 \x01(\x04\"\x17\n\x05Proof\x12\x0e\n\x06hashes\x18\x01 \x03(\x0c\".\n\x0e\x45ntriesRequest\x12\r\n\x05start\x18\x01 \x01(\x04\x12\r\n\x05\x63ount\x18\x02 \x01(\r\":\n\x05\x45ntry\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x14\n\x0c\x63ontent_hash\x18\x02 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"+\n\x07\x45ntries\x12 \n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x0f.scfed.v1.Entry\"#\n\x0b\x42lobRequest\x12\x14\n\x0c\x63ontent_hash\x18\x01 \x01(\x0c\"\x14\n\x04\x42lob\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\xa1\x01\n\x11StartRoundRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\r\n\x05\x63\x65lls\x18\x02 \x03(\t\x12\x12\n\ncandidates\x18\x03 \x03(\t\x12\x11\n\tthreshold\x18\x04 \x01(\r\x12\r\n\x05n_min\x18\x05 \x01(\r\x12\x18\n\x10phase_timeout_ms\x18\x06 \x01(\r\x12\x1e\n\x05noise\x18\x07 \x01(\x0b\x32\x0f.scfed.v1.Noise\"E\n\x0cRoundOutcome\x12\x10\n\x08round_id\x18\x01 \x01(\x0c\x12#\n\x07outcome\x18\x02 \x01(\x0b\x32\x12.scfed.v1.Envelope\"\x0f\n\rStatusRequest\"O\n\x11\x43oordinatorStatus\x12\x11\n\tconnected\x18\x01 \x03(\t\x12\r\n\x05phase\x18\x02 \x01(\t\x12\x18\n\x10registry_version\x18\x03 \x01(\x04\x32\xab\x01\n\x0bNodeService\x12\x39\n\tSubscribe\x12\x1a.scfed.v1.SubscribeRequest\x1a\x0e.scfed.v1.Task0\x01\x12+\n\x06Submit\x12\x12.scfed.v1.Envelope\x1a\r.scfed.v1.Ack\x12\x34\n\x06\x43osign\x12\x15.scfed.v1.Cosignature\x1a\x13.scfed.v1.CosignAck2\xc1\x02\n\nLogService\x12H\n\rGetCheckpoint\x12\x1b.scfed.v1.CheckpointRequest\x1a\x1a.scfed.v1.SignedCheckpoint\x12<\n\x11GetInclusionProof\x12\x16.scfed.v1.ProofRequest\x1a\x0f.scfed.v1.Proof\x12>\n\x13GetConsistencyProof\x12\x16.scfed.v1.ProofRequest\x1a\x0f.scfed.v1.Proof\x12\x39\n\nGetEntries\x12\x18.scfed.v1.EntriesRequest\x1a\x11.scfed.v1.Entries\x12\x30\n\x07GetBlob\x12\x15.scfed.v1.BlobRequest\x1a\x0e.scfed.v1.Blob2\x91\x01\n\x0c\x41\x64minService\x12\x41\n\nStartRound\x12\x1b.scfed.v1.StartRoundRequest\x1a\x16.scfed.v1.RoundOutcome\x12>\n\x06Status\x12\x17.scfed.v1.StatusRequest\x1a\x1b.scfed.v1.CoordinatorStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,19 +41,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MASKINGTASK']._serialized_start=247
   _globals['_MASKINGTASK']._serialized_end=336
   _globals['_TASK']._serialized_start=339
-  _globals['_TASK']._serialized_end=586
-  _globals['_ACK']._serialized_start=588
-  _globals['_ACK']._serialized_end=616
-  _globals['_STARTROUNDREQUEST']._serialized_start=619
-  _globals['_STARTROUNDREQUEST']._serialized_end=780
-  _globals['_ROUNDOUTCOME']._serialized_start=782
-  _globals['_ROUNDOUTCOME']._serialized_end=851
-  _globals['_STATUSREQUEST']._serialized_start=853
-  _globals['_STATUSREQUEST']._serialized_end=868
-  _globals['_COORDINATORSTATUS']._serialized_start=870
-  _globals['_COORDINATORSTATUS']._serialized_end=949
-  _globals['_NODESERVICE']._serialized_start=951
-  _globals['_NODESERVICE']._serialized_end=1068
-  _globals['_ADMINSERVICE']._serialized_start=1071
-  _globals['_ADMINSERVICE']._serialized_end=1216
+  _globals['_TASK']._serialized_end=644
+  _globals['_RECEIPT']._serialized_start=646
+  _globals['_RECEIPT']._serialized_end=709
+  _globals['_ACK']._serialized_start=711
+  _globals['_ACK']._serialized_end=775
+  _globals['_COSIGNATURE']._serialized_start=777
+  _globals['_COSIGNATURE']._serialized_end=818
+  _globals['_COSIGNACK']._serialized_start=820
+  _globals['_COSIGNACK']._serialized_end=831
+  _globals['_CHECKPOINTREQUEST']._serialized_start=833
+  _globals['_CHECKPOINTREQUEST']._serialized_end=852
+  _globals['_SIGNEDCHECKPOINT']._serialized_start=854
+  _globals['_SIGNEDCHECKPOINT']._serialized_end=886
+  _globals['_PROOFREQUEST']._serialized_start=888
+  _globals['_PROOFREQUEST']._serialized_end=933
+  _globals['_PROOF']._serialized_start=935
+  _globals['_PROOF']._serialized_end=958
+  _globals['_ENTRIESREQUEST']._serialized_start=960
+  _globals['_ENTRIESREQUEST']._serialized_end=1006
+  _globals['_ENTRY']._serialized_start=1008
+  _globals['_ENTRY']._serialized_end=1066
+  _globals['_ENTRIES']._serialized_start=1068
+  _globals['_ENTRIES']._serialized_end=1111
+  _globals['_BLOBREQUEST']._serialized_start=1113
+  _globals['_BLOBREQUEST']._serialized_end=1148
+  _globals['_BLOB']._serialized_start=1150
+  _globals['_BLOB']._serialized_end=1170
+  _globals['_STARTROUNDREQUEST']._serialized_start=1173
+  _globals['_STARTROUNDREQUEST']._serialized_end=1334
+  _globals['_ROUNDOUTCOME']._serialized_start=1336
+  _globals['_ROUNDOUTCOME']._serialized_end=1405
+  _globals['_STATUSREQUEST']._serialized_start=1407
+  _globals['_STATUSREQUEST']._serialized_end=1422
+  _globals['_COORDINATORSTATUS']._serialized_start=1424
+  _globals['_COORDINATORSTATUS']._serialized_end=1503
+  _globals['_NODESERVICE']._serialized_start=1506
+  _globals['_NODESERVICE']._serialized_end=1677
+  _globals['_LOGSERVICE']._serialized_start=1680
+  _globals['_LOGSERVICE']._serialized_end=2001
+  _globals['_ADMINSERVICE']._serialized_start=2004
+  _globals['_ADMINSERVICE']._serialized_end=2149
 # @@protoc_insertion_point(module_scope)

@@ -45,6 +45,11 @@ class NodeServiceStub:
                 request_serializer=protos_dot_scfed_dot_v1_dot_messages__pb2.Envelope.SerializeToString,
                 response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.Ack.FromString,
                 _registered_method=True)
+        self.Cosign = channel.unary_unary(
+                '/scfed.v1.NodeService/Cosign',
+                request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Cosignature.SerializeToString,
+                response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.CosignAck.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -64,6 +69,13 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Cosign(self, request, context):
+        """Hands in the calling node's cosignature of a checkpoint it verified.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +88,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.Submit,
                     request_deserializer=protos_dot_scfed_dot_v1_dot_messages__pb2.Envelope.FromString,
                     response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Ack.SerializeToString,
+            ),
+            'Cosign': grpc.unary_unary_rpc_method_handler(
+                    servicer.Cosign,
+                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.Cosignature.FromString,
+                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.CosignAck.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +149,280 @@ class NodeService:
             '/scfed.v1.NodeService/Submit',
             protos_dot_scfed_dot_v1_dot_messages__pb2.Envelope.SerializeToString,
             protos_dot_scfed_dot_v1_dot_service__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Cosign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.v1.NodeService/Cosign',
+            protos_dot_scfed_dot_v1_dot_service__pb2.Cosignature.SerializeToString,
+            protos_dot_scfed_dot_v1_dot_service__pb2.CosignAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class LogServiceStub:
+    """The protocol log, read-only, for members, operators and auditors (DESIGN.md section 5).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetCheckpoint = channel.unary_unary(
+                '/scfed.v1.LogService/GetCheckpoint',
+                request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.CheckpointRequest.SerializeToString,
+                response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.SignedCheckpoint.FromString,
+                _registered_method=True)
+        self.GetInclusionProof = channel.unary_unary(
+                '/scfed.v1.LogService/GetInclusionProof',
+                request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.ProofRequest.SerializeToString,
+                response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.Proof.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/scfed.v1.LogService/GetConsistencyProof',
+                request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.ProofRequest.SerializeToString,
+                response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.Proof.FromString,
+                _registered_method=True)
+        self.GetEntries = channel.unary_unary(
+                '/scfed.v1.LogService/GetEntries',
+                request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.EntriesRequest.SerializeToString,
+                response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.Entries.FromString,
+                _registered_method=True)
+        self.GetBlob = channel.unary_unary(
+                '/scfed.v1.LogService/GetBlob',
+                request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.BlobRequest.SerializeToString,
+                response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.Blob.FromString,
+                _registered_method=True)
+
+
+class LogServiceServicer:
+    """The protocol log, read-only, for members, operators and auditors (DESIGN.md section 5).
+    """
+
+    def GetCheckpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInclusionProof(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEntries(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBlob(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_LogServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.CheckpointRequest.FromString,
+                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.SignedCheckpoint.SerializeToString,
+            ),
+            'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInclusionProof,
+                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.ProofRequest.FromString,
+                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Proof.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.ProofRequest.FromString,
+                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Proof.SerializeToString,
+            ),
+            'GetEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEntries,
+                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.EntriesRequest.FromString,
+                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Entries.SerializeToString,
+            ),
+            'GetBlob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBlob,
+                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.BlobRequest.FromString,
+                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Blob.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'scfed.v1.LogService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('scfed.v1.LogService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class LogService:
+    """The protocol log, read-only, for members, operators and auditors (DESIGN.md section 5).
+    """
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.v1.LogService/GetCheckpoint',
+            protos_dot_scfed_dot_v1_dot_service__pb2.CheckpointRequest.SerializeToString,
+            protos_dot_scfed_dot_v1_dot_service__pb2.SignedCheckpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInclusionProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.v1.LogService/GetInclusionProof',
+            protos_dot_scfed_dot_v1_dot_service__pb2.ProofRequest.SerializeToString,
+            protos_dot_scfed_dot_v1_dot_service__pb2.Proof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.v1.LogService/GetConsistencyProof',
+            protos_dot_scfed_dot_v1_dot_service__pb2.ProofRequest.SerializeToString,
+            protos_dot_scfed_dot_v1_dot_service__pb2.Proof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.v1.LogService/GetEntries',
+            protos_dot_scfed_dot_v1_dot_service__pb2.EntriesRequest.SerializeToString,
+            protos_dot_scfed_dot_v1_dot_service__pb2.Entries.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBlob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.v1.LogService/GetBlob',
+            protos_dot_scfed_dot_v1_dot_service__pb2.BlobRequest.SerializeToString,
+            protos_dot_scfed_dot_v1_dot_service__pb2.Blob.FromString,
             options,
             channel_credentials,
             insecure,

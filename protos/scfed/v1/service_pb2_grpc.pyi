@@ -38,6 +38,8 @@ class NodeServiceStub:
     """Long-lived stream of tasks for the calling node."""
     Submit: _grpc.UnaryUnaryMultiCallable[_messages_pb2.Envelope, _service_pb2.Ack]
     """Submits one signed protocol message of the calling node."""
+    Cosign: _grpc.UnaryUnaryMultiCallable[_service_pb2.Cosignature, _service_pb2.CosignAck]
+    """Hands in the calling node's cosignature of a checkpoint it verified."""
 
 @_typing.type_check_only
 class NodeServiceAsyncStub(NodeServiceStub):
@@ -46,6 +48,8 @@ class NodeServiceAsyncStub(NodeServiceStub):
     """Long-lived stream of tasks for the calling node."""
     Submit: _aio.UnaryUnaryMultiCallable[_messages_pb2.Envelope, _service_pb2.Ack]  # type: ignore[assignment]
     """Submits one signed protocol message of the calling node."""
+    Cosign: _aio.UnaryUnaryMultiCallable[_service_pb2.Cosignature, _service_pb2.CosignAck]  # type: ignore[assignment]
+    """Hands in the calling node's cosignature of a checkpoint it verified."""
 
 class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -64,7 +68,79 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_service_pb2.Ack, _abc.Awaitable[_service_pb2.Ack]]:
         """Submits one signed protocol message of the calling node."""
 
+    @_abc_1.abstractmethod
+    def Cosign(
+        self,
+        request: _service_pb2.Cosignature,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.CosignAck, _abc.Awaitable[_service_pb2.CosignAck]]:
+        """Hands in the calling node's cosignature of a checkpoint it verified."""
+
 def add_NodeServiceServicer_to_server(servicer: NodeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
+class LogServiceStub:
+    """The protocol log, read-only, for members, operators and auditors (DESIGN.md section 5)."""
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> LogServiceAsyncStub: ...
+    GetCheckpoint: _grpc.UnaryUnaryMultiCallable[_service_pb2.CheckpointRequest, _service_pb2.SignedCheckpoint]
+    GetInclusionProof: _grpc.UnaryUnaryMultiCallable[_service_pb2.ProofRequest, _service_pb2.Proof]
+    GetConsistencyProof: _grpc.UnaryUnaryMultiCallable[_service_pb2.ProofRequest, _service_pb2.Proof]
+    GetEntries: _grpc.UnaryUnaryMultiCallable[_service_pb2.EntriesRequest, _service_pb2.Entries]
+    GetBlob: _grpc.UnaryUnaryMultiCallable[_service_pb2.BlobRequest, _service_pb2.Blob]
+
+@_typing.type_check_only
+class LogServiceAsyncStub(LogServiceStub):
+    """The protocol log, read-only, for members, operators and auditors (DESIGN.md section 5)."""
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    GetCheckpoint: _aio.UnaryUnaryMultiCallable[_service_pb2.CheckpointRequest, _service_pb2.SignedCheckpoint]  # type: ignore[assignment]
+    GetInclusionProof: _aio.UnaryUnaryMultiCallable[_service_pb2.ProofRequest, _service_pb2.Proof]  # type: ignore[assignment]
+    GetConsistencyProof: _aio.UnaryUnaryMultiCallable[_service_pb2.ProofRequest, _service_pb2.Proof]  # type: ignore[assignment]
+    GetEntries: _aio.UnaryUnaryMultiCallable[_service_pb2.EntriesRequest, _service_pb2.Entries]  # type: ignore[assignment]
+    GetBlob: _aio.UnaryUnaryMultiCallable[_service_pb2.BlobRequest, _service_pb2.Blob]  # type: ignore[assignment]
+
+class LogServiceServicer(metaclass=_abc_1.ABCMeta):
+    """The protocol log, read-only, for members, operators and auditors (DESIGN.md section 5)."""
+
+    @_abc_1.abstractmethod
+    def GetCheckpoint(
+        self,
+        request: _service_pb2.CheckpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.SignedCheckpoint, _abc.Awaitable[_service_pb2.SignedCheckpoint]]: ...
+
+    @_abc_1.abstractmethod
+    def GetInclusionProof(
+        self,
+        request: _service_pb2.ProofRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.Proof, _abc.Awaitable[_service_pb2.Proof]]: ...
+
+    @_abc_1.abstractmethod
+    def GetConsistencyProof(
+        self,
+        request: _service_pb2.ProofRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.Proof, _abc.Awaitable[_service_pb2.Proof]]: ...
+
+    @_abc_1.abstractmethod
+    def GetEntries(
+        self,
+        request: _service_pb2.EntriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.Entries, _abc.Awaitable[_service_pb2.Entries]]: ...
+
+    @_abc_1.abstractmethod
+    def GetBlob(
+        self,
+        request: _service_pb2.BlobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_service_pb2.Blob, _abc.Awaitable[_service_pb2.Blob]]: ...
+
+def add_LogServiceServicer_to_server(servicer: LogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class AdminServiceStub:
     """Operator commands; every method requires an operator's certificate."""

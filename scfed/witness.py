@@ -1,0 +1,160 @@
+"""A node's view of the protocol log: checkpoints, receipts, cosignatures. Pure: no I/O.
+
+Theory of operation. A node trusts no checkpoint it has not checked. It keeps the latest
+checkpoint it verified and accepts a new one only if the coordinator signed it for this
+federation and an RFC 9162 consistency proof shows that the new tree extends the old one (or
+the two are the same tree). Each message the node sent must come back with a receipt: an
+inclusion proof of its exact bytes against such a checkpoint. Before a privacy-critical step
+the node also wants the checkpoint cosigned by a quorum of the federation's members, who are
+the witnesses: they only cosign checkpoints consistent with their own views, so a coordinator
+cannot show two groups two different logs. Any inconsistency raises ``LogInconsistencyError``,
+which carries the evidence (both checkpoints and the proof) for the node to keep.
+
+Consistency proofs come from the coordinator's log service; the caller passes a function
+that fetches one, so this module stays free of I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from scfed import note, tlog
+from scfed.errors import VerificationError
+
+#: Fetches the consistency proof between two tree sizes (size1 < size2).
+ProofSource = Callable[[int, int], Sequence[bytes]]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What proves a coordinator showed this node two logs that cannot both be true."""
+
+    reason: str
+    older: bytes
+    newer: bytes
+    proof: tuple[bytes, ...]
+
+    def to_text(self) -> str:
+        """A self-contained evidence file: the reason, both signed notes, the proof."""
+        proof = "".join(f"{h.hex()}\n" for h in self.proof)
+        return (
+            f"scfed log inconsistency\nreason: {self.reason}\n\n"
+            f"--- older checkpoint ---\n{self.older.decode('utf-8', 'replace')}"
+            f"--- newer checkpoint ---\n{self.newer.decode('utf-8', 'replace')}"
+            f"--- consistency proof (hex, bottom up) ---\n{proof}"
+        )
+
+
+class LogInconsistencyError(VerificationError):
+    """The coordinator's log forked or was rewritten: this node stops taking part."""
+
+    def __init__(self, evidence: Evidence) -> None:
+        super().__init__(f"the protocol log is inconsistent: {evidence.reason}")
+        self.evidence = evidence
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A checkpoint whose signature was checked: the parsed body and the note as received."""
+
+    checkpoint: note.Checkpoint
+    note: bytes
+
+
+class LogView:
+    """The latest checkpoint this node verified, and the checks against it."""
+
+    def __init__(self, origin: str, coordinator_key: bytes, latest: bytes | None = None) -> None:
+        self.origin = origin
+        self.verifier = note.Verifier.ed25519(
+            origin, Ed25519PublicKey.from_public_bytes(coordinator_key)
+        )
+        self.latest: Verified | None = None if latest is None else self.opened(latest)
+
+    def opened(self, signed: bytes) -> Verified:
+        """A checkpoint signed by the coordinator for this federation, or VerificationError."""
+        opened = note.open_note(signed, [self.verifier])
+        checkpoint = note.parse_checkpoint(opened.text)
+        if checkpoint.origin != self.origin:
+            raise VerificationError(f"a checkpoint of {checkpoint.origin!r}, not {self.origin!r}")
+        return Verified(checkpoint, signed)
+
+    def advance(self, signed: bytes, proofs: ProofSource) -> Verified:
+        """Check a new checkpoint against the latest one and keep the larger of the two.
+
+        Raises LogInconsistencyError when no consistency proof joins them.
+        """
+        new = self.opened(signed)
+        old = self.latest
+        if old is None:
+            self.latest = new
+            return new
+        small, large = sorted((old, new), key=lambda v: v.checkpoint.size)
+        proof: Sequence[bytes] = ()
+        try:
+            if small.checkpoint.size == large.checkpoint.size:
+                if small.checkpoint.root != large.checkpoint.root:
+                    raise VerificationError("two different roots for the same tree size")
+            elif small.checkpoint.size > 0:
+                proof = proofs(small.checkpoint.size, large.checkpoint.size)
+                tlog.verify_consistency(
+                    small.checkpoint.size,
+                    large.checkpoint.size,
+                    proof,
+                    small.checkpoint.root,
+                    large.checkpoint.root,
+                )
+        except VerificationError as exc:
+            evidence = Evidence(str(exc), old.note, new.note, tuple(proof))
+            raise LogInconsistencyError(evidence) from exc
+        self.latest = large
+        return new
+
+    def check_receipt(
+        self, leaf: bytes, *, index: int, signed: bytes, inclusion: Sequence[bytes],
+        proofs: ProofSource,
+    ) -> Verified:  # fmt: skip
+        """Check that ``leaf`` (a message's exact bytes) is in a checkpoint consistent with ours."""
+        verified = self.advance(signed, proofs)
+        cp = verified.checkpoint
+        tlog.verify_inclusion(tlog.leaf_hash(leaf), index, cp.size, inclusion, cp.root)
+        return verified
+
+
+def cosign(verified: Verified, name: str, key: Ed25519PrivateKey, timestamp: int) -> str:
+    """This witness's cosignature line for a checkpoint it has verified as consistent."""
+    return note.cosign(verified.checkpoint.format(), name, key, timestamp)
+
+
+def cosigners(
+    signed: bytes, coordinator: note.Verifier, witnesses: Mapping[str, bytes]
+) -> tuple[str, ...]:
+    """The witnesses (member id -> identity key) whose cosignatures on the note verify.
+
+    A cosignature line that claims a known witness but does not verify is VerificationError.
+    """
+    verifiers = [coordinator] + [
+        note.Verifier.cosigner(name, Ed25519PublicKey.from_public_bytes(key))
+        for name, key in witnesses.items()
+    ]
+    opened = note.open_note(signed, verifiers)
+    found = {s.name for s in opened.signatures if s.timestamp is not None}
+    return tuple(sorted(found & set(witnesses)))
+
+
+def check_quorum(
+    signed: bytes, coordinator: note.Verifier, witnesses: Mapping[str, bytes], quorum: int
+) -> tuple[str, ...]:
+    """The cosigners of the note; VerificationError if fewer than ``quorum`` witnesses."""
+    found = cosigners(signed, coordinator, witnesses)
+    if len(found) < quorum:
+        raise VerificationError(
+            f"the checkpoint carries {len(found)} witness cosignatures, {quorum} are needed"
+        )
+    return found
