@@ -1,8 +1,11 @@
-"""``scfed audit``: check the protocol log's signed artefacts offline.
+"""``scfed audit``: check the protocol log and its signed artefacts.
 
-``scfed audit verify-note --vkey VKEY FILE`` verifies a C2SP signed note (a checkpoint or any
-other note) against one or more verifier keys and prints what it vouches for. Every failure
-raises an ``ScfedError`` whose one-line message the ``scfed`` entry point prints (exit 1).
+``scfed audit verify`` audits a whole protocol log, read from an exported directory or from
+the coordinator's read-only log service, against the governance key alone, and prints the
+report (text or JSON); it exits 0 only when every check passed. ``scfed audit verify-note
+--vkey VKEY FILE`` verifies a C2SP signed note (a checkpoint or any other note) against one or
+more verifier keys and prints what it vouches for. Every failure raises an ``ScfedError``
+whose one-line message the ``scfed`` entry point prints (exit 1).
 """
 
 from __future__ import annotations
@@ -12,10 +15,14 @@ import base64
 from collections.abc import Sequence
 from pathlib import Path
 
+from scfed.cli import audit_log
+from scfed.dp.ledger import PERIODS, Budget, parse_rho
 from scfed.errors import ConfigError, VerificationError
 from scfed.note import Note, Verifier, open_note, parse_checkpoint, parse_verifier_key
 
 MAX_NOTE_BYTES = 1 << 20  # far above any note with the 100 signatures a note may carry
+#: Large leaves (masked vectors of up to 1e6 cells) travel as blobs of up to 8 MB.
+MAX_RECEIVE_BYTES = 64 << 20
 
 
 def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +42,88 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     verify_note.add_argument("file", type=Path, metavar="FILE", help="the signed note")
     verify_note.set_defaults(func=_verify_note)
+    _add_verify(commands)
+    audit_log.add_commands(commands)
+
+
+def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="audit a whole protocol log",
+        description="Verify every signature, round, unmasking, result and budget charge of "
+        "a protocol log against the governance key; exit 0 only if everything verifies.",
+    )
+    source = verify.add_mutually_exclusive_group(required=True)
+    source.add_argument("--log", type=Path, metavar="DIR", help="an exported log directory")
+    source.add_argument(
+        "--coordinator", metavar="HOST:PORT", help="read the coordinator's log service"
+    )
+    verify.add_argument(
+        "--config", type=Path, metavar="FILE", help="operator.toml (TLS) for --coordinator"
+    )
+    verify.add_argument("--governance-key", type=Path, required=True, metavar="FILE")
+    verify.add_argument("--origin", required=True, help="the federation's log origin")
+    verify.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an older checkpoint (a node's or witness's) the log must extend; repeatable",
+    )
+    verify.add_argument("--rho-cap", default="0.5", help="the rho cap per period (0.5, 1/32)")
+    verify.add_argument("--period", choices=PERIODS, default="year", help="the budget period")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(func=_verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from auditor.report import text, to_json
+    from auditor.verify import audit
+    from scfed.config import read_governance_key
+
+    if args.coordinator is not None and args.config is None:
+        raise ConfigError("--coordinator needs --config operator.toml for its TLS files")
+    governance_key = read_governance_key(args.governance_key)
+    older = [_read_note(path) for path in args.checkpoint]
+    budget = Budget(parse_rho(args.rho_cap), args.period)
+    leaves, checkpoint = _read_log(args)
+    report = audit(
+        leaves,
+        checkpoint=checkpoint,
+        governance_key=governance_key,
+        origin=args.origin,
+        older_checkpoints=older,
+        budget=budget,
+    )
+    print(to_json(report) if args.json else text(report))
+    report.check()
+    return 0
+
+
+def _read_log(args: argparse.Namespace) -> tuple[list[bytes], bytes]:
+    """The leaves and the latest checkpoint, from a directory or the coordinator."""
+    if args.log is not None:
+        return read_log_dir(args.log)
+    from auditor.fetch import fetch_log
+    from protos.scfed.v1.service_pb2_grpc import LogServiceStub
+    from scfed.config import load_operator_config
+    from scfed.transport import secure_channel
+
+    config = load_operator_config(args.config)
+    options = [("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)]
+    channel = secure_channel(config.tls, args.coordinator, config.server_name, options)
+    try:
+        return fetch_log(LogServiceStub(channel))
+    finally:
+        channel.close()
+
+
+def read_log_dir(path: Path) -> tuple[list[bytes], bytes]:
+    """An exported log directory (``scfed.logdir``, imported only when used)."""
+    from scfed.logdir import read_log_dir as read
+
+    return read(path)
 
 
 def _verify_note(args: argparse.Namespace) -> int:

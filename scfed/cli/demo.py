@@ -6,7 +6,8 @@ as the operator. Each node adds its share of discrete Gaussian noise, so the pub
 are noisy: the demo prints each true sum (which only the demo knows) beside the noisy one and
 its 95% interval, checks that nearly all intervals cover the truth, and derives the demand
 and capacity gap and the DCM traffic light from the noisy cells. Every process it started is
-stopped before it returns.
+stopped before it returns. Last, it audits the protocol log as an outside auditor would,
+from the coordinator's log service with the governance key as the only trust anchor.
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ from pathlib import Path
 import numpy as np
 
 from protos.scfed.v1 import service_pb2 as spb
+from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.cli.coordinator import AdminClient
 from scfed.cli.federation import enroll_member, enroll_operator, init_federation
-from scfed.config import load_operator_config
+from scfed.config import load_federation_config, load_operator_config, read_governance_key
 from scfed.dp.accounting import epsilon
 from scfed.dp.distribution import Estimate, cell_estimate, difference, traffic_light
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import ABORT, SHARE_KEYS, Envelope
 from scfed.errors import ConfigError, ScfedError
 from scfed.messages import Result, decode_abort, decode_result, noise_to_proto
+from scfed.transport import secure_channel
 
 FIRMS = (
     "fab-kumamoto", "fab-hsinchu", "fab-pyeongtaek", "osat-penang", "osat-kaohsiung",
@@ -203,7 +206,28 @@ def run_demo(directory: Path, n: int, dropouts: int) -> int:
             )
             print(f"coordinator on {address}; {n} nodes connected")
             outcome = _run_round(admin, procs, names, cells, dropouts)
-    return _report(outcome, figures, cells, n, dropouts)
+        code = _report(outcome, figures, cells, n, dropouts)
+        return max(code, audit_log(directory, address))
+
+
+def audit_log(directory: Path, address: str) -> int:
+    """Audit the federation's protocol log as an outside auditor would; the exit code."""
+    from auditor.fetch import fetch_log
+    from auditor.report import text
+    from auditor.verify import audit
+
+    operator = load_operator_config(directory / "operators" / "operator" / "operator.toml")
+    with secure_channel(operator.tls, address, operator.server_name) as channel:
+        entries, checkpoint = fetch_log(rpc.LogServiceStub(channel))
+    report = audit(
+        entries,
+        checkpoint=checkpoint,
+        governance_key=read_governance_key(directory / "governance" / "governance.pub"),
+        origin=load_federation_config(directory / "federation.toml").origin,
+    )
+    print(f"\naudit of the protocol log ({len(entries)} signed messages):")
+    print(text(report))
+    return 0 if report.ok else 1
 
 
 def start_coordinator(directory: Path, procs: Processes) -> int:

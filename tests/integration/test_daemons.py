@@ -16,11 +16,12 @@ import grpc
 import numpy as np
 import pytest
 
+from node.store import NodeStore
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.cli.federation import enroll_member, init_federation
-from scfed.config import write_public
+from scfed.config import load_federation_config, write_public
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import Envelope
 from scfed.errors import RemoteProtocolError
@@ -28,6 +29,7 @@ from scfed.messages import (
     KeySet,
     MaskingTask,
     Result,
+    decode_abort,
     decode_result,
     decode_unmask_request,
     noise_to_proto,
@@ -279,3 +281,94 @@ def test_a_member_enrolled_while_nodes_run_takes_part_in_the_next_round(
     result = decode_result(outcome.body)
     assert "osat-cavite" in result.survivors
     assert_noisy_sum(cluster, result)
+
+
+def scfed(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scfed", *map(str, args)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_an_auditor_verifies_the_log_online_and_exported(
+    make_cluster: MakeCluster, tmp_path: Path
+) -> None:
+    cluster = make_cluster(NAMES[:4])
+    assert run_round(cluster, NAMES[:4]).type == "round.result"
+    fed, address = cluster.directory, cluster.address
+    operator = fed / "operators/operator/operator.toml"
+    origin = load_federation_config(fed / "federation.toml").origin
+    trust: list[str | Path] = [
+        "--governance-key",
+        fed / "governance/governance.pub",
+        "--origin",
+        origin,
+    ]
+    online = scfed("audit", "verify", "--coordinator", address, "--config", operator, *trust)
+    assert online.returncode == 0, online.stdout + online.stderr
+    assert "result recomputed \u2713" in online.stdout
+    assert "audit passed: 1 rounds" in online.stdout
+    # A node's own latest checkpoint is an older view the exported log must extend.
+    cluster.procs.running[NAMES[0]].terminate()
+    assert cluster.procs.running[NAMES[0]].wait(10) == 0
+    kept = NodeStore(fed / "members" / NAMES[0] / "node.sqlite").latest_checkpoint()
+    assert kept is not None
+    (tmp_path / "node-checkpoint").write_bytes(kept)
+    out = tmp_path / "exported"
+    assert (
+        scfed("audit", "export", "--config", operator, "--coordinator", address, out).returncode
+        == 0
+    )
+    offline = scfed(
+        "audit", "verify", "--log", out, *trust, "--checkpoint", tmp_path / "node-checkpoint"
+    )
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert "\u2713 log.consistency" in offline.stdout
+    # The exported checkpoint verifies with standard note tooling and the coordinator's vkey.
+    vkey = scfed("audit", "vkey", "--registry", fed / "registry.signed", *trust)
+    note_check = scfed("audit", "verify-note", "--vkey", vkey.stdout.strip(), out / "checkpoint")
+    assert note_check.returncode == 0, note_check.stderr
+    # An independent witness cosigns the checkpoint it verified.
+    witnessed = scfed(
+        "audit", "witness", "--config", operator, "--coordinator", address,
+        "--vkey", vkey.stdout.strip(), "--name", "auditor-1",
+        "--key", tmp_path / "witness.key", "--state", tmp_path / "witness",
+    )  # fmt: skip
+    assert witnessed.returncode == 0, witnessed.stderr
+    assert "\u2014 auditor-1 " in witnessed.stdout.splitlines()[-1]
+
+
+def test_without_a_witness_quorum_the_round_aborts_before_any_masked_input(
+    make_cluster: MakeCluster,
+) -> None:
+    daemons = NAMES[:2]
+    cluster = make_cluster([*daemons, "peer-a", "peer-b"], start=daemons)
+    peers = [
+        ScriptedNode(cluster.directory / f"members/{name}", cluster.address, {}, witness=False)
+        for name in ("peer-a", "peer-b")
+    ]
+    cluster.wait_connected(4)
+    outcomes: list[Envelope] = []
+    candidates = [*daemons, "peer-a", "peer-b"]
+    starter = threading.Thread(
+        target=lambda: outcomes.append(run_round(cluster, candidates, 2_000))
+    )
+    starter.start()
+    for step in ("announce", "keys"):
+        for peer in peers:
+            task = peer.next_task()
+            if step == "announce":
+                assert isinstance(task, Envelope)
+                peer.submit(peer.round.on_announce(task, peer.inputs))
+            else:
+                assert isinstance(task, KeySet)
+                peer.submit(peer.round.on_keys(task))
+    starter.join(30)
+    outcome = outcomes[0]
+    assert outcome.type == "round.abort"
+    assert "no quorum of witnesses" in decode_abort(outcome.body).reason
+    for peer in peers:
+        assert isinstance(peer.next_task(), Envelope)  # the abort, never a masking task
+        peer.close()
+    for name in daemons:
+        assert "round.masked_input accepted" not in cluster.procs.log_text(name)

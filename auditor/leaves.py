@@ -1,0 +1,226 @@
+"""Reading the log: every leaf decoded and authenticated against the registry. Pure.
+
+Walking the leaves in order, the registry in force is the last governance-signed registry
+seen, and it alone says who may sign what: governance signs registries, the coordinator its
+announces, unmask requests, outcomes and charges, and each registered member its own round
+messages. Each leaf's signature is verified once, its body decoded once. A leaf that fails is
+reported and left out of the round checks, so nothing unauthenticated is believed; an older
+registry version logged again is reported and does not take effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from auditor.model import Checks, Finding
+from scfed import envelope as env
+from scfed.envelope import Envelope
+from scfed.errors import RemoteProtocolError, ScfedError, VerificationError
+from scfed.messages import (
+    Abort,
+    AdvertiseKeys,
+    Announce,
+    MaskedInput,
+    Registry,
+    ReleaseCharge,
+    Result,
+    ShareKeys,
+    UnmaskRequest,
+    UnmaskResponse,
+    decode_abort,
+    decode_advertise_keys,
+    decode_announce,
+    decode_charge,
+    decode_masked_input,
+    decode_result,
+    decode_share_keys,
+    decode_unmask_request,
+    decode_unmask_response,
+)
+from scfed.registry import open_registry
+
+#: A 1e6-cell masked vector is 8 MB; a leaf far beyond that is no protocol message.
+MAX_LEAF_BYTES = 64 << 20
+
+RoundMessage = (
+    Announce
+    | AdvertiseKeys
+    | ShareKeys
+    | MaskedInput
+    | UnmaskRequest
+    | UnmaskResponse
+    | Result
+    | Abort
+    | ReleaseCharge
+)
+
+COORDINATOR_TYPES = frozenset({env.ANNOUNCE, env.UNMASK_REQUEST, env.RESULT, env.ABORT, env.CHARGE})
+NODE_TYPES = frozenset({env.ADVERTISE_KEYS, env.SHARE_KEYS, env.MASKED_INPUT, env.UNMASK_RESPONSE})
+_DECODERS: dict[str, Callable[[bytes], RoundMessage]] = {
+    env.ANNOUNCE: decode_announce,
+    env.ADVERTISE_KEYS: decode_advertise_keys,
+    env.SHARE_KEYS: decode_share_keys,
+    env.MASKED_INPUT: decode_masked_input,
+    env.UNMASK_REQUEST: decode_unmask_request,
+    env.UNMASK_RESPONSE: decode_unmask_response,
+    env.RESULT: decode_result,
+    env.ABORT: decode_abort,
+    env.CHARGE: decode_charge,
+}
+
+DECODE = "log.decode"
+SIGNATURES = "log.signatures"
+FIRST_REGISTRY = "log.first_registry"
+REGISTRY_VERSIONS = "log.registry_versions"
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One authenticated round message of the log."""
+
+    index: int
+    type: str
+    signer: str
+    #: The message's identity (Envelope.digest): what announce and request hashes refer to.
+    digest: bytes
+    #: The leaf's exact bytes; the same bytes logged twice are one message.
+    data: bytes
+    message: RoundMessage
+    #: The registry in force where this leaf stands.
+    registry: Registry
+
+
+@dataclass(frozen=True)
+class ReadLog:
+    """The log's authenticated round messages, its registries and what reading it found."""
+
+    leaves: tuple[Leaf, ...]
+    registries: tuple[tuple[int, Registry], ...]
+    findings: tuple[Finding, ...]
+
+    def registry_at(self, size: int) -> Registry | None:
+        """The registry in force after the first ``size`` leaves, None before the first."""
+        in_force = [registry for index, registry in self.registries if index < size]
+        return in_force[-1] if in_force else None
+
+
+@dataclass
+class _Reader:
+    origin: str
+    governance_key: bytes
+    leaves: list[Leaf] = field(default_factory=list)
+    registries: list[tuple[int, Registry]] = field(default_factory=list)
+    problems: dict[str, list[str]] = field(
+        default_factory=lambda: {DECODE: [], SIGNATURES: [], REGISTRY_VERSIONS: []}
+    )
+
+    @property
+    def registry(self) -> Registry | None:
+        return self.registries[-1][1] if self.registries else None
+
+    def read(self, index: int, data: bytes) -> None:
+        envelope = self._envelope(index, data)
+        if envelope is None:
+            return
+        if envelope.type == env.REGISTRY:
+            self._registry(index, envelope)
+            return
+        if envelope.type not in _DECODERS:  # a type this auditor does not know how to check
+            self.problems[DECODE].append(f"leaf {index}: no log entry has type {envelope.type}")
+            return
+        try:
+            registry = self._authenticate(envelope)
+        except VerificationError as exc:
+            self.problems[SIGNATURES].append(f"leaf {index} ({_what(envelope)}): {exc}")
+            return
+        try:
+            message = _DECODERS[envelope.type](envelope.body)
+        except RemoteProtocolError as exc:
+            self.problems[DECODE].append(f"leaf {index} ({_what(envelope)}): {exc}")
+            return
+        digest = envelope.digest(self.origin)
+        self.leaves.append(
+            Leaf(index, envelope.type, envelope.signer, digest, data, message, registry)
+        )
+
+    def _envelope(self, index: int, data: bytes) -> Envelope | None:
+        if len(data) > MAX_LEAF_BYTES:
+            self.problems[DECODE].append(f"leaf {index} is {len(data)} bytes, over the limit")
+            return None
+        try:
+            return Envelope.from_bytes(data)
+        except RemoteProtocolError as exc:
+            self.problems[DECODE].append(f"leaf {index}: {exc}")
+            return None
+
+    def _registry(self, index: int, envelope: Envelope) -> None:
+        try:
+            registry = open_registry(envelope, self.origin, self.governance_key)
+        except VerificationError as exc:
+            self.problems[SIGNATURES].append(f"leaf {index} (registry): {exc}")
+            return
+        except RemoteProtocolError as exc:
+            self.problems[DECODE].append(f"leaf {index} (registry): {exc}")
+            return
+        current = self.registry
+        if current is not None and registry.version <= current.version:
+            # Taking an older version back would silently remove members or restore a key.
+            self.problems[REGISTRY_VERSIONS].append(
+                f"leaf {index}: registry version {registry.version} follows version "
+                f"{current.version}; it does not take effect"
+            )
+            return
+        self.registries.append((index, registry))
+
+    def _authenticate(self, envelope: Envelope) -> Registry:
+        """The registry in force, once the envelope verifies with the key it gives the signer."""
+        registry = self.registry
+        if registry is None:
+            raise VerificationError("no registry is in force yet")
+        if envelope.type in COORDINATOR_TYPES:
+            if envelope.signer != env.COORDINATOR:
+                raise VerificationError(f"must be signed by the coordinator, not {envelope.signer}")
+            key, whose = registry.coordinator_key, "the coordinator key"
+        else:
+            member = registry.member(envelope.signer)
+            if member is None:
+                raise VerificationError(
+                    f"{envelope.signer} is not a member of registry version {registry.version}"
+                )
+            key, whose = member.identity_key, f"{member.member_id}'s registered identity key"
+        try:
+            env.verify(envelope, self.origin, envelope.type, key)
+        except ScfedError:
+            raise VerificationError(f"the signature does not verify with {whose}") from None
+        return registry
+
+
+def _what(envelope: Envelope) -> str:
+    return f"{envelope.type} signed as {envelope.signer[:64]}"
+
+
+def read_log(leaves: Sequence[bytes], *, origin: str, governance_key: bytes) -> ReadLog:
+    """Decode and authenticate every leaf; findings for decoding, signatures and registries."""
+    reader = _Reader(origin, governance_key)
+    for index, data in enumerate(leaves):
+        reader.read(index, data)
+    checks = Checks()
+    checks.record(DECODE, reader.problems[DECODE], f"all {len(leaves)} leaves decode")
+    checks.record(
+        SIGNATURES,
+        reader.problems[SIGNATURES],
+        f"all {len(leaves)} leaves carry the signature of a key registered where they stand",
+    )
+    checks.run(FIRST_REGISTRY, lambda: _first_registry(reader.registries))
+    versions = ", ".join(str(r.version) for _, r in reader.registries)
+    checks.record(
+        REGISTRY_VERSIONS, reader.problems[REGISTRY_VERSIONS], f"registry versions {versions}"
+    )
+    return ReadLog(tuple(reader.leaves), tuple(reader.registries), tuple(checks.findings))
+
+
+def _first_registry(registries: Sequence[tuple[int, Registry]]) -> str:
+    if not registries or registries[0][0] != 0:
+        raise VerificationError("the first leaf is not a governance-signed registry")
+    return f"leaf 0 is registry version {registries[0][1].version}, signed by governance"
