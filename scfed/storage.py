@@ -20,7 +20,8 @@ from scfed.errors import ScfedError, StorageError
 def open_database(path: Path, schema: str) -> sqlite3.Connection:
     """Open (or create) the database at ``path`` and make sure ``schema`` exists."""
     try:
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # A large import holds the write lock for seconds; others wait for it, not fail.
+        db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         with transaction(db):

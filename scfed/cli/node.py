@@ -7,6 +7,7 @@ import signal
 import threading
 from pathlib import Path
 
+from scfed.cli import node_data
 from scfed.config import load_node_config
 
 
@@ -20,6 +21,7 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ledger = commands.add_parser("ledger", help="the privacy budget spent and left, per period")
     ledger.add_argument("--config", type=Path, required=True, help="the node's node.toml")
     ledger.set_defaults(func=_ledger)
+    node_data.add_commands(commands)
 
 
 def _serve(args: argparse.Namespace) -> int:
