@@ -38,6 +38,7 @@ from scfed.messages import (
     decode_unmask_request,
     decode_unmask_response,
 )
+from scfed.policy import Policy, open_policy
 from scfed.registry import open_registry
 
 #: A 1e6-cell masked vector is 8 MB; a leaf far beyond that is no protocol message.
@@ -89,6 +90,8 @@ class Leaf:
     message: RoundMessage
     #: The registry in force where this leaf stands.
     registry: Registry
+    #: The governance-signed policy (catalogue) in force there, if any.
+    policy: Policy | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class _Reader:
     governance_key: bytes
     leaves: list[Leaf] = field(default_factory=list)
     registries: list[tuple[int, Registry]] = field(default_factory=list)
+    policy: Policy | None = None
     problems: dict[str, list[str]] = field(
         default_factory=lambda: {DECODE: [], SIGNATURES: [], REGISTRY_VERSIONS: []}
     )
@@ -125,6 +129,9 @@ class _Reader:
             return
         if envelope.type == env.REGISTRY:
             self._registry(index, envelope)
+            return
+        if envelope.type == env.POLICY:
+            self._policy(index, envelope)
             return
         if envelope.type not in _DECODERS:  # a type this auditor does not know how to check
             self.problems[DECODE].append(f"leaf {index}: no log entry has type {envelope.type}")
@@ -141,7 +148,9 @@ class _Reader:
             return
         digest = envelope.digest(self.origin)
         self.leaves.append(
-            Leaf(index, envelope.type, envelope.signer, digest, data, message, registry)
+            Leaf(
+                index, envelope.type, envelope.signer, digest, data, message, registry, self.policy
+            )
         )
 
     def _envelope(self, index: int, data: bytes) -> Envelope | None:
@@ -172,6 +181,22 @@ class _Reader:
             )
             return
         self.registries.append((index, registry))
+
+    def _policy(self, index: int, envelope: Envelope) -> None:
+        """A governance-signed policy takes effect for the leaves after it (newer only)."""
+        try:
+            policy = open_policy(envelope, self.origin, self.governance_key)
+        except VerificationError as exc:
+            self.problems[SIGNATURES].append(f"leaf {index} (policy): {exc}")
+            return
+        current = self.policy
+        if current is not None and policy.version <= current.version:
+            self.problems[REGISTRY_VERSIONS].append(
+                f"leaf {index}: policy version {policy.version} follows version "
+                f"{current.version}; it does not take effect"
+            )
+            return
+        self.policy = policy
 
     def _authenticate(self, envelope: Envelope) -> Registry:
         """The registry in force, once the envelope verifies with the key it gives the signer."""

@@ -17,7 +17,8 @@ from typing import TypeVar
 from auditor.leaves import NODE_TYPES, Leaf, RoundMessage
 from auditor.model import MAX_LISTED, require
 from scfed import envelope as env
-from scfed.errors import VerificationError
+from scfed.catalogue import check_announce
+from scfed.errors import RefusedError, VerificationError
 from scfed.messages import Announce, ReleaseCharge, UnmaskRequest
 
 #: A round's messages in protocol order; an outcome is a result or an abort.
@@ -167,10 +168,26 @@ def check_parameters(announce: Announce, announce_leaf: Leaf) -> str:
             f"threshold {announce.threshold} is not above half of the "
             f"{len(announce.candidates)} candidates"
         )
+    signed = _check_entry(announce, announce_leaf)
     return (
         f"{announce.dim} cells, t {announce.threshold}, n_min {announce.n_min}, "
-        f"registry version {in_force}; noise parameters valid"
+        f"registry version {in_force}; noise parameters valid{signed}"
     )
+
+
+def _check_entry(announce: Announce, announce_leaf: Leaf) -> str:
+    """A catalogue round must be exactly its entry in the governance-signed policy."""
+    if not announce.week:
+        return ""
+    policy = announce_leaf.policy
+    entry = None if policy is None else policy.entry(announce.query)
+    if policy is None or entry is None:
+        raise VerificationError(f"catalogue round {announce.query!r} has no signed entry")
+    try:
+        check_announce(entry, announce)
+    except RefusedError as exc:
+        raise VerificationError(str(exc)) from exc
+    return f"; equal to entry {entry.name} of policy version {policy.version}"
 
 
 def check_candidates_registered(announce: Announce, announce_leaf: Leaf) -> str:

@@ -42,8 +42,8 @@ class Journal:
             self._indices[digest] = index
         return index
 
-    def record_registry(self, signed: Envelope) -> None:
-        """Log a registry version before the first round that uses it, once ever."""
+    def record_once(self, signed: Envelope) -> None:
+        """Log a registry or policy version before the first round that uses it, once ever."""
         if self.log.find_blob(hashlib.sha256(signed.to_bytes()).digest()) is None:
             self.record(signed)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,25 +15,21 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from coordinator.journal import Journal
+from coordinator.requests import Limits, announce_for
 from coordinator.store import Store
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import envelope as env
 from scfed.dp.ledger import Budget, Charge, parse_rho, period_label
 from scfed.envelope import Envelope
-from scfed.errors import OutOfOrderError, PermissionDeniedError, RemoteProtocolError
+from scfed.errors import OutOfOrderError
 from scfed.messages import (
-    DEFAULT_N_MIN,
-    MAX_LISTED_CELLS,
     Announce,
     KeySet,
     MaskingTask,
     Registry,
-    decode_announce,
     decode_charge,
-    decode_noise,
-    encode,
-    layout_hash,
 )
+from scfed.policy import Policy
 from scfed.secagg import CoordinatorRound, Outgoing, Phase
 from scfed.tasks import CheckpointTask, Receipt, task_to_proto
 
@@ -91,8 +86,10 @@ class Rounds:
         phase_timeout_ms: int,
         max_cells: int,
         budget: Budget,
+        policy: Callable[[], tuple[Policy, Envelope] | None] = lambda: None,
     ) -> None:
         self._registry = registry
+        self._policy = policy
         self._budget = budget
         self._key = key
         self._store = store
@@ -128,33 +125,15 @@ class Rounds:
 
     def announce(self, request: spb.StartRoundRequest, registry: Registry) -> Announce:
         """The announce for an operator's request, every bound checked."""
-        candidates = tuple(sorted(request.candidates or self._hub.connected))
-        for member_id in candidates:
-            if registry.member(member_id) is None:
-                raise PermissionDeniedError(f"{member_id} is not a registered member")
-        cells = tuple(request.cells)
-        most = min(self._max_cells, MAX_LISTED_CELLS)
-        if not 1 <= len(cells) <= most:
-            raise RemoteProtocolError(f"a round needs 1 to {most} cells, not {len(cells)}")
-        threshold = request.threshold or len(candidates) // 2 + 1
-        if 2 * threshold <= len(candidates):
-            raise RemoteProtocolError(
-                f"threshold {threshold} must be above half of the {len(candidates)} candidates"
-            )
-        n_min = request.n_min or DEFAULT_N_MIN
-        if len(candidates) < max(threshold, n_min):
-            raise RemoteProtocolError(
-                f"{len(candidates)} candidates are fewer than max(t={threshold}, n_min={n_min})"
-            )
-        timeout = request.phase_timeout_ms or self._phase_timeout_ms
-        if not request.HasField("noise"):
-            raise RemoteProtocolError("a round needs noise parameters (sigma, privacy bound)")
-        noise = decode_noise(request.noise, n_min, RemoteProtocolError)
-        announce = Announce(
-            os.urandom(16), request.query, len(cells), candidates, threshold, n_min,
-            registry.version, timeout, layout_hash(cells), noise, cells,
-        )  # fmt: skip
-        return decode_announce(encode(announce))
+        loaded = self._policy()
+        return announce_for(
+            request,
+            registry=registry,
+            policy=None if loaded is None else loaded[0],
+            connected=self._hub.connected,
+            limits=Limits(self._max_cells, self._phase_timeout_ms),
+            today=datetime.now(UTC).date(),
+        )
 
     def _period(self) -> str:
         return period_label(self._budget.period, datetime.now(UTC).date())
@@ -195,9 +174,14 @@ class Rounds:
             announce.round_id, announce.query, time.time(), active.announce_envelope
         )
         log.info("round %s: %d candidates", announce.round_id.hex(), len(announce.candidates))
-        self._journal.record_registry(signed)
+        self._journal.record_once(signed)
         # Nodes connected before the latest enrolment hold an older registry: send it first.
         self._hub.send([Outgoing(c, signed) for c in announce.candidates])
+        loaded = self._policy()
+        if loaded is not None:  # and the policy the round follows, logged before the round
+            self._journal.record_once(loaded[1])
+            for member_id in announce.candidates:
+                self._hub.push(member_id, spb.Task(policy=loaded[1].to_proto()))
         self._outbox.append(active.start())
         while not active.phase.terminal:
             await self._next_phase(active, announce.phase_timeout_ms / 1000)

@@ -30,12 +30,14 @@ from scfed import pki
 from scfed.config import (
     CoordinatorConfig,
     read_governance_key,
+    read_policy_file,
     read_private_key_file,
     read_registry_file,
 )
 from scfed.envelope import Envelope
 from scfed.errors import PermissionDeniedError, ScfedError, VerificationError
 from scfed.messages import MAX_PARTICIPANTS, Operator, Registry
+from scfed.policy import Policy
 from scfed.tasks import receipt_to_proto
 
 log = logging.getLogger("scfed.coordinator")
@@ -62,6 +64,25 @@ class RegistryFile:
 
     def registry(self) -> Registry:
         return self.load()[0]
+
+
+class PolicyFile:
+    """The governance-signed policy on disk, if there is one; re-read when it changes."""
+
+    def __init__(self, path: Path, origin: str, governance_key: bytes) -> None:
+        self._path, self._origin, self._key = path, origin, governance_key
+        self._stamp: tuple[int, int] | None = None
+        self._loaded: tuple[Policy, Envelope] | None = None
+
+    def load(self) -> tuple[Policy, Envelope] | None:
+        if not self._path.exists():
+            return None
+        stat = self._path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if self._loaded is None or stamp != self._stamp:
+            self._loaded = read_policy_file(self._path, self._origin, self._key)
+            self._stamp = stamp
+        return self._loaded
 
 
 def peer_fingerprint(context: grpc.aio.ServicerContext[object, object]) -> bytes:
@@ -224,6 +245,7 @@ async def serve(
         phase_timeout_ms=config.phase_timeout_ms,
         max_cells=config.max_cells,
         budget=config.privacy.budget,
+        policy=PolicyFile(config.policy, config.origin, governance).load,
     )
     server = grpc.aio.server(
         options=server_options(config.max_message_bytes),

@@ -3,13 +3,16 @@ ledger of the privacy budget each release spent. Does I/O."""
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 from scfed import storage
 from scfed.dp.ledger import Charge
 from scfed.envelope import Envelope
-from scfed.storage import insert_charge, open_database, transaction
+from scfed.errors import StorageError
+from scfed.storage import fetch, insert_charge, open_database, transaction
 
 _SCHEMA = (
     """
@@ -62,3 +65,43 @@ class Store:
     @property
     def charges(self) -> list[Charge]:
         return storage.charges(self._db)
+
+
+@dataclass(frozen=True)
+class StoredRound:
+    """A round as the coordinator stored it: its signed announce and outcome."""
+
+    round_id: bytes
+    started_at: float
+    announce: Envelope
+    outcome: Envelope | None
+
+
+def read_rounds(path: Path) -> list[StoredRound]:
+    """Every round in a coordinator database, oldest first, read-only."""
+    if not path.exists():
+        return []
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open database {path}: {exc}") from exc
+    try:
+        rows = fetch(
+            db, "SELECT round_id, started_at, announce, outcome FROM rounds ORDER BY started_at"
+        )
+    finally:
+        db.close()
+    return [_round(row) for row in rows]
+
+
+def _round(row: tuple[object, ...]) -> StoredRound:
+    round_id, started, announce, outcome = row
+    if not (
+        isinstance(round_id, bytes)
+        and isinstance(started, float)
+        and isinstance(announce, bytes)
+        and isinstance(outcome, bytes | None)
+    ):
+        raise StorageError("the coordinator database holds a round of the wrong shape")
+    finished = None if outcome is None else Envelope.from_bytes(outcome)
+    return StoredRound(round_id, started, Envelope.from_bytes(announce), finished)

@@ -12,18 +12,20 @@ import os
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 
 import grpc
 
 from node.figures import input_vector
 from node.logcheck import NodeLog
+from node.records import RecordStore
 from node.store import NodeStore
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed import envelope as env
 from scfed import pki
+from scfed.catalogue import check_announce, node_vector
 from scfed.config import NodeConfig, read_governance_key, read_private_key_file
+from scfed.dp.contribution import Ints
 from scfed.dp.ledger import period_label
 from scfed.envelope import Envelope
 from scfed.errors import (
@@ -34,6 +36,7 @@ from scfed.errors import (
     ScfedError,
 )
 from scfed.messages import (
+    Announce,
     KeySet,
     MaskingTask,
     Registry,
@@ -41,6 +44,7 @@ from scfed.messages import (
     decode_result,
     decode_unmask_request,
 )
+from scfed.policy import Policy, open_policy
 from scfed.registry import open_registry
 from scfed.secagg import Identity, NodePolicy, NodeRound
 from scfed.secagg.node import previous_answer
@@ -93,6 +97,8 @@ class NodeDaemon:
         self._store = NodeStore(config.database)
         self._log = NodeLog(self._store, config.database.parent / "evidence", config.member_id)
         self._registry: Registry | None = None
+        self._catalogue: Policy | None = None  # the governance-signed policy
+        self._records = RecordStore(config.database)
         self._rounds: dict[bytes, NodeRound] = {}
         self._stop = threading.Event()
         self._call: grpc.CallIterator[spb.Task] | None = None
@@ -188,6 +194,8 @@ class NodeDaemon:
                 return self._log.cosignature(task.note, self._identity_key)
             case Envelope() if task.type == env.REGISTRY:
                 self._update_registry(task)
+            case Envelope() if task.type == env.POLICY:
+                self._catalogue = open_policy(task, self.config.origin, self._governance_key)
             case Envelope():
                 self._log.receipt(task.to_bytes(), receipt, task.type)
                 return self._round_message(task, receipt)
@@ -224,11 +232,24 @@ class NodeDaemon:
         period = period_label(self._policy.budget.period, datetime.now(UTC).date())
         node_round = NodeRound(identity, self._policy, self._store, os.urandom, period=period)
         self._rounds.clear()  # rounds run one at a time: an announce ends any older one here
-        reply = node_round.on_announce(announce, partial(input_vector, self.config.figures))
+        reply = node_round.on_announce(announce, self._inputs)
         round_id = node_round.announce.round_id
         self._rounds[round_id] = node_round
         log.info("round %s: joined (%d cells)", round_id.hex(), node_round.announce.dim)
         return reply
+
+    def _inputs(self, announce: Announce) -> Ints:
+        """This node's figures for the round: from its store for a catalogue entry it opted
+        into, or from its figures file for an ad-hoc round."""
+        if not announce.week:
+            return input_vector(self.config.figures, announce)
+        entry = None if self._catalogue is None else self._catalogue.entry(announce.query)
+        if entry is None:
+            raise RefusedError(f"{announce.query!r} is not in the signed catalogue this node holds")
+        if entry.name not in self.config.opt_in:
+            raise RefusedError(f"this node has not opted into catalogue entry {entry.name}")
+        week = check_announce(entry, announce)
+        return node_vector(entry, week, self._records.weekly)
 
     def _unmask(self, request: Envelope, receipt: Receipt | None) -> Envelope:
         registry = self._registry

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scfed import pki
 from scfed.dp.ledger import MAX_RHO_CAP, Budget
@@ -34,6 +35,9 @@ from scfed.messages import (
 )
 from scfed.registry import open_registry
 
+if TYPE_CHECKING:
+    from scfed.policy import Policy
+
 DEFAULT_LISTEN = "127.0.0.1:7443"
 DEFAULT_MIN_N_MIN = 3
 MAX_MIN_N_MIN = 1000
@@ -42,6 +46,8 @@ MIN_MESSAGE_BYTES = 1024
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 DEFAULT_PHASE_TIMEOUT_MS = 30_000
 DEFAULT_FIGURES = "figures.csv"
+DEFAULT_MAPPING = "mapping.csv"
+DEFAULT_POLICY = "../policy.signed"
 DEFAULT_NODE_DATABASE = "node.sqlite"
 DEFAULT_COORDINATOR_DATABASE = "coordinator.sqlite"
 MAX_ORIGIN = 200
@@ -91,6 +97,8 @@ class NodeConfig:
     max_cells: int
     privacy: Privacy
     figures: Path
+    mapping: Path
+    opt_in: tuple[str, ...]
     database: Path
 
 
@@ -104,6 +112,7 @@ class CoordinatorConfig:
     signing_key: Path
     governance_key: Path
     registry: Path
+    policy: Path
     max_message_bytes: int
     max_cells: int
     phase_timeout_ms: int
@@ -255,6 +264,18 @@ class _Table:
             raise self.error(key, f"must be from {low:g} to {high:g}, not {value}")
         return number
 
+    def names(self, key: str) -> tuple[str, ...]:
+        """A list of names (catalogue entries), empty by default."""
+        value = self.values.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(key, "must be a list of names")
+        for name in value:
+            try:
+                check_name(name)
+            except ConfigError as exc:
+                raise self.error(key, str(exc)) from exc
+        return tuple(value)
+
     def file_path(self, key: str, default: str | None = None) -> Path:
         value = self.string(key, default)
         if not value.strip() or "\0" in value:
@@ -316,12 +337,13 @@ _NODE_SCHEMA: _Schema = {
     "keys": _TLS_KEYS | {"identity_key", "governance_key"},
     "policy": frozenset({"min_n_min", "max_cells"}),
     "privacy": frozenset({"rho_cap", "period", "t_collude", "noise_floor", "delta"}),
-    "data": frozenset({"figures"}),
+    "data": frozenset({"figures", "mapping"}),
+    "catalogue": frozenset({"opt_in"}),
     "state": frozenset({"database"}),
 }
 _COORDINATOR_SCHEMA: _Schema = {
     "": frozenset({"origin", "listen", "server_name"}),
-    "keys": _TLS_KEYS | {"signing_key", "governance_key", "registry"},
+    "keys": _TLS_KEYS | {"signing_key", "governance_key", "registry", "policy"},
     "limits": frozenset({"max_message_bytes", "max_cells"}),
     "rounds": frozenset({"phase_timeout_ms"}),
     "privacy": frozenset({"rho_cap", "period", "delta"}),
@@ -367,6 +389,8 @@ def load_node_config(path: Path) -> NodeConfig:
         max_cells=policy.integer("max_cells", MAX_CELLS, 1, MAX_CELLS),
         privacy=_privacy(tables["privacy"]),
         figures=tables["data"].file_path("figures", DEFAULT_FIGURES),
+        mapping=tables["data"].file_path("mapping", DEFAULT_MAPPING),
+        opt_in=tables["catalogue"].names("opt_in"),
         database=tables["state"].file_path("database", DEFAULT_NODE_DATABASE),
     )
 
@@ -387,6 +411,7 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
         signing_key=keys.file_path("signing_key"),
         governance_key=keys.file_path("governance_key"),
         registry=keys.file_path("registry"),
+        policy=keys.file_path("policy", DEFAULT_POLICY),
         max_message_bytes=limits.integer("max_message_bytes", *message_bytes),
         max_cells=limits.integer("max_cells", MAX_CELLS, 1, MAX_CELLS),
         phase_timeout_ms=tables["rounds"].integer("phase_timeout_ms", *timeout),
@@ -456,6 +481,20 @@ def read_governance_key(path: Path) -> bytes:
     except (UnicodeDecodeError, ConfigError) as exc:
         raise ConfigError(f"{path}: not an Ed25519 public key file: {exc}") from exc
     return pki.ed25519_public_raw(key)
+
+
+def read_policy_file(path: Path, origin: str, governance_key: bytes) -> tuple[Policy, Envelope]:
+    """The policy stored at ``path`` (a serialized envelope), verified against governance."""
+    from scfed.policy import open_policy
+
+    data = read_public_file(path)
+    try:
+        envelope = Envelope.from_bytes(data)
+        return open_policy(envelope, origin, governance_key), envelope
+    except (VerificationError, RemoteProtocolError) as exc:
+        raise ConfigError(
+            f"{path}: not a policy signed by this federation's governance: {exc}"
+        ) from exc
 
 
 def read_registry_file(path: Path, origin: str, governance_key: bytes) -> tuple[Registry, Envelope]:

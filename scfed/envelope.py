@@ -32,9 +32,11 @@ UNMASK_RESPONSE = "round.unmask_response"
 RESULT = "round.result"
 ABORT = "round.abort"
 CHARGE = "round.charge"
+POLICY = "policy"
 TYPES = frozenset(
     {
         CHARGE,
+        POLICY,
         REGISTRY,
         ANNOUNCE,
         ADVERTISE_KEYS,

@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -131,6 +132,7 @@ class Announce:
     layout_hash: bytes
     noise: Noise
     cells: tuple[str, ...] = ()
+    week: str = ""  # a catalogue round's first Monday; its cells come from the catalogue
 
     @property
     def quorum(self) -> int:
@@ -297,12 +299,28 @@ def decode_announce(body: bytes) -> Announce:
         layout,
         decode_noise(m.noise, m.n_min, RemoteProtocolError),
         _cells(m.cells, m.dim, layout),
+        _week(m.week, bool(m.cells)),
     )
+
+
+def _week(text: str, listed: bool) -> str:
+    """A catalogue round's Monday, or "" for an ad-hoc round, whose cells are listed."""
+    if not text:
+        return ""
+    if listed:
+        raise RemoteProtocolError("a catalogue round's cells come from the catalogue, not a list")
+    try:
+        monday = date.fromisoformat(text)
+    except ValueError:
+        raise RemoteProtocolError(f"{text[:20]!r} is not a date") from None
+    if monday.weekday() != 0 or monday.isoformat() != text:
+        raise RemoteProtocolError(f"a round's week starts on a Monday, not {text}")
+    return text
 
 
 def decode_noise(m: pb.Noise, n_min: int, error: type[ScfedError]) -> Noise:
     """Validated noise parameters; ``error`` names whose fault a bad value is."""
-    noise = Noise(m.sigma, m.t_collude, m.unit, m.bound, m.grid, m.plausible)
+    noise = Noise(m.sigma, m.t_collude, m.unit, m.bound, m.grid, m.plausible, m.disclosure)
     try:
         noise.check(n_min)
     except ValueError as exc:

@@ -48,6 +48,7 @@ Task = Envelope | KeySet | MaskingTask | CheckpointTask
 
 _TASK_ENVELOPES = {
     "registry": (env.REGISTRY,),
+    "policy": (env.POLICY,),
     "announce": (env.ANNOUNCE,),
     "unmask": (env.UNMASK_REQUEST,),
     "outcome": (env.RESULT, env.ABORT),

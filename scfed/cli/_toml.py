@@ -1,5 +1,6 @@
-"""A tiny TOML writer for the configurations scfed generates: bare keys, strings, integers and
-one level of tables. The standard library reads TOML but cannot write it. Pure."""
+"""A tiny TOML writer for the configurations scfed generates: bare keys, strings, integers,
+lists of strings and one level of tables. The standard library reads TOML but cannot write
+it. Pure."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Mapping
 
 from scfed.errors import ConfigError
 
-TomlValue = str | int
+TomlValue = str | int | list[str]
 TomlDocument = Mapping[str, TomlValue | Mapping[str, TomlValue]]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -51,6 +52,8 @@ def _toml_pair(key: str, value: object) -> str:
         return f"{key} = {_toml_string(value)}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{key} = {value}"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return f"{key} = [{', '.join(_toml_string(v) for v in value)}]"
     raise ConfigError(f"cannot write TOML value {value!r} for {key}")
 
 

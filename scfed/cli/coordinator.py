@@ -13,6 +13,7 @@ import numpy as np
 
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
+from scfed.cli import results
 from scfed.config import (
     OperatorConfig,
     load_coordinator_config,
@@ -46,7 +47,9 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     start = round_commands.add_parser("start", help="run one round and print its result")
     _operator_arguments(start)
     start.add_argument("--query", required=True, help="name of the query")
-    start.add_argument("--cells-file", type=Path, required=True, help="one cell key per line")
+    start.add_argument("--entry", help="a catalogue entry: cells and noise come from it")
+    start.add_argument("--week", help="a catalogue round's first Monday (default: next)")
+    start.add_argument("--cells-file", type=Path, help="ad hoc: one cell key per line")
     start.add_argument("--candidates", nargs="*", default=[], help="members (default: connected)")
     start.add_argument("--threshold", type=int, default=0, help="Shamir t (default: n/2 + 1)")
     start.add_argument("--n-min", type=int, default=0, help="fewest inputs (default: 3)")
@@ -59,12 +62,13 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ledger = commands.add_parser("ledger", help="the federation's privacy budget, per period")
     ledger.add_argument("--config", type=Path, required=True, help="coordinator.toml")
     ledger.set_defaults(func=_ledger)
+    results.add_command(commands)
 
 
 def _noise_arguments(start: argparse.ArgumentParser) -> None:
     noise = start.add_argument_group("noise and privacy unit (DESIGN.md section 4)")
-    noise.add_argument("--sigma", required=True, help="total noise sigma, grid units (decimal)")
-    noise.add_argument("--bound", type=int, required=True, help="privacy radius R or clip C")
+    noise.add_argument("--sigma", help="ad hoc: total noise sigma, grid units (decimal)")
+    noise.add_argument("--bound", type=int, help="ad hoc: privacy radius R or clip C")
     noise.add_argument("--unit", choices=UNITS, default=MAGNITUDE, help="privacy unit")
     noise.add_argument("--grid", default="1", help="one grid unit in the figures' unit")
     noise.add_argument(
@@ -168,17 +172,33 @@ def _figure(value: Fraction) -> str:
 
 def _start_round(args: argparse.Namespace) -> int:
     config = load_operator_config(args.config)
-    cells = read_cells(args.cells_file)
-    noise = _noise(args)
     request = spb.StartRoundRequest(
-        query=args.query,
-        cells=cells,
+        query=args.entry or args.query,
         candidates=sorted(args.candidates),
         threshold=args.threshold,
-        n_min=args.n_min,
         phase_timeout_ms=args.phase_timeout_ms,
-        noise=noise_to_proto(noise),
     )
+    if args.entry:
+        if args.cells_file or args.sigma or args.bound:
+            raise ConfigError("a catalogue round takes its cells and noise from the entry")
+        request.entry, request.week = args.entry, args.week or ""
+        return _run(config, args, request, None)
+    if args.cells_file is None or args.sigma is None or args.bound is None:
+        raise ConfigError("an ad-hoc round needs --cells-file, --sigma and --bound")
+    cells = read_cells(args.cells_file)
+    noise = _noise(args)
+    request.cells.extend(cells)
+    request.n_min = args.n_min
+    request.noise.CopyFrom(noise_to_proto(noise))
+    return _run(config, args, request, (cells, noise))
+
+
+def _run(
+    config: OperatorConfig,
+    args: argparse.Namespace,
+    request: spb.StartRoundRequest,
+    adhoc: tuple[list[str], Noise] | None,
+) -> int:
     timeout = 5 * (args.phase_timeout_ms or 30_000) / 1000 + 30
     with AdminClient(config, args.coordinator) as admin:
         round_id, outcome = admin.start_round(request, timeout)
@@ -186,6 +206,10 @@ def _start_round(args: argparse.Namespace) -> int:
     if outcome.type != RESULT:
         print(f"aborted: {decode_abort(outcome.body).reason}")
         return 2
+    if adhoc is None:
+        print("the release, with the disclosure rules applied: scfed coordinator results")
+        return 0
+    cells, noise = adhoc
     result = decode_result(outcome.body)
     if len(result.sums) != 8 * len(cells):
         raise ScfedError("the result does not have one sum per requested cell")

@@ -1,160 +1,142 @@
-"""``scfed demo``: a whole federation on this machine, one round, checked.
+"""``scfed demo``: a whole federation on this machine, one catalogue round, checked.
 
-Makes a federation, starts the coordinator and one node process per member with synthetic
-weekly demand and capacity figures, optionally kills some nodes mid-round, and runs one round
-as the operator. Each node adds its share of discrete Gaussian noise, so the published sums
-are noisy: the demo prints each true sum (which only the demo knows) beside the noisy one and
-its 95% interval, checks that nearly all intervals cover the truth, and derives the demand
-and capacity gap and the DCM traffic light from the noisy cells. Every process it started is
-stopped before it returns. Last, it audits the protocol log as an outside auditor would,
-from the coordinator's log service with the governance key as the only trust anchor.
+Makes a federation of synthetic firms (fabs, OSATs, wafer and materials suppliers, automotive
+and industrial buyers in Japan, Taiwan, Korea and the US). Each firm imports its own demand
+and capacity files into its node with ``scfed node import`` and opts into the catalogue entry
+that governance signed. The demo starts the coordinator and one node process per firm,
+optionally kills some nodes mid-round, and runs the entry's round as the operator. Each node
+adds its share of discrete Gaussian noise, so the published sums are noisy: the demo prints
+each true sum (which only the demo knows) beside the noisy one and its 95% interval and checks
+that nearly all intervals cover the truth; then ``scfed coordinator results`` applies the
+disclosure rules (suppressing cells with too few firms or one dominant firm) and shows the DCM
+traffic light per commodity and week, from the noisy cells only: the Kyushu legacy analog
+squeeze turns red. Last, it audits the protocol log as an outside auditor would. Every process
+it started is stopped before it returns.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
+from scfed.catalogue import release
+from scfed.cli import demo_data
+from scfed.cli._processes import Processes, processes, start_coordinator, wait_for
 from scfed.cli.coordinator import AdminClient
 from scfed.cli.federation import enroll_member, enroll_operator, init_federation
+from scfed.cli.federation_policy import sign_catalogue
 from scfed.config import load_federation_config, load_operator_config, read_governance_key
 from scfed.dp.accounting import epsilon
-from scfed.dp.distribution import Estimate, cell_estimate, difference, traffic_light
-from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import ABORT, SHARE_KEYS, Envelope
-from scfed.errors import ConfigError, ScfedError
-from scfed.messages import Result, decode_abort, decode_result, noise_to_proto
+from scfed.errors import ConfigError
+from scfed.messages import decode_abort, decode_result
+from scfed.policy import Policy
 from scfed.transport import secure_channel
 
-FIRMS = (
-    "fab-kumamoto", "fab-hsinchu", "fab-pyeongtaek", "osat-penang", "osat-kaohsiung",
-    "wafer-niigata", "materials-ulsan", "auto-nagoya", "auto-detroit", "industrial-munich",
-    "fab-dresden", "osat-cavite",
-)  # fmt: skip
-COMMODITIES = ("logic-28nm", "analog-180nm", "dram-1x")
-METRICS = ("demand", "capacity-actual", "capacity-max")
-WEEKS = 4
-START_TIMEOUT_S = 30.0
-N_MIN = 3
-#: Magnitude privacy: any firm's figures are hidden to +/- 100 wafers (L2 over the cells).
-NOISE = Noise(sigma="400", t_collude=1, unit=MAGNITUDE, bound=100, grid="1", plausible=10**6)
-#: Fewest intervals that must cover their true sum; 95% intervals miss about 1 in 20.
-COVERAGE = 0.8
+#: 95% intervals miss about 1 in 20: the demo fails when more than 1 + 25% of them miss,
+#: which happens by chance about once in 5,000 runs for its 18 published cells.
+ALLOWED_MISSES = 0.25
+Truth = dict[str, dict[tuple[str, str, dt.date], Decimal]]  # firm -> its own figures
 
 
 def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = roles.add_parser("demo", help="run a whole federation on this machine")
-    parser.add_argument("--nodes", type=int, default=6, help="member nodes to start (3..40)")
+    parser.add_argument(
+        "--nodes", type=int, default=len(demo_data.FIRMS), help="firms to start (3..12)"
+    )
     parser.add_argument("--dropouts", type=int, default=0, help="nodes to kill mid-round")
     parser.add_argument("--dir", type=Path, help="federation folder (default: a temporary one)")
     parser.set_defaults(func=_demo)
 
 
-def member_names(n: int) -> list[str]:
-    """Realistic names for the first members, numbered ones after."""
-    return sorted(FIRMS[i] if i < len(FIRMS) else f"member-{i:02d}" for i in range(n))
+def setup(directory: Path, firms: tuple[demo_data.Firm, ...], start: dt.date) -> Truth:
+    """The federation, its firms with their imported data, the signed catalogue, an operator."""
+    now = dt.datetime.now(dt.UTC)
+    init_federation(directory, "demo", None, "127.0.0.1:0", [], now)
+    enroll_operator(directory, "operator", now)
+    truth: Truth = {}
+    for firm in firms:
+        folder = enroll_member(directory, firm.name, None, None, now)
+        truth[firm.name] = demo_data.write_firm(folder, firm, start)
+        demo_data.opt_in(folder / "node.toml")
+        for name in ("demand.csv", "capacity.csv"):
+            _scfed("node", "import", "--config", str(folder / "node.toml"), str(folder / name))
+    catalogue = directory / "catalogue.toml"
+    catalogue.write_text(demo_data.CATALOGUE, encoding="utf-8")
+    sign_catalogue(directory, catalogue)
+    return truth
 
 
-def demo_cells(today: dt.date) -> list[str]:
-    """demand / actual / maximum capacity x commodity x the next ISO weeks."""
-    monday = today - dt.timedelta(days=today.weekday()) + dt.timedelta(weeks=1)
-    weeks = [(monday + dt.timedelta(weeks=w)).isocalendar() for w in range(WEEKS)]
-    labels = [f"{y}-W{w:02d}" for y, w, _ in weeks]
-    return [f"{m}/{c}/{w}" for c in COMMODITIES for w in labels for m in METRICS]
+def _scfed(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "scfed", *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise ConfigError(f"scfed {' '.join(args[:2])} failed: {done.stderr.strip()}")
+    return done.stdout
 
 
-def synthetic_figures(cells: list[str]) -> dict[str, int]:
-    """One firm's weekly figures in wafers: a base level per commodity, varying by week.
-
-    Legacy analog demand climbs week by week past the capacity: the squeeze to be seen.
-    """
-    figures = {}
-    for cell in cells:
-        metric, commodity, week = cell.split("/")
-        if secrets.randbelow(4) == 0:
-            continue  # not every firm is in every commodity
-        base = 800 + 400 * COMMODITIES.index(commodity) + secrets.randbelow(600)
-        if metric == "demand" and commodity == "analog-180nm":
-            base += 250 * (int(week[-2:]) % WEEKS)
-        extra = {"demand": 0, "capacity-actual": 300, "capacity-max": 600}[metric]
-        figures[cell] = base + extra + secrets.randbelow(150)
-    return figures
-
-
-def write_figures(path: Path, figures: dict[str, int]) -> None:
-    lines = ["cell,value"] + [f"{cell},{value}" for cell, value in figures.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-@dataclass
-class Processes:
-    """The daemons the demo started, stopped for sure on exit."""
-
-    logs: Path
-    running: dict[str, subprocess.Popen[bytes]]
-
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        with (self.logs / f"{name}.log").open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "scfed", *args], stdout=log, stderr=subprocess.STDOUT
-            )
-        self.running[name] = process
-        return process
-
-    def kill(self, name: str) -> None:
-        self.running[name].kill()
-
-    def stop_all(self) -> None:
-        for process in self.running.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        for process in self.running.values():
-            try:
-                process.wait(max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def log_text(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(encoding="utf-8", errors="replace")
+def run_demo(directory: Path, n: int, dropouts: int) -> int:
+    """The whole demo in ``directory``; the exit code."""
+    if not 3 <= n <= len(demo_data.FIRMS) or not 0 <= dropouts < n:
+        raise ConfigError(f"--nodes must be 3..{len(demo_data.FIRMS)} and --dropouts below it")
+    firms = demo_data.FIRMS[:n]
+    names = sorted(f.name for f in firms)
+    today = dt.date.today()
+    start = today + dt.timedelta(days=7 - today.weekday())
+    truth = setup(directory, firms, start)
+    print(f"federation of {n} firms in {directory}; each imported its own files")
+    with processes(directory / "logs") as procs:
+        port = start_coordinator(directory, procs)
+        address = f"127.0.0.1:{port}"
+        for name in names:
+            config = directory / "members" / name / "node.toml"
+            procs.start(name, "node", "serve", "--config", str(config), "--coordinator", address)
+        operator = load_operator_config(directory / "operators" / "operator" / "operator.toml")
+        with AdminClient(operator, address) as admin:
+            connected = lambda: len(admin.status().connected) == n  # noqa: E731
+            wait_for(f"{n} nodes to connect", connected, procs, "coordinator")
+            print(f"coordinator on {address}; {n} nodes connected")
+            outcome = _run_round(admin, procs, names, start, dropouts)
+        code = _report(directory, outcome, truth, start, n=n, dropouts=dropouts)
+        return max(code, audit_log(directory, address))
 
 
-@contextlib.contextmanager
-def processes(logs: Path) -> Iterator[Processes]:
-    logs.mkdir(parents=True, exist_ok=True)
-    started = Processes(logs, {})
+def _run_round(
+    admin: AdminClient, procs: Processes, names: list[str], start: dt.date, dropouts: int
+) -> Envelope:
+    victims = secrets.SystemRandom().sample(names, dropouts)
+    done = threading.Event()
+    watcher = threading.Thread(target=_kill_after_sharing, args=(procs, victims, done))
+    watcher.start()
+    request = spb.StartRoundRequest(
+        query=demo_data.ENTRY,
+        entry=demo_data.ENTRY,
+        week=start.isoformat(),
+        candidates=names,
+        phase_timeout_ms=2_000 if dropouts else 20_000,
+    )
+    started = time.perf_counter()
     try:
-        yield started
+        _, outcome = admin.start_round(request, timeout=120)
     finally:
-        started.stop_all()
-
-
-def wait_for(what: str, check: Callable[[], bool], procs: Processes, name: str) -> None:
-    """Poll ``check`` until it holds; fail if process ``name`` dies or time runs out."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if check():
-            return
-        if procs.running[name].poll() is not None:
-            raise ScfedError(f"{name} exited early:\n{procs.log_text(name)[-2000:]}")
-        time.sleep(0.05)
-    raise ScfedError(f"timed out waiting for {what}")
+        done.set()
+        watcher.join()
+    print(f"round {demo_data.ENTRY} finished in {time.perf_counter() - started:.2f} s")
+    return outcome
 
 
 def _kill_after_sharing(procs: Processes, victims: list[str], done: threading.Event) -> None:
@@ -169,45 +151,60 @@ def _kill_after_sharing(procs: Processes, victims: list[str], done: threading.Ev
         time.sleep(0.005)
 
 
-def setup(directory: Path, names: list[str], cells: list[str]) -> dict[str, dict[str, int]]:
-    """The federation, its members with their figures, and an operator."""
-    now = dt.datetime.now(dt.UTC)
-    init_federation(directory, "demo", None, "127.0.0.1:0", [], now)
-    enroll_operator(directory, "operator", now)
-    figures = {}
-    for name in names:
-        folder = enroll_member(directory, name, None, None, now)
-        figures[name] = synthetic_figures(cells)
-        write_figures(folder / "figures.csv", figures[name])
-    (directory / "cells.txt").write_text("\n".join(cells) + "\n", encoding="utf-8")
-    return figures
+def _report(
+    directory: Path, outcome: Envelope, truth: Truth, start: dt.date, *, n: int, dropouts: int
+) -> int:
+    if outcome.type == ABORT:
+        must = n - dropouts < max(n // 2 + 1, demo_data.K)
+        print(f"the round aborted without unmasking anything: {decode_abort(outcome.body).reason}")
+        print("as it must with so few nodes left" if must else "MISMATCH: it should have completed")
+        return 0 if must else 1
+    policy = _policy(directory)
+    entry = policy.entry(demo_data.ENTRY)
+    if entry is None:
+        raise ConfigError("the signed catalogue lost the demo's entry")
+    result = decode_result(outcome.body)
+    m = len(result.survivors)
+    sums = np.frombuffer(result.sums, dtype="<i8").astype(np.int64)
+    cells = release(entry, start, sums, m)
+    covered = total = 0
+    print(f"\n{'cell':<66} {'true':>8} {'noisy':>8}  95% interval")
+    for cell in cells:
+        if cell.estimate is None:
+            continue
+        key = (cell.component, cell.commodity, cell.week)
+        true = int(sum((truth[f].get(key, Decimal(0)) for f in result.survivors), Decimal(0)))
+        inside = cell.estimate.low <= true <= cell.estimate.high
+        covered, total = covered + inside, total + 1
+        name = f"{cell.component} {cell.commodity} {cell.week}"
+        interval = f"[{cell.estimate.low:,.0f}, {cell.estimate.high:,.0f}]"
+        print(
+            f"{name:<66} {true:>8,} {cell.estimate.value:>8,}  {interval}{'' if inside else '  NO'}"
+        )
+    return _coverage(directory, covered, total, entry.noise.rho(entry.min_contributors, m))
 
 
-def run_demo(directory: Path, n: int, dropouts: int) -> int:
-    """The whole demo in ``directory``; the exit code."""
-    if not 3 <= n <= 40 or not 0 <= dropouts < n:
-        raise ConfigError("--nodes must be 3..40 and --dropouts below --nodes")
-    names, cells = member_names(n), demo_cells(dt.date.today())
-    figures = setup(directory, names, cells)
-    print(f"federation of {n} members in {directory}")
-    with processes(directory / "logs") as procs:
-        port = start_coordinator(directory, procs)
-        address = f"127.0.0.1:{port}"
-        for name in names:
-            config = directory / "members" / name / "node.toml"
-            procs.start(name, "node", "serve", "--config", str(config), "--coordinator", address)
-        operator = load_operator_config(directory / "operators" / "operator" / "operator.toml")
-        with AdminClient(operator, address) as admin:
-            wait_for(
-                f"{n} nodes to connect",
-                lambda: len(admin.status().connected) == n,
-                procs,
-                "coordinator",
-            )
-            print(f"coordinator on {address}; {n} nodes connected")
-            outcome = _run_round(admin, procs, names, cells, dropouts)
-        code = _report(outcome, figures, cells, n, dropouts)
-        return max(code, audit_log(directory, address))
+def _coverage(directory: Path, covered: int, total: int, rho: Fraction) -> int:
+    print(
+        f"\n{covered} of {total} published intervals cover the true sum, which no party "
+        f"of the federation ever saw; the release cost each contributor rho {float(rho):.4g} "
+        f"(epsilon {epsilon(rho, 1e-9):.3g} at delta 1e-9)"
+    )
+    config = directory / "coordinator" / "coordinator.toml"
+    print("\n$ scfed coordinator results")
+    print(_scfed("coordinator", "results", "--config", str(config), "--out", str(directory)))
+    if total - covered > 1 + ALLOWED_MISSES * total:
+        print(f"MISMATCH: {total - covered} of {total} intervals miss the truth")
+        return 1
+    return 0
+
+
+def _policy(directory: Path) -> Policy:
+    from scfed.config import read_policy_file
+
+    origin = load_federation_config(directory / "federation.toml").origin
+    governance = read_governance_key(directory / "governance" / "governance.pub")
+    return read_policy_file(directory / "policy.signed", origin, governance)[0]
 
 
 def audit_log(directory: Path, address: str) -> int:
@@ -228,117 +225,6 @@ def audit_log(directory: Path, address: str) -> int:
     print(f"\naudit of the protocol log ({len(entries)} signed messages):")
     print(text(report))
     return 0 if report.ok else 1
-
-
-def start_coordinator(directory: Path, procs: Processes) -> int:
-    """Start the federation's coordinator on a free loopback port; the port."""
-    port_file = directory / "coordinator" / "port"
-    config = directory / "coordinator" / "coordinator.toml"
-    procs.start(
-        "coordinator", "coordinator", "serve", "--config", str(config),
-        "--listen", "127.0.0.1:0", "--port-file", str(port_file),
-    )  # fmt: skip
-    wait_for("the coordinator to listen", port_file.exists, procs, "coordinator")
-    return int(port_file.read_text().strip())
-
-
-def _run_round(
-    admin: AdminClient, procs: Processes, names: list[str], cells: list[str], dropouts: int
-) -> Envelope:
-    victims = secrets.SystemRandom().sample(names, dropouts)
-    done = threading.Event()
-    watcher = threading.Thread(target=_kill_after_sharing, args=(procs, victims, done))
-    watcher.start()
-    request = spb.StartRoundRequest(
-        query="demo.weekly-demand-capacity",
-        cells=cells,
-        candidates=names,
-        n_min=N_MIN,
-        phase_timeout_ms=2_000 if dropouts else 20_000,
-        noise=noise_to_proto(NOISE),
-    )
-    started = time.perf_counter()
-    try:
-        _, outcome = admin.start_round(request, timeout=120)
-    finally:
-        done.set()
-        watcher.join()
-    print(f"round finished in {time.perf_counter() - started:.2f} s: {outcome.type}")
-    return outcome
-
-
-def _report(
-    outcome: Envelope, figures: dict[str, dict[str, int]], cells: list[str], n: int, dropouts: int
-) -> int:
-    if outcome.type == ABORT:
-        must = n - dropouts < max(n // 2 + 1, N_MIN)
-        print(f"the round aborted without unmasking anything: {decode_abort(outcome.body).reason}")
-        print("as it must with so few nodes left" if must else "MISMATCH: it should have completed")
-        return 0 if must else 1
-    result = decode_result(outcome.body)
-    truth = {c: sum(figures[m].get(c, 0) for m in result.survivors) for c in cells}
-    estimates = _estimates(result, cells)
-    print(cell_table(estimates, truth))
-    print()
-    print(light_table(estimates, len(result.survivors)))
-    return _coverage(estimates, truth, len(result.survivors))
-
-
-def _estimates(result: Result, cells: list[str]) -> dict[str, Estimate]:
-    sums = [int(v) for v in np.frombuffer(result.sums, dtype="<i8")]
-    m, sigma_l2 = len(result.survivors), NOISE.local_variance(N_MIN)
-    return {c: cell_estimate(v, sigma_l2=sigma_l2, m=m) for c, v in zip(cells, sums, strict=True)}
-
-
-def cell_table(estimates: dict[str, Estimate], truth: dict[str, int]) -> str:
-    """Each cell's true sum beside its noisy sum and 95% interval."""
-    lines = [
-        f"{'cell':<34} {'true':>7} {'noisy':>7}  {'95% interval':<17} covered",
-        "-" * 76,
-    ]
-    for cell, e in estimates.items():
-        inside = e.low <= truth[cell] <= e.high
-        interval = f"[{e.low:,.0f}, {e.high:,.0f}]"
-        lines.append(
-            f"{cell:<34} {truth[cell]:>7,} {e.value:>7,}  {interval:<17} "
-            + ("yes" if inside else "NO")
-        )
-    return "\n".join(lines)
-
-
-def light_table(estimates: dict[str, Estimate], m: int) -> str:
-    """Demand against capacity per commodity and week, from the noisy cells only."""
-    sigma_l2 = NOISE.local_variance(N_MIN)
-    rows = sorted({tuple(c.split("/")[1:]) for c in estimates})
-    lines = [
-        f"{'commodity':<14} {'week':<9} {'demand':>7} {'actual':>7} {'max':>7} "
-        f"{'demand - actual (95%)':>24}  light",
-        "-" * 84,
-    ]
-    for commodity, week in rows:
-        demand, actual, top = (estimates[f"{x}/{commodity}/{week}"] for x in METRICS)
-        gap = difference(int(demand.value), int(actual.value), sigma_l2=sigma_l2, m_a=m, m_b=m)
-        light, certain = traffic_light(demand, actual, top)
-        span = f"{gap.value:,} [{gap.low:,.0f}, {gap.high:,.0f}]"
-        lines.append(
-            f"{commodity:<14} {week:<9} {demand.value:>7,} {actual.value:>7,} {top.value:>7,} "
-            f"{span:>24}  {light}{'' if certain else ' (uncertain)'}"
-        )
-    return "\n".join(lines)
-
-
-def _coverage(estimates: dict[str, Estimate], truth: dict[str, int], m: int) -> int:
-    covered = sum(e.low <= truth[c] <= e.high for c, e in estimates.items())
-    rho = NOISE.rho(N_MIN, m)
-    print(
-        f"\n{covered} of {len(estimates)} intervals cover the true sum, which no party of the "
-        f"federation ever saw; this release cost each contributor rho {float(rho):.4g} "
-        f"(epsilon {epsilon(rho, 1e-9):.3g} at delta 1e-9)"
-    )
-    if covered < COVERAGE * len(estimates):
-        print(f"MISMATCH: fewer than {COVERAGE:.0%} of the intervals cover the truth")
-        return 1
-    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -31,12 +31,14 @@ from typing import TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from scfed import pki
+from scfed.cli import federation_policy
 from scfed.cli._toml import TomlDocument, format_toml
 from scfed.config import (
     DEFAULT_COORDINATOR_DATABASE,
     DEFAULT_DELTA,
     DEFAULT_FIGURES,
     DEFAULT_LISTEN,
+    DEFAULT_MAPPING,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MIN_N_MIN,
     DEFAULT_NODE_DATABASE,
@@ -343,7 +345,8 @@ def _node_toml(settings: FederationConfig, name: str) -> bytes:
             "noise_floor": DEFAULT_NOISE_FLOOR,
             "delta": str(DEFAULT_DELTA),
         },
-        "data": {"figures": DEFAULT_FIGURES},
+        "data": {"figures": DEFAULT_FIGURES, "mapping": DEFAULT_MAPPING},
+        "catalogue": {"opt_in": []},
         "state": {"database": DEFAULT_NODE_DATABASE},
     }
     return format_toml(f"scfed node configuration for member {name} of {settings.name}", document)
@@ -421,6 +424,7 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     enroll.add_argument("--display-name", help="member's display name (default: NAME)")
     enroll.add_argument("--group", help="member's corporate group (default: NAME)")
     enroll.set_defaults(func=run_enroll)
+    federation_policy.add_command(commands)
 
 
 def run_init(args: argparse.Namespace) -> int:

@@ -55,6 +55,7 @@ class Noise:
     bound: int
     grid: str
     plausible: int
+    disclosure: bool = False
 
     @property
     def sigma_value(self) -> Fraction:
@@ -66,8 +67,14 @@ class Noise:
 
     @property
     def delta2(self) -> int:
-        """The squared L2 sensitivity: R^2, or 2 C^2 for firm-level privacy."""
-        return accounting.sensitivity2(self.unit, self.bound)
+        """The squared L2 sensitivity: R^2, or 2 C^2 for firm-level privacy.
+
+        With disclosure segments, a magnitude round also releases each node's concentration
+        cells min(x, Q)^2 / Q, which move by at most 2 |dx|: the sensitivity grows to
+        R^2 + (2R)^2. Firm-level rounds clip the whole vector, segments included.
+        """
+        base = accounting.sensitivity2(self.unit, self.bound)
+        return 5 * base if self.disclosure and self.unit == MAGNITUDE else base
 
     def local_variance(self, n_min: int) -> int:
         """sigma_l^2 = ceil(sigma^2 / (n_min - t_collude)), each node's noise variance."""

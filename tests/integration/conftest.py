@@ -11,13 +11,47 @@ from pathlib import Path
 import grpc
 import pytest
 
+from scfed.cli._processes import Processes, processes, start_coordinator, wait_for
 from scfed.cli.coordinator import AdminClient
-from scfed.cli.demo import Processes, demo_cells, processes, setup, start_coordinator, wait_for
+from scfed.cli.federation import enroll_member, enroll_operator, init_federation
 from scfed.config import load_node_config, load_operator_config
 from scfed.errors import RemoteProtocolError
 from scfed.transport import secure_channel
 
 pytestmark = pytest.mark.integration
+
+COMMODITIES = ("logic-28nm", "analog-180nm", "dram-1x")
+METRICS = ("demand", "capacity-actual", "capacity-max")
+
+
+def demo_cells(monday: dt.date, weeks: int = 4) -> list[str]:
+    """Ad-hoc cells: demand / actual / maximum capacity x commodity x weeks."""
+    labels = [(monday + dt.timedelta(weeks=w)).isocalendar() for w in range(weeks)]
+    return [f"{m}/{c}/{y}-W{w:02d}" for c in COMMODITIES for y, w, _ in labels for m in METRICS]
+
+
+def synthetic_figures(cells: list[str], seed: int) -> dict[str, int]:
+    """One firm's figures in wafers, some cells left empty; deterministic per seed."""
+    figures = {}
+    for i, cell in enumerate(cells):
+        if (i * 7 + seed) % 4 == 0:
+            continue  # not every firm is in every commodity
+        figures[cell] = 800 + (i * 37 + seed * 101) % 900
+    return figures
+
+
+def setup(directory: Path, names: list[str], cells: list[str]) -> dict[str, dict[str, int]]:
+    """A federation with an operator and members, each with an ad-hoc figures file."""
+    now = dt.datetime.now(dt.UTC)
+    init_federation(directory, "demo", None, "127.0.0.1:0", [], now)
+    enroll_operator(directory, "operator", now)
+    figures = {}
+    for seed, name in enumerate(names):
+        folder = enroll_member(directory, name, None, None, now)
+        figures[name] = synthetic_figures(cells, seed)
+        lines = ["cell,value"] + [f"{c},{v}" for c, v in figures[name].items()]
+        (folder / "figures.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return figures
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""``scfed demo`` as a newcomer runs it: a correct aggregate, and no process left behind."""
+"""``scfed demo`` as a newcomer runs it: honest noisy figures from a catalogue round, the
+disclosure rules applied, the audit passed, and no process left behind."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.integration
 def test_demo_with_a_dropout_prints_honest_noisy_figures(tmp_path: Path) -> None:
     folder = tmp_path / "fed"
     done = subprocess.run(
-        [sys.executable, "-m", "scfed", "demo", "--nodes", "5", "--dropouts", "1",
+        [sys.executable, "-m", "scfed", "demo", "--nodes", "8", "--dropouts", "1",
          "--dir", str(folder)],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
@@ -23,11 +24,17 @@ def test_demo_with_a_dropout_prints_honest_noisy_figures(tmp_path: Path) -> None
     # The victim dies right after its key shares are accepted; whether it managed to send
     # its masked input first (a survivor that vanishes before unmasking) is a race, and
     # either way the intervals must cover the plaintext sums of those the round counted.
-    covered = re.search(r"(\d+) of 36 intervals cover the true sum", done.stdout)
+    covered = re.search(r"(\d+) of (\d+) published intervals cover", done.stdout)
     assert covered is not None, done.stdout
-    assert int(covered.group(1)) >= 29, done.stdout
-    assert re.search(r"rho 0\.0\d+ \(epsilon \d", done.stdout), done.stdout
-    assert re.search(r"analog-180nm .* (green|orange|red)", done.stdout), done.stdout
+    missed = int(covered.group(2)) - int(covered.group(1))
+    assert int(covered.group(2)) > 0, done.stdout
+    assert missed <= 1 + 0.25 * int(covered.group(2)), done.stdout
+    assert re.search(r"rho 0\.\d+ \(epsilon \d", done.stdout), done.stdout
+    # The Kyushu legacy-node squeeze shows from the noisy cells alone, and small cells are
+    # suppressed with their reason.
+    assert re.search(r"JP-Kyushu .* light: red", done.stdout), done.stdout
+    assert "fewer than 3 contributors" in done.stdout, done.stdout
+    assert "audit passed" in done.stdout, done.stdout
     assert re.search(r"killed \S+ after it shared its keys", done.stdout), done.stdout
     leftovers = subprocess.run(
         ["pgrep", "-f", str(folder)], capture_output=True, text=True, check=False

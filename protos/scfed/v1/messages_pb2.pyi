@@ -169,6 +169,7 @@ class Announce(_message.Message):
     LAYOUT_HASH_FIELD_NUMBER: _builtins.int
     CELLS_FIELD_NUMBER: _builtins.int
     NOISE_FIELD_NUMBER: _builtins.int
+    WEEK_FIELD_NUMBER: _builtins.int
     round_id: _builtins.bytes
     """16 random bytes."""
     query: _builtins.str
@@ -185,6 +186,10 @@ class Announce(_message.Message):
     """Time each phase may take, in milliseconds."""
     layout_hash: _builtins.bytes
     """SHA-256 of the cell keys, each followed by a newline, in vector order."""
+    week: _builtins.str
+    """For a catalogue entry: the Monday ("YYYY-MM-DD") its horizon starts; the cells are the
+    entry's layout for that week. Empty for an ad-hoc query with listed cells.
+    """
     @_builtins.property
     def candidates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Member ids invited to the round, sorted; a node's Shamir point is its index + 1."""
@@ -213,10 +218,11 @@ class Announce(_message.Message):
         layout_hash: _builtins.bytes = ...,
         cells: _abc.Iterable[_builtins.str] | None = ...,
         noise: Global___Noise | None = ...,
+        week: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["noise", b"noise"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "cells", b"cells", "dim", b"dim", "layout_hash", b"layout_hash", "n_min", b"n_min", "noise", b"noise", "phase_timeout_ms", b"phase_timeout_ms", "query", b"query", "registry_version", b"registry_version", "round_id", b"round_id", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "cells", b"cells", "dim", b"dim", "layout_hash", b"layout_hash", "n_min", b"n_min", "noise", b"noise", "phase_timeout_ms", b"phase_timeout_ms", "query", b"query", "registry_version", b"registry_version", "round_id", b"round_id", "threshold", b"threshold", "week", b"week"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -236,6 +242,7 @@ class Noise(_message.Message):
     BOUND_FIELD_NUMBER: _builtins.int
     GRID_FIELD_NUMBER: _builtins.int
     PLAUSIBLE_FIELD_NUMBER: _builtins.int
+    DISCLOSURE_FIELD_NUMBER: _builtins.int
     sigma: _builtins.str
     """Standard deviation of the total noise, in grid units, as a decimal ("120.5")."""
     t_collude: _builtins.int
@@ -251,6 +258,10 @@ class Noise(_message.Message):
     """
     plausible: _builtins.int
     """Largest plausible |value| of one cell, in grid units; a node refuses figures beyond it."""
+    disclosure: _builtins.bool
+    """The vector ends with a presence segment and a concentration segment for the disclosure
+    rules (catalogue rounds); the sensitivity covers the concentration segment too.
+    """
     def __init__(
         self,
         *,
@@ -260,14 +271,123 @@ class Noise(_message.Message):
         bound: _builtins.int = ...,
         grid: _builtins.str = ...,
         plausible: _builtins.int = ...,
+        disclosure: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bound", b"bound", "grid", b"grid", "plausible", b"plausible", "sigma", b"sigma", "t_collude", b"t_collude", "unit", b"unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bound", b"bound", "disclosure", b"disclosure", "grid", b"grid", "plausible", b"plausible", "sigma", b"sigma", "t_collude", b"t_collude", "unit", b"unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Noise: _TypeAlias = Noise  # noqa: Y015
+
+@_typing.final
+class Policy(_message.Message):
+    """The federation's policy, signed by governance (type "policy"): the query catalogue and the
+    federation's privacy budget. Rounds of a catalogue entry follow it exactly.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    TAXONOMY_VERSION_FIELD_NUMBER: _builtins.int
+    RHO_CAP_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    origin: _builtins.str
+    version: _builtins.int
+    taxonomy_version: _builtins.str
+    """Version of the public commodity taxonomy the catalogue's keys come from."""
+    rho_cap: _builtins.str
+    """The federation's zCDP budget per period, exact ("0.5", "1/2")."""
+    period: _builtins.str
+    """"year", "quarter" or "month"."""
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___CatalogueEntry]: ...
+    def __init__(
+        self,
+        *,
+        origin: _builtins.str = ...,
+        version: _builtins.int = ...,
+        taxonomy_version: _builtins.str = ...,
+        rho_cap: _builtins.str = ...,
+        period: _builtins.str = ...,
+        entries: _abc.Iterable[Global___CatalogueEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "origin", b"origin", "period", b"period", "rho_cap", b"rho_cap", "taxonomy_version", b"taxonomy_version", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Policy: _TypeAlias = Policy  # noqa: Y015
+
+@_typing.final
+class CatalogueEntry(_message.Message):
+    """One query of the catalogue (DESIGN.md section 6)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    METRIC_FIELD_NUMBER: _builtins.int
+    COMMODITIES_FIELD_NUMBER: _builtins.int
+    HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
+    NOISE_FIELD_NUMBER: _builtins.int
+    MIN_CONTRIBUTORS_FIELD_NUMBER: _builtins.int
+    MAX_CONCENTRATION_FIELD_NUMBER: _builtins.int
+    PRESENCE_WEIGHT_FIELD_NUMBER: _builtins.int
+    CONCENTRATION_SCALE_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    purpose: _builtins.str
+    metric: _builtins.str
+    """What is aggregated: "demand-capacity", "stock", "utilisation", "days-of-supply",
+    "lead-time" or "book-to-bill".
+    """
+    horizon_weeks: _builtins.int
+    """Weeks from the round's week."""
+    min_contributors: _builtins.int
+    """Fewest contributors a published cell needs (k)."""
+    max_concentration: _builtins.str
+    """A cell is suppressed when its Herfindahl index reaches this (decimal, "0.5")."""
+    presence_weight: _builtins.int
+    """Grid units one contributor adds to a presence cell."""
+    concentration_scale: _builtins.int
+    """Scale Q of a concentration cell: a node adds min(x, Q)^2 / Q."""
+    @_builtins.property
+    def commodities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The taxonomy keys the cells group by, sorted."""
+
+    @_builtins.property
+    def noise(self) -> Global___Noise: ...
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Who may receive the results ("members", "public", or an operator's name)."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        metric: _builtins.str = ...,
+        commodities: _abc.Iterable[_builtins.str] | None = ...,
+        horizon_weeks: _builtins.int = ...,
+        noise: Global___Noise | None = ...,
+        min_contributors: _builtins.int = ...,
+        max_concentration: _builtins.str = ...,
+        presence_weight: _builtins.int = ...,
+        concentration_scale: _builtins.int = ...,
+        recipients: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["noise", b"noise"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commodities", b"commodities", "concentration_scale", b"concentration_scale", "horizon_weeks", b"horizon_weeks", "max_concentration", b"max_concentration", "metric", b"metric", "min_contributors", b"min_contributors", "name", b"name", "noise", b"noise", "presence_weight", b"presence_weight", "purpose", b"purpose", "recipients", b"recipients"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CatalogueEntry: _TypeAlias = CatalogueEntry  # noqa: Y015
 
 @_typing.final
 class AdvertiseKeys(_message.Message):

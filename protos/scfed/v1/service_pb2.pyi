@@ -132,6 +132,7 @@ class Task(_message.Message):
     UNMASK_FIELD_NUMBER: _builtins.int
     OUTCOME_FIELD_NUMBER: _builtins.int
     CHECKPOINT_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
     RECEIPT_FIELD_NUMBER: _builtins.int
     checkpoint: _builtins.bytes
     """A signed checkpoint (C2SP note) for the node to check and cosign as a witness."""
@@ -156,6 +157,10 @@ class Task(_message.Message):
         """Coordinator-signed result or abort ("round.result", "round.abort")."""
 
     @_builtins.property
+    def policy(self) -> _messages_pb2.Envelope:
+        """Governance-signed policy (type "policy"): the catalogue and the federation's budget."""
+
+    @_builtins.property
     def receipt(self) -> Global___Receipt:
         """For an announce, an unmask request or an outcome: its receipt in the protocol log. For
         a masking task: the checkpoint, cosigned by a quorum, that logs every key share.
@@ -171,13 +176,14 @@ class Task(_message.Message):
         unmask: _messages_pb2.Envelope | None = ...,
         outcome: _messages_pb2.Envelope | None = ...,
         checkpoint: _builtins.bytes = ...,
+        policy: _messages_pb2.Envelope | None = ...,
         receipt: Global___Receipt | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["announce", b"announce", "checkpoint", b"checkpoint", "keys", b"keys", "masking", b"masking", "outcome", b"outcome", "receipt", b"receipt", "registry", b"registry", "task", b"task", "unmask", b"unmask"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["announce", b"announce", "checkpoint", b"checkpoint", "keys", b"keys", "masking", b"masking", "outcome", b"outcome", "policy", b"policy", "receipt", b"receipt", "registry", b"registry", "task", b"task", "unmask", b"unmask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["announce", b"announce", "checkpoint", b"checkpoint", "keys", b"keys", "masking", b"masking", "outcome", b"outcome", "receipt", b"receipt", "registry", b"registry", "task", b"task", "unmask", b"unmask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["announce", b"announce", "checkpoint", b"checkpoint", "keys", b"keys", "masking", b"masking", "outcome", b"outcome", "policy", b"policy", "receipt", b"receipt", "registry", b"registry", "task", b"task", "unmask", b"unmask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_task: _TypeAlias = _typing.Literal["registry", "announce", "keys", "masking", "unmask", "outcome", "checkpoint"]  # noqa: Y015
+    _WhichOneofReturnType_task: _TypeAlias = _typing.Literal["registry", "announce", "keys", "masking", "unmask", "outcome", "checkpoint", "policy"]  # noqa: Y015
     _WhichOneofArgType_task: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_task) -> _WhichOneofReturnType_task | None: ...
 
@@ -477,10 +483,16 @@ class StartRoundRequest(_message.Message):
     N_MIN_FIELD_NUMBER: _builtins.int
     PHASE_TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     NOISE_FIELD_NUMBER: _builtins.int
+    ENTRY_FIELD_NUMBER: _builtins.int
+    WEEK_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     threshold: _builtins.int
     n_min: _builtins.int
     phase_timeout_ms: _builtins.int
+    entry: _builtins.str
+    """A catalogue entry of the signed policy; then cells, threshold aside, come from it."""
+    week: _builtins.str
+    """The Monday ("YYYY-MM-DD") a catalogue round's horizon starts (default: next Monday)."""
     @_builtins.property
     def cells(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Cell keys of the vector, in order."""
@@ -490,7 +502,9 @@ class StartRoundRequest(_message.Message):
         """Members to invite; empty means every member connected now."""
 
     @_builtins.property
-    def noise(self) -> _messages_pb2.Noise: ...
+    def noise(self) -> _messages_pb2.Noise:
+        """Ad-hoc rounds: the noise. Catalogue rounds take theirs from the signed entry."""
+
     def __init__(
         self,
         *,
@@ -501,10 +515,12 @@ class StartRoundRequest(_message.Message):
         n_min: _builtins.int = ...,
         phase_timeout_ms: _builtins.int = ...,
         noise: _messages_pb2.Noise | None = ...,
+        entry: _builtins.str = ...,
+        week: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["noise", b"noise"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "cells", b"cells", "n_min", b"n_min", "noise", b"noise", "phase_timeout_ms", b"phase_timeout_ms", "query", b"query", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "cells", b"cells", "entry", b"entry", "n_min", b"n_min", "noise", b"noise", "phase_timeout_ms", b"phase_timeout_ms", "query", b"query", "threshold", b"threshold", "week", b"week"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

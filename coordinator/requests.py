@@ -1,0 +1,128 @@
+"""An operator's round request turned into the announce, every bound checked. Pure.
+
+An ad-hoc round lists its cells and brings its noise. A catalogue round names an entry of
+the governance-signed policy; its cells, noise and minimum number of contributors come from
+the entry and the week, so the operator cannot change them (and every node checks).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from protos.scfed.v1 import service_pb2 as spb
+from scfed.catalogue import entry_layout_hash, layout
+from scfed.errors import PermissionDeniedError, RemoteProtocolError
+from scfed.messages import (
+    DEFAULT_N_MIN,
+    MAX_LISTED_CELLS,
+    Announce,
+    Registry,
+    decode_announce,
+    decode_noise,
+    encode,
+    layout_hash,
+)
+from scfed.policy import Policy
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What this coordinator allows: cells per round and the default phase deadline."""
+
+    max_cells: int
+    phase_timeout_ms: int
+
+
+def announce_for(
+    request: spb.StartRoundRequest,
+    *,
+    registry: Registry,
+    policy: Policy | None,
+    connected: tuple[str, ...],
+    limits: Limits,
+    today: date,
+) -> Announce:
+    """The announce of an operator's request (ad hoc or from the catalogue)."""
+    candidates = tuple(sorted(request.candidates or connected))
+    for member_id in candidates:
+        if registry.member(member_id) is None:
+            raise PermissionDeniedError(f"{member_id} is not a registered member")
+    if request.entry:
+        announce = _catalogue(request, candidates, registry, policy, limits=limits, today=today)
+    else:
+        announce = _adhoc(request, candidates, registry, limits)
+    return decode_announce(encode(announce))
+
+
+def _threshold(request: spb.StartRoundRequest, candidates: tuple[str, ...], n_min: int) -> int:
+    threshold = request.threshold or len(candidates) // 2 + 1
+    if 2 * threshold <= len(candidates):
+        raise RemoteProtocolError(
+            f"threshold {threshold} must be above half of the {len(candidates)} candidates"
+        )
+    if len(candidates) < max(threshold, n_min):
+        raise RemoteProtocolError(
+            f"{len(candidates)} candidates are fewer than max(t={threshold}, n_min={n_min})"
+        )
+    return threshold
+
+
+def _adhoc(
+    request: spb.StartRoundRequest, candidates: tuple[str, ...], registry: Registry, limits: Limits
+) -> Announce:
+    cells = tuple(request.cells)
+    most = min(limits.max_cells, MAX_LISTED_CELLS)
+    if not 1 <= len(cells) <= most:
+        raise RemoteProtocolError(f"a round needs 1 to {most} cells, not {len(cells)}")
+    n_min = request.n_min or DEFAULT_N_MIN
+    threshold = _threshold(request, candidates, n_min)
+    if not request.HasField("noise"):
+        raise RemoteProtocolError("a round needs noise parameters (sigma, privacy bound)")
+    noise = decode_noise(request.noise, n_min, RemoteProtocolError)
+    timeout = request.phase_timeout_ms or limits.phase_timeout_ms
+    return Announce(
+        os.urandom(16), request.query, len(cells), candidates, threshold, n_min,
+        registry.version, timeout, layout_hash(cells), noise, cells,
+    )  # fmt: skip
+
+
+def _catalogue(
+    request: spb.StartRoundRequest,
+    candidates: tuple[str, ...],
+    registry: Registry,
+    policy: Policy | None,
+    *,
+    limits: Limits,
+    today: date,
+) -> Announce:
+    entry = None if policy is None else policy.entry(request.entry)
+    if entry is None:
+        raise RemoteProtocolError(f"the signed catalogue has no entry {request.entry[:64]!r}")
+    if request.cells or request.HasField("noise") or request.n_min:
+        raise RemoteProtocolError("a catalogue round takes its cells, noise and n_min from it")
+    week = _week(request.week, today)
+    cells = layout(entry, week)
+    if cells.dim > limits.max_cells:
+        raise RemoteProtocolError(f"{entry.name} has {cells.dim} cells, over {limits.max_cells}")
+    threshold = _threshold(request, candidates, entry.min_contributors)
+    timeout = request.phase_timeout_ms or limits.phase_timeout_ms
+    return Announce(
+        os.urandom(16), entry.name, cells.dim, candidates, threshold, entry.min_contributors,
+        registry.version, timeout, entry_layout_hash(entry, week), entry.noise, (),
+        week.isoformat(),
+    )  # fmt: skip
+
+
+def _week(text: str, today: date) -> date:
+    """The requested Monday, or the next one."""
+    if not text:
+        return today + timedelta(days=7 - today.weekday())
+    try:
+        week = date.fromisoformat(text)
+    except ValueError:
+        raise RemoteProtocolError(f"week {text[:20]!r} is not a date") from None
+    if week.weekday() != 0:
+        raise RemoteProtocolError(f"a round's week starts on a Monday, not {text}")
+    return week

@@ -1,0 +1,123 @@
+"""The demo's synthetic firms: who they are, their files, and the catalogue they share.
+
+Fabs, OSATs, wafer and materials suppliers and automotive and industrial buyers across
+Japan, Taiwan, Korea and the US. Each firm writes its own CSV files (demand and capacity, in
+wafers) with its own material numbers, and a mapping of those numbers onto the public
+commodity taxonomy; only taxonomy keys and weeks ever leave a node. Legacy analog capacity in
+Kyushu (90-180 nm, 200 mm) is squeezed: demand for it climbs week by week past what the fabs
+there can run. Randomness comes from ``secrets`` (this is a demo, not a test).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ENTRY = "weekly-demand-capacity"
+HORIZON = 6
+K = 3
+
+KYUSHU_ANALOG = "fabrication/analog/90-180nm/200mm/JP-Kyushu"
+HSINCHU_LOGIC = "fabrication/logic/14-28nm/300mm/TW-Hsinchu"
+GYEONGGI_MEMORY = "fabrication/memory/14-28nm/300mm/KR-Gyeonggi"
+ARIZONA_LOGIC = "fabrication/logic/<=5nm/300mm/US-Arizona"
+COMMODITIES = (KYUSHU_ANALOG, HSINCHU_LOGIC, GYEONGGI_MEMORY, ARIZONA_LOGIC)
+
+
+@dataclass(frozen=True)
+class Firm:
+    """A member: its role, and the capacity (wafers a week) or demand it has per commodity."""
+
+    name: str
+    role: str
+    capacity: dict[str, int] = field(default_factory=dict)
+    demand: dict[str, int] = field(default_factory=dict)
+
+
+#: Ordered so that any first few firms already hold both sides of the Kyushu market.
+FIRMS = (
+    Firm("fab-kumamoto", "foundry", capacity={KYUSHU_ANALOG: 5200}),
+    Firm("auto-nagoya", "automotive", demand={KYUSHU_ANALOG: 4300, HSINCHU_LOGIC: 6000}),
+    Firm("fab-oita", "foundry", capacity={KYUSHU_ANALOG: 3900}),
+    Firm("osat-kaohsiung", "OSAT", demand={HSINCHU_LOGIC: 9000, KYUSHU_ANALOG: 1500}),
+    Firm("fab-nagasaki", "IDM", capacity={KYUSHU_ANALOG: 3100}, demand={KYUSHU_ANALOG: 600}),
+    Firm("auto-detroit", "automotive", demand={KYUSHU_ANALOG: 2700, ARIZONA_LOGIC: 3000}),
+    Firm("fab-kitakyushu", "foundry", capacity={KYUSHU_ANALOG: 2500}),
+    Firm("industrial-osaka", "industrial", demand={KYUSHU_ANALOG: 1900, GYEONGGI_MEMORY: 2500}),
+    Firm("fab-hsinchu", "foundry", capacity={HSINCHU_LOGIC: 41000, ARIZONA_LOGIC: 9000}),
+    Firm("osat-incheon", "OSAT", demand={GYEONGGI_MEMORY: 7000, KYUSHU_ANALOG: 900}),
+    Firm("fab-pyeongtaek", "IDM", capacity={GYEONGGI_MEMORY: 30000}),
+    Firm("wafer-niigata", "wafer supplier", demand={KYUSHU_ANALOG: 400}),
+    Firm("materials-ulsan", "materials supplier", demand={GYEONGGI_MEMORY: 800}),
+)
+
+CATALOGUE = f"""\
+rho_cap = "0.5"
+period = "year"
+
+[[entry]]
+name = "{ENTRY}"
+purpose = "where demand will exceed capacity, per commodity and region, in the coming weeks"
+metric = "demand-capacity"
+commodities = [{", ".join(f'"{c}"' for c in COMMODITIES)}]
+horizon_weeks = {HORIZON}
+sigma = "600"
+bound = 100
+unit = "magnitude"
+grid = "1"
+plausible = 1000000
+t_collude = 1
+min_contributors = {K}
+max_concentration = "0.8"
+presence_weight = 20000
+concentration_scale = 6000
+recipients = ["members"]
+"""
+
+
+def weeks(start: date) -> list[date]:
+    return [start + timedelta(weeks=i) for i in range(HORIZON)]
+
+
+def _jitter(base: int) -> int:
+    return base + secrets.randbelow(max(base // 20, 1) + 1)
+
+
+def write_firm(folder: Path, firm: Firm, start: date) -> dict[tuple[str, str, date], Decimal]:
+    """Write the firm's demand, capacity and mapping files; its figures, for the check."""
+    truth: dict[tuple[str, str, date], Decimal] = {}
+    mapping = ["item,commodity"]
+    demand = ["# kind: demand", "item,week,quantity,unit,category"]
+    capacity = ["# kind: capacity", "item,week,actual,maximum,unit"]
+    for n, commodity in enumerate(sorted(set(firm.demand) | set(firm.capacity))):
+        item = f"{firm.name.upper()}-MAT-{n + 1:03d}"
+        mapping.append(f"{item},{commodity}")
+        for i, week in enumerate(weeks(start)):
+            if commodity in firm.demand:
+                ramp = 1 + Decimal(i) / 5 if commodity == KYUSHU_ANALOG else Decimal(1)
+                quantity = int(_jitter(firm.demand[commodity]) * ramp)
+                demand.append(f"{item},{week.isoformat()},{quantity},unit:piece,0001")
+                truth[("demand", commodity, week)] = Decimal(quantity)
+            if firm.capacity.get(commodity):
+                actual = _jitter(firm.capacity[commodity])
+                maximum = int(actual * Decimal("1.08"))
+                capacity.append(f"{item},{week.isoformat()},{actual},{maximum},unit:piece")
+                truth[("capacity_actual", commodity, week)] = Decimal(actual)
+                truth[("capacity_max", commodity, week)] = Decimal(maximum)
+    _write(folder / "mapping.csv", mapping)
+    _write(folder / "demand.csv", demand)
+    _write(folder / "capacity.csv", capacity)
+    return truth
+
+
+def _write(path: Path, lines: list[str]) -> None:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def opt_in(node_toml: Path) -> None:
+    """The firm opts into the demo's catalogue entry in its own configuration."""
+    text = node_toml.read_text(encoding="utf-8")
+    node_toml.write_text(text.replace("opt_in = []", f'opt_in = ["{ENTRY}"]'), encoding="utf-8")

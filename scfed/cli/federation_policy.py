@@ -1,0 +1,175 @@
+"""``scfed federation policy``: governance signs the query catalogue and the budget.
+
+Reads a catalogue file (TOML, documented below), checks every entry as nodes will, signs the
+next policy version with the governance key and writes ``policy.signed`` beside the registry,
+where the coordinator re-reads it. Does file I/O.
+
+    rho_cap = "0.5"            # the federation's zCDP budget per period
+    period = "year"
+    [[entry]]
+    name = "weekly-demand-capacity"
+    purpose = "where demand will exceed capacity, per commodity and region"
+    metric = "demand-capacity"  # or stock, utilisation, days-of-supply, lead-time, book-to-bill
+    commodities = ["fabrication/analog/90-180nm/200mm/JP-Kyushu"]
+    horizon_weeks = 8
+    sigma = "400"               # noise, in grid units
+    bound = 100                 # privacy radius R (magnitude) or clip C (firm)
+    unit = "magnitude"
+    grid = "1"
+    plausible = 1000000
+    t_collude = 1
+    min_contributors = 5
+    max_concentration = "0.5"
+    presence_weight = 2000
+    concentration_scale = 10000
+    recipients = ["members"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from protos.scfed.v1 import messages_pb2 as pb
+from scfed import pki
+from scfed.config import load_federation_config, read_private_key_file, write_public
+from scfed.envelope import Envelope
+from scfed.errors import ConfigError, RemoteProtocolError
+from scfed.policy import DEFAULT_MIN_CONTRIBUTORS, Policy, decode_policy, seal_policy
+
+POLICY_FILE = "policy.signed"
+_ENTRY_KEYS = frozenset(
+    {
+        "name", "purpose", "metric", "commodities", "horizon_weeks", "sigma", "bound", "unit",
+        "grid", "plausible", "t_collude", "min_contributors", "max_concentration",
+        "presence_weight", "concentration_scale", "recipients",
+    }
+)  # fmt: skip
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    policy = commands.add_parser("policy", help="sign the query catalogue and budget")
+    policy.add_argument("directory", type=Path, metavar="DIR", help="the federation folder")
+    policy.add_argument("--catalogue", type=Path, required=True, help="catalogue.toml")
+    policy.set_defaults(func=run_policy)
+
+
+def run_policy(args: argparse.Namespace) -> int:
+    policy = sign_catalogue(args.directory, args.catalogue)
+    print(f"signed policy version {policy.version}: {len(policy.entries)} catalogue entries")
+    print(f"wrote {args.directory / POLICY_FILE} (a running coordinator re-reads it)")
+    return 0
+
+
+def sign_catalogue(directory: Path, catalogue: Path) -> Policy:
+    """Sign the catalogue file as the next policy version of the federation in ``directory``."""
+    settings = load_federation_config(directory / "federation.toml")
+    governance = pki.load_ed25519_private_pem(
+        read_private_key_file(directory / "governance" / "governance.key")
+    )
+    data = _read(catalogue)
+    previous = directory / POLICY_FILE
+    version = _version(previous) + 1 if previous.exists() else 1
+    message = pb.Policy(
+        origin=settings.origin,
+        version=version,
+        taxonomy_version=_taxonomy_version(),
+        rho_cap=str(data.get("rho_cap", "0.5")),
+        period=str(data.get("period", "year")),
+        entries=[_entry(catalogue, e) for e in _entries(catalogue, data)],
+    )
+    try:
+        policy = decode_policy(message.SerializeToString())
+    except RemoteProtocolError as exc:
+        raise ConfigError(f"{catalogue}: {exc}") from None
+    write_public(previous, seal_policy(policy, governance).to_bytes())
+    return policy
+
+
+def _taxonomy_version() -> str:
+    from scfed.taxonomy import VERSION
+
+    return VERSION
+
+
+def _read(path: Path) -> dict[str, object]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the catalogue: {exc}") from exc
+
+
+def _version(path: Path) -> int:
+    try:
+        return decode_policy(Envelope.from_bytes(path.read_bytes()).body).version
+    except (OSError, RemoteProtocolError) as exc:
+        raise ConfigError(f"{path}: cannot read the current policy: {exc}") from exc
+
+
+def _entries(path: Path, data: Mapping[str, object]) -> list[Mapping[str, object]]:
+    entries = data.get("entry", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{path}: the catalogue's entries are [[entry]] tables")
+    unknown = set(data) - {"rho_cap", "period", "entry"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
+    return entries
+
+
+def _entry(path: Path, e: Mapping[str, object]) -> pb.CatalogueEntry:
+    unknown = set(e) - _ENTRY_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: entry {e.get('name')!r}: unknown keys {sorted(unknown)}")
+    get = _Fields(path, e)
+    noise = pb.Noise(
+        sigma=get.text("sigma"), t_collude=get.number("t_collude", 1),
+        unit=get.text("unit", "magnitude"), bound=get.number("bound"),
+        grid=get.text("grid", "1"), plausible=get.number("plausible", 10**12), disclosure=True,
+    )  # fmt: skip
+    return pb.CatalogueEntry(
+        name=get.text("name"), purpose=get.text("purpose", ""), metric=get.text("metric"),
+        commodities=sorted(set(get.texts("commodities"))),
+        horizon_weeks=get.number("horizon_weeks"), noise=noise,
+        min_contributors=get.number("min_contributors", DEFAULT_MIN_CONTRIBUTORS),
+        max_concentration=get.text("max_concentration", "0.5"),
+        presence_weight=get.number("presence_weight", 1000),
+        concentration_scale=get.number("concentration_scale", 10_000),
+        recipients=get.texts("recipients", ["members"]),
+    )  # fmt: skip
+
+
+class _Fields:
+    """Typed reads of one [[entry]] table; a wrong or missing value is a ConfigError."""
+
+    def __init__(self, path: Path, values: Mapping[str, object]) -> None:
+        self._path, self._values = path, values
+
+    def _get(self, key: str, default: object) -> object:
+        value = self._values.get(key, default)
+        if value is None:
+            raise self._error(key, "is missing")
+        return value
+
+    def _error(self, key: str, problem: str) -> ConfigError:
+        name = self._values.get("name", "?")
+        return ConfigError(f"{self._path}: entry {name!r}: {key} {problem}")
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str):
+            raise self._error(key, "must be a string")
+        return value
+
+    def number(self, key: str, default: int | None = None) -> int:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self._error(key, "must be a non-negative integer")
+        return value
+
+    def texts(self, key: str, default: list[str] | None = None) -> list[str]:
+        value = self._get(key, default)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._error(key, "must be a list of strings")
+        return value

@@ -1,0 +1,155 @@
+"""``scfed coordinator results``: a catalogue round's release, for people and programs.
+
+Reads the coordinator's stored rounds and the signed policy (read-only), applies the entry's
+disclosure rules to the noisy sums, and prints a table: each cell's noisy value with its 95%
+interval and noise sd, its contributors as a band, or why it is suppressed; then the derived
+figures (the DCM traffic light, book-to-bill). Writes the same as CSV and JSON. Edge code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from scfed.catalogue import Cell, Derived, derived, release
+from scfed.config import read_governance_key, read_policy_file
+from scfed.envelope import RESULT
+from scfed.errors import ConfigError
+from scfed.messages import decode_announce, decode_result
+from scfed.policy import CatalogueEntry
+
+
+@dataclass(frozen=True)
+class Release:
+    """A published catalogue round: its entry, week, cells and derived figures."""
+
+    round_id: str
+    entry: CatalogueEntry
+    week: date
+    survivors: int
+    cells: list[Cell]
+    derived: list[Derived]
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    results = commands.add_parser("results", help="a catalogue round's release: table, CSV, JSON")
+    results.add_argument("--config", type=Path, required=True, help="coordinator.toml")
+    results.add_argument("--round", help="round id (hex); default: the latest catalogue result")
+    results.add_argument("--out", type=Path, help="folder for results.csv and results.json")
+    results.set_defaults(func=_results)
+
+
+def _results(args: argparse.Namespace) -> int:
+    from coordinator.store import read_rounds
+    from scfed.config import load_coordinator_config
+
+    config = load_coordinator_config(args.config)
+    governance = read_governance_key(config.governance_key)
+    policy, _ = read_policy_file(config.policy, config.origin, governance)
+    stored = [r for r in read_rounds(config.database) if r.outcome and r.outcome.type == RESULT]
+    if args.round:
+        stored = [r for r in stored if r.round_id.hex() == args.round]
+    built = [build(r.announce.body, r.outcome.body, policy.entry) for r in stored if r.outcome]
+    published = [p for p in built if p is not None]
+    if not published:
+        raise ConfigError("no published catalogue round matches")
+    chosen = published[-1]
+    print(table(chosen))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.csv").write_text(to_csv(chosen), encoding="utf-8")
+        (args.out / "results.json").write_text(to_json(chosen), encoding="utf-8")
+        print(f"wrote {args.out / 'results.csv'} and {args.out / 'results.json'}")
+    return 0
+
+
+def build(
+    announce_body: bytes, result_body: bytes, entry_named: Callable[[str], CatalogueEntry | None]
+) -> Release | None:
+    """The release of a stored catalogue round, or None for an ad-hoc one."""
+    announce = decode_announce(announce_body)
+    entry = entry_named(announce.query) if announce.week else None
+    if entry is None:
+        return None
+    result = decode_result(result_body)
+    week = date.fromisoformat(announce.week)
+    sums = np.frombuffer(result.sums, dtype="<i8").astype(np.int64)
+    m = len(result.survivors)
+    cells = release(entry, week, sums, m)
+    return Release(announce.round_id.hex(), entry, week, m, cells, derived(entry, cells, m))
+
+
+def _figure(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _row(cell: Cell) -> tuple[str, str, str, str]:
+    if cell.estimate is None:
+        return ("suppressed", "", cell.contributors, cell.suppressed)
+    e = cell.estimate
+    interval = f"[{_figure(e.low)}, {_figure(e.high)}]"
+    return (_figure(e.value), interval, cell.contributors, "")
+
+
+def table(release_: Release) -> str:
+    """The release as aligned text."""
+    entry = release_.entry
+    lines = [
+        f"{entry.name} ({entry.metric}), week of {release_.week}, {release_.survivors} "
+        f"contributors; recipients: {', '.join(entry.recipients)}",
+        f"{'commodity':<46} {'week':<9} {'component':<16} {'value':>10} "
+        f"{'95% interval':>22} {'firms':>6}  note",
+    ]
+    for cell in release_.cells:
+        value, interval, band, note = _row(cell)
+        lines.append(
+            f"{cell.commodity:<46} {cell.week.isoformat():<9} {cell.component:<16} "
+            f"{value:>10} {interval:>22} {band:>6}  {note}"
+        )
+    lines += [
+        f"{d.commodity:<46} {d.week.isoformat():<9} {d.label}: {d.value}" for d in release_.derived
+    ]
+    return "\n".join(lines)
+
+
+def to_csv(release_: Release) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["commodity", "week", "component", "value", "low95", "high95", "sd",
+                     "contributors", "suppressed"])  # fmt: skip
+    for cell in release_.cells:
+        e = cell.estimate
+        numbers = ["", "", "", ""] if e is None else [e.value, e.low, e.high, f"{e.sd:.2f}"]
+        writer.writerow([cell.commodity, cell.week, cell.component, *numbers,
+                         cell.contributors, cell.suppressed])  # fmt: skip
+    return out.getvalue()
+
+
+def to_json(release_: Release) -> str:
+    entry = release_.entry
+    cells = [
+        {
+            "commodity": c.commodity, "week": c.week.isoformat(), "component": c.component,
+            "value": None if c.estimate is None else c.estimate.value,
+            "interval95": None if c.estimate is None else [c.estimate.low, c.estimate.high],
+            "sd": None if c.estimate is None else c.estimate.sd,
+            "contributors": c.contributors, "suppressed": c.suppressed or None,
+        }
+        for c in release_.cells
+    ]  # fmt: skip
+    extra = [{"commodity": d.commodity, "week": d.week.isoformat(), d.label: d.value}
+             for d in release_.derived]  # fmt: skip
+    document = {
+        "round": release_.round_id, "entry": entry.name, "metric": entry.metric,
+        "week": release_.week.isoformat(), "survivors": release_.survivors,
+        "recipients": list(entry.recipients), "cells": cells, "derived": extra,
+    }  # fmt: skip
+    return json.dumps(document, indent=2, sort_keys=True)

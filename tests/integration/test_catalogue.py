@@ -1,0 +1,76 @@
+"""A catalogue round over real daemons, on data each firm imported with ``scfed node import``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from protos.scfed.v1 import service_pb2 as spb
+from scfed.cli import demo_data
+from scfed.cli._processes import processes, start_coordinator, wait_for
+from scfed.cli.coordinator import AdminClient
+from scfed.cli.demo import setup
+from scfed.config import load_operator_config
+from scfed.messages import decode_result
+
+pytestmark = pytest.mark.integration
+
+
+def test_only_opted_in_nodes_take_part_and_the_release_is_honest(tmp_path: Path) -> None:
+    firms = demo_data.FIRMS[:6]
+    start = dt.date(2026, 11, 30)
+    fed = tmp_path / "fed"
+    truth = setup(fed, firms, start)
+    holdout = "auto-detroit"  # has Kyushu demand, but does not opt in
+    config = fed / "members" / holdout / "node.toml"
+    config.write_text(config.read_text().replace(f'opt_in = ["{demo_data.ENTRY}"]', "opt_in = []"))
+    names = sorted(f.name for f in firms)
+    with processes(tmp_path / "logs") as procs:
+        address = f"127.0.0.1:{start_coordinator(fed, procs)}"
+        for name in names:
+            node = fed / "members" / name / "node.toml"
+            procs.start(name, "node", "serve", "--config", str(node), "--coordinator", address)
+        operator = load_operator_config(fed / "operators/operator/operator.toml")
+        with AdminClient(operator, address) as admin:
+            wait_for("6 nodes", lambda: len(admin.status().connected) == 6, procs, "coordinator")
+            request = spb.StartRoundRequest(
+                query=demo_data.ENTRY, entry=demo_data.ENTRY, week=start.isoformat(),
+                candidates=names, phase_timeout_ms=3_000,
+            )  # fmt: skip
+            _, outcome = admin.start_round(request, timeout=60)
+        assert outcome.type == "round.result", outcome
+        survivors = decode_result(outcome.body).survivors
+        assert holdout not in survivors
+        assert len(survivors) == 5
+        assert "has not opted into catalogue entry" in procs.log_text(holdout)
+        coordinator = fed / "coordinator/coordinator.toml"
+        shown = subprocess.run(
+            [sys.executable, "-m", "scfed", "coordinator", "results", "--config",
+             str(coordinator), "--out", str(tmp_path / "out")],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+    assert "fewer than 3 contributors" in shown.stdout
+    released = json.loads((tmp_path / "out/results.json").read_text())
+    assert released["survivors"] == 5
+    kyushu = [
+        c for c in released["cells"]
+        if c["commodity"] == demo_data.KYUSHU_ANALOG and c["component"] == "demand"
+    ]  # fmt: skip
+    assert len(kyushu) == demo_data.HORIZON
+    published = [c for c in kyushu if c["interval95"] is not None]
+    # The concentration index is estimated from noisy sums: a cell may be held back.
+    assert len(published) >= demo_data.HORIZON - 2, kyushu
+    for cell in published:
+        week = dt.date.fromisoformat(cell["week"])
+        key = ("demand", demo_data.KYUSHU_ANALOG, week)
+        true = sum((truth[f].get(key, Decimal(0)) for f in survivors), Decimal(0))
+        low, high = cell["interval95"]
+        # 95% intervals: a miss is possible, but not by more than another half-width.
+        assert low - (high - low) / 2 <= true <= high + (high - low) / 2, cell
+        assert cell["contributors"] in ("3-4", "5-9")

@@ -1,0 +1,206 @@
+"""Catalogue rounds: the signed entry fixes the cells; the release applies the disclosure rules.
+
+A catalogue entry computed over an in-memory federation of real node and coordinator
+machines is compared with the plaintext computation over the same firms' figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from scfed.catalogue import check_announce, entry_layout_hash, layout, node_vector, release
+from scfed.dp.params import MAGNITUDE, Noise
+from scfed.errors import RefusedError, RemoteProtocolError, VerificationError
+from scfed.messages import Announce
+from scfed.policy import (
+    CatalogueEntry,
+    Policy,
+    decode_policy,
+    encode_policy,
+    open_policy,
+    seal_policy,
+)
+from scfed.secagg.driver import federation, run_round
+from tests.unit._support import Rng
+
+WEEK = date(2026, 11, 23)
+KYUSHU = "fabrication/analog/90-180nm/200mm/JP-Kyushu"
+HSINCHU = "fabrication/logic/14-28nm/300mm/TW-Hsinchu"
+OHIO = "fabrication/logic/14-28nm/300mm/US"
+ENTRY = CatalogueEntry(
+    name="weekly-demand-capacity",
+    purpose="where demand will exceed capacity",
+    metric="demand-capacity",
+    commodities=tuple(sorted((KYUSHU, HSINCHU, OHIO))),
+    horizon_weeks=2,
+    noise=Noise("5", 1, MAGNITUDE, 1, "1", 10**6, disclosure=True),
+    min_contributors=3,
+    max_concentration="0.6",
+    presence_weight=1000,
+    concentration_scale=10_000,
+    recipients=("members",),
+)
+POLICY = Policy("scfed.test/memory", 1, "2026.1", "0.5", "year", (ENTRY,))
+Facts = dict[str, dict[tuple[str, date], Decimal]]
+
+
+def _weekly(facts: Facts) -> object:
+    def weekly(metric: str, weeks: Sequence[date]) -> Mapping[tuple[str, date], Decimal]:
+        return {k: v for k, v in facts.get(metric, {}).items() if k[1] in weeks}
+
+    return weekly
+
+
+def test_the_policy_round_trips_and_only_governance_signs_it() -> None:
+    assert decode_policy(encode_policy(POLICY)) == POLICY
+    governance = Ed25519PrivateKey.from_private_bytes(Rng(b"governance")(32))
+    signed = seal_policy(POLICY, governance)
+    public = governance.public_key().public_bytes_raw()
+    assert open_policy(signed, POLICY.origin, public) == POLICY
+    with pytest.raises(VerificationError):
+        open_policy(signed, "scfed.test/other", public)
+    other = Ed25519PrivateKey.from_private_bytes(Rng(b"other")(32)).public_key()
+    with pytest.raises(VerificationError):
+        open_policy(signed, POLICY.origin, other.public_bytes_raw())
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"metric": "gossip"}, "metric"),
+        ({"commodities": (OHIO, KYUSHU)}, "sorted"),
+        ({"commodities": ("fabrication/analog/90-180nm/200mm/XX",)}, "country"),
+        ({"noise": Noise("4", 1, MAGNITUDE, 1, "1", 10**6)}, "disclosure"),
+        ({"max_concentration": "1.5"}, "concentration"),
+        ({"recipients": ()}, "recipients"),
+        ({"horizon_weeks": 0}, "horizon"),
+    ],
+)
+def test_a_bad_entry_is_refused(change: dict[str, object], reason: str) -> None:
+    bad = dataclasses.replace(POLICY, entries=(dataclasses.replace(ENTRY, **change),))  # type: ignore[arg-type]
+    with pytest.raises(RemoteProtocolError, match=reason):
+        decode_policy(encode_policy(bad))
+
+
+def test_the_layout_has_values_presence_and_concentration_segments() -> None:
+    cells = layout(ENTRY, WEEK)
+    assert cells.dim == 3 * (3 * 2 * 3)  # values, presence and concentration per value
+    assert cells.cells[0] == f"demand|{KYUSHU}|2026-W48"  # analog sorts before logic
+    assert f"presence|capacity_max|{OHIO}|2026-W49" in cells.cells
+    assert cells.cells[-1] == f"concentration|capacity_max|{OHIO}|2026-W49"
+    assert entry_layout_hash(ENTRY, WEEK) != entry_layout_hash(ENTRY, WEEK + timedelta(weeks=1))
+
+
+def test_a_node_vector_encodes_its_figures_presence_and_squares() -> None:
+    facts: Facts = {
+        "demand": {(KYUSHU, WEEK): Decimal("250.9")},
+        "capacity_max": {(KYUSHU, WEEK): Decimal(20000)},
+    }
+    vector = node_vector(ENTRY, WEEK, _weekly(facts))  # type: ignore[arg-type]
+    cells = layout(ENTRY, WEEK).cells
+    value = dict(zip(cells, vector.tolist(), strict=True))
+    assert value[f"demand|{KYUSHU}|2026-W48"] == 250  # truncated toward zero on the grid
+    assert value[f"presence|demand|{KYUSHU}|2026-W48"] == 1000
+    assert value[f"presence|demand|{KYUSHU}|2026-W49"] == 0
+    assert value[f"presence|capacity_actual|{KYUSHU}|2026-W48"] == 0
+    assert value[f"concentration|demand|{KYUSHU}|2026-W48"] == 250 * 250 // 10_000
+    assert value[f"concentration|capacity_max|{KYUSHU}|2026-W48"] == 10_000  # clipped at Q
+
+
+FIRMS = 5
+
+
+def _firm_facts(i: int) -> Facts:
+    """Five firms in Kyushu, three of them in Hsinchu, one (dominant) in the US."""
+    demand = {
+        (KYUSHU, WEEK): Decimal(100 + 10 * i),
+        (KYUSHU, WEEK + timedelta(weeks=1)): Decimal(120),
+    }
+    if i < 3:
+        demand[(HSINCHU, WEEK)] = Decimal(500)
+    capacity = {(KYUSHU, WEEK): Decimal(90)}
+    if i == 0:
+        capacity[(OHIO, WEEK)] = Decimal(9000)
+    elif i == 1:
+        capacity[(OHIO, WEEK)] = Decimal(100)
+    return {"demand": demand, "capacity_actual": capacity, "capacity_max": capacity}
+
+
+def test_a_catalogue_round_equals_the_plaintext_computation_and_suppresses() -> None:
+    fed = federation(FIRMS, Rng(b"catalogue"))
+    members = tuple(sorted(fed.member_keys))
+    cells = layout(ENTRY, WEEK)
+    announce = Announce(
+        Rng(b"round")(16), ENTRY.name, cells.dim, members, 3, ENTRY.min_contributors,
+        fed.registry.version, 1000, entry_layout_hash(ENTRY, WEEK), ENTRY.noise, (),
+        WEEK.isoformat(),
+    )  # fmt: skip
+    assert check_announce(ENTRY, announce) == WEEK
+    inputs = {m: node_vector(ENTRY, WEEK, _weekly(_firm_facts(i))) for i, m in enumerate(members)}  # type: ignore[arg-type]
+    report = run_round(fed, announce, inputs, Rng(b"run"))
+    assert report.result is not None
+    sums = np.frombuffer(report.result.sums, dtype="<i8").astype(np.int64)
+    np.testing.assert_array_equal(sums, np.sum(list(report.contributions.values()), axis=0))
+    # Each contribution is that firm's plaintext vector plus its noise share (sigma_l^2 13):
+    # the release is the plaintext computation over the firms' figures, plus noise.
+    for member in members:
+        noise = report.contributions[member] - inputs[member]
+        assert np.all(np.abs(noise) <= 20 * 13**0.5), member
+    released = {(c.component, c.commodity, c.week): c for c in release(ENTRY, WEEK, sums, FIRMS)}
+    kyushu = released[("demand", KYUSHU, WEEK)]
+    assert kyushu.estimate is not None
+    assert kyushu.contributors == "5-9"
+    truth = sum(100 + 10 * i for i in range(FIRMS))
+    assert kyushu.estimate.low <= truth <= kyushu.estimate.high
+    hsinchu = released[("demand", HSINCHU, WEEK)]  # exactly k = 3 firms: published
+    assert hsinchu.estimate is not None
+    assert hsinchu.contributors == "3-4"
+    hsinchu_next = released[("demand", HSINCHU, WEEK + timedelta(weeks=1))]
+    assert hsinchu_next.suppressed == "fewer than 3 contributors"
+    assert hsinchu_next.contributors == "<3"
+    ohio = released[("capacity_max", OHIO, WEEK)]
+    assert ohio.suppressed == "fewer than 3 contributors"  # two firms: suppressed first for k
+
+
+def test_a_cell_dominated_by_one_firm_is_suppressed() -> None:
+    entry = dataclasses.replace(ENTRY, min_contributors=2)
+    cells = layout(entry, WEEK)
+    sums = np.zeros(cells.dim, dtype=np.int64)
+    value_index = cells.values.index(("capacity_max", OHIO, WEEK))
+    n = len(cells.values)
+    sums[value_index] = 9100  # 9000 + 100
+    sums[n + value_index] = 2 * entry.presence_weight
+    sums[2 * n + value_index] = (9000**2 + 100**2) // 10_000
+    (cell,) = [
+        c
+        for c in release(entry, WEEK, sums, 2)
+        if (c.component, c.commodity, c.week) == ("capacity_max", OHIO, WEEK)
+    ]
+    assert cell.estimate is None
+    assert cell.suppressed.startswith("dominated by one firm (concentration index 0.98")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"noise": Noise("6", 1, MAGNITUDE, 1, "1", 10**6, disclosure=True)},
+        {"n_min": 4},
+        {"layout_hash": bytes(32)},
+        {"week": "2026-11-30"},
+    ],
+)
+def test_a_node_refuses_a_round_that_is_not_the_signed_entry(change: dict[str, object]) -> None:
+    cells = layout(ENTRY, WEEK)
+    announce = Announce(
+        bytes(16), ENTRY.name, cells.dim, ("a", "b", "c"), 2, ENTRY.min_contributors, 1, 1000,
+        entry_layout_hash(ENTRY, WEEK), ENTRY.noise, (), WEEK.isoformat(),
+    )  # fmt: skip
+    with pytest.raises(RefusedError):
+        check_announce(ENTRY, dataclasses.replace(announce, **change))  # type: ignore[arg-type]
