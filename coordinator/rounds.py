@@ -29,7 +29,7 @@ from scfed.messages import (
     Registry,
     decode_charge,
 )
-from scfed.policy import Policy
+from scfed.policy import Policy, witness_quorum
 from scfed.secagg import CoordinatorRound, Outgoing, Phase
 from scfed.tasks import CheckpointTask, Receipt, task_to_proto
 
@@ -248,7 +248,8 @@ class Rounds:
         for member_id in witnesses:
             self._hub.push(member_id, task_to_proto(CheckpointTask(signed)))
         deadline = time.monotonic() + active.announce.phase_timeout_ms / 1000
-        needed = active.announce.threshold
+        loaded = self._policy()
+        needed = witness_quorum(None if loaded is None else loaded[0], active.announce)
         while self._journal.cosigned(size, witnesses) < needed:
             self._changed.clear()
             if not await self._wait(deadline):

@@ -44,7 +44,7 @@ from scfed.messages import (
     decode_result,
     decode_unmask_request,
 )
-from scfed.policy import Policy, open_policy
+from scfed.policy import Policy, open_policy, witness_quorum
 from scfed.registry import open_registry
 from scfed.secagg import Identity, NodePolicy, NodeRound
 from scfed.secagg.node import previous_answer
@@ -188,7 +188,9 @@ class NodeDaemon:
                 return self._round(task.round_id).on_keys(task)
             case MaskingTask():
                 node_round = self._round(task.round_id)
-                self._log.quorum(receipt, node_round.announce, node_round.identity.registry)
+                announce = node_round.announce
+                needed = witness_quorum(self._catalogue, announce)
+                self._log.quorum(receipt, announce, node_round.identity.registry, needed)
                 return node_round.on_masking(task)
             case CheckpointTask():
                 return self._log.cosignature(task.note, self._identity_key)
@@ -259,7 +261,8 @@ class NodeDaemon:
         round_id = decode_unmask_request(request.body).round_id
         node_round = self._rounds.get(round_id)
         if node_round is not None:
-            self._log.quorum(receipt, node_round.announce, registry)
+            needed = witness_quorum(self._catalogue, node_round.announce)
+            self._log.quorum(receipt, node_round.announce, registry, needed)
             return node_round.on_unmask(request)
         answer = previous_answer(self._store, round_id, request.digest(registry.origin))
         if answer is None:

@@ -69,8 +69,11 @@ class NodeLog:
             )
         )
 
-    def quorum(self, receipt: Receipt | None, announce: Announce, registry: Registry) -> None:
-        """Check the receipt's checkpoint and its cosignatures: t of the round's candidates."""
+    def quorum(
+        self, receipt: Receipt | None, announce: Announce, registry: Registry, needed: int
+    ) -> None:
+        """Check the receipt's checkpoint and its cosignatures: ``needed`` of the round's
+        candidates."""
         if receipt is None:
             raise RefusedError("a privacy-critical step came without a cosigned checkpoint")
         verified = self._guarded(lambda view: view.advance(receipt.checkpoint, self._proofs))
@@ -79,7 +82,7 @@ class NodeLog:
             for m in registry.members
             if m.member_id in announce.candidates
         }
-        check_quorum(verified.note, self._checked_view().verifier, witnesses, announce.threshold)
+        check_quorum(verified.note, self._checked_view().verifier, witnesses, needed)
 
     def cosignature(self, note: bytes, key: Ed25519PrivateKey) -> spb.Cosignature:
         """Our cosignature of a checkpoint, once it is verified consistent with our view."""

@@ -21,7 +21,7 @@ from scfed.dp.ledger import PERIODS, Budget, parse_rho
 from scfed.dp.params import Noise, parse_decimal
 from scfed.envelope import GOVERNANCE, POLICY, Envelope, seal, verify
 from scfed.errors import ConfigError, RemoteProtocolError, ScfedError, VerificationError
-from scfed.messages import MAX_NAME, decode_noise, noise_to_proto
+from scfed.messages import MAX_NAME, MAX_PARTICIPANTS, Announce, decode_noise, noise_to_proto
 
 METRICS = ("demand-capacity", "stock", "utilisation", "days-of-supply", "lead-time", "book-to-bill")
 MAX_ENTRIES = 200
@@ -59,6 +59,7 @@ class Policy:
     rho_cap: str
     period: str
     entries: tuple[CatalogueEntry, ...]
+    witness_quorum: int = 0
 
     @property
     def budget(self) -> Budget:
@@ -66,6 +67,14 @@ class Policy:
 
     def entry(self, name: str) -> CatalogueEntry | None:
         return next((e for e in self.entries if e.name == name), None)
+
+
+def witness_quorum(policy: Policy | None, announce: Announce) -> int:
+    """Cosignatures of the round's candidates a privacy-critical step needs: the policy's
+    quorum, else the Shamir threshold t (a majority, so two forks cannot both have one)."""
+    if policy is not None and policy.witness_quorum:
+        return policy.witness_quorum
+    return announce.threshold
 
 
 # ---- wire form ----
@@ -91,7 +100,9 @@ def decode_policy(body: bytes) -> Policy:
     entries = tuple(_entry(e) for e in m.entries)
     if len({e.name for e in entries}) != len(entries):
         raise RemoteProtocolError("two catalogue entries share a name")
-    policy = Policy(m.origin, m.version, m.taxonomy_version, m.rho_cap, m.period, entries)
+    policy = Policy(
+        m.origin, m.version, m.taxonomy_version, m.rho_cap, m.period, entries, m.witness_quorum
+    )
     _check_policy(policy)
     return policy
 
@@ -99,6 +110,8 @@ def decode_policy(body: bytes) -> Policy:
 def _check_policy(policy: Policy) -> None:
     if not policy.origin or len(policy.origin) > MAX_NAME or policy.version < 1:
         raise RemoteProtocolError("a policy needs an origin and a version from 1")
+    if policy.witness_quorum > MAX_PARTICIPANTS:
+        raise RemoteProtocolError(f"a witness quorum above {MAX_PARTICIPANTS} cannot be met")
     if policy.period not in PERIODS or not policy.taxonomy_version:
         raise RemoteProtocolError(f"the policy's period must be one of {', '.join(PERIODS)}")
     try:

@@ -6,6 +6,7 @@ where the coordinator re-reads it. Does file I/O.
 
     rho_cap = "0.5"            # the federation's zCDP budget per period
     period = "year"
+    witness_quorum = 0         # cosignatures before a privacy-critical step (0: t)
     [[entry]]
     name = "weekly-demand-capacity"
     purpose = "where demand will exceed capacity, per commodity and region"
@@ -78,6 +79,7 @@ def sign_catalogue(directory: Path, catalogue: Path) -> Policy:
         taxonomy_version=_taxonomy_version(),
         rho_cap=str(data.get("rho_cap", "0.5")),
         period=str(data.get("period", "year")),
+        witness_quorum=_quorum(catalogue, data.get("witness_quorum", 0)),
         entries=[_entry(catalogue, e) for e in _entries(catalogue, data)],
     )
     try:
@@ -86,6 +88,12 @@ def sign_catalogue(directory: Path, catalogue: Path) -> Policy:
         raise ConfigError(f"{catalogue}: {exc}") from None
     write_public(previous, seal_policy(policy, governance).to_bytes())
     return policy
+
+
+def _quorum(path: Path, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{path}: witness_quorum must be a non-negative integer")
+    return value
 
 
 def _taxonomy_version() -> str:
@@ -112,7 +120,7 @@ def _entries(path: Path, data: Mapping[str, object]) -> list[Mapping[str, object
     entries = data.get("entry", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(f"{path}: the catalogue's entries are [[entry]] tables")
-    unknown = set(data) - {"rho_cap", "period", "entry"}
+    unknown = set(data) - {"rho_cap", "period", "witness_quorum", "entry"}
     if unknown:
         raise ConfigError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
     return entries

@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scfed.catalogue import check_announce, entry_layout_hash, layout, node_vector, release
+from scfed.catalogue import (
+    check_announce,
+    derived,
+    entry_layout_hash,
+    layout,
+    node_vector,
+    release,
+)
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.errors import RefusedError, RemoteProtocolError, VerificationError
 from scfed.messages import Announce
@@ -26,6 +33,7 @@ from scfed.policy import (
     encode_policy,
     open_policy,
     seal_policy,
+    witness_quorum,
 )
 from scfed.secagg.driver import federation, run_round
 from tests.unit._support import Rng
@@ -204,3 +212,65 @@ def test_a_node_refuses_a_round_that_is_not_the_signed_entry(change: dict[str, o
     )  # fmt: skip
     with pytest.raises(RefusedError):
         check_announce(ENTRY, dataclasses.replace(announce, **change))  # type: ignore[arg-type]
+
+
+def _entry(metric: str) -> CatalogueEntry:
+    return dataclasses.replace(ENTRY, metric=metric, commodities=(KYUSHU,), horizon_weeks=1)
+
+
+def _values(entry: CatalogueEntry, facts: Facts) -> dict[str, int]:
+    cells = layout(entry, WEEK)
+    vector = node_vector(entry, WEEK, _weekly(facts))  # type: ignore[arg-type]
+    return {
+        c.split("|")[0]: int(v)
+        for c, v in zip(cells.cells[: len(cells.values)], vector, strict=False)
+    }
+
+
+def test_utilisation_is_computed_and_bounded_at_the_node() -> None:
+    facts: Facts = {
+        "wafer_starts_actual": {(KYUSHU, WEEK): Decimal(1900)},
+        "wafer_starts_capacity": {(KYUSHU, WEEK): Decimal(1000)},
+    }
+    assert _values(_entry("utilisation"), facts) == {"utilisation": 1500}  # 190%, bounded
+    facts["wafer_starts_actual"][(KYUSHU, WEEK)] = Decimal(873)
+    assert _values(_entry("utilisation"), facts) == {"utilisation": 873}  # permille
+
+
+def test_histograms_put_one_in_the_nodes_bin() -> None:
+    days: Facts = {"days_of_supply": {(KYUSHU, WEEK): Decimal("12.5")}}
+    assert _values(_entry("days-of-supply"), days) == {
+        "dos:0-7d": 0, "dos:7-14d": 1, "dos:14-30d": 0, "dos:30-60d": 0, "dos:60d+": 0,
+    }  # fmt: skip
+    lead: Facts = {"lead_time_weeks": {(KYUSHU, WEEK): Decimal(60)}}
+    assert _values(_entry("lead-time"), lead)["lead:52w+"] == 1
+
+
+def test_stock_and_book_to_bill_read_their_facts() -> None:
+    stock: Facts = {"stock_finished": {(KYUSHU, WEEK): Decimal(40)}, "stock_wip": {}}
+    assert _values(_entry("stock"), stock) == {"stock_finished": 40, "stock_wip": 0}
+    entry = dataclasses.replace(_entry("book-to-bill"), min_contributors=2)
+    cells = layout(entry, WEEK)
+    sums = np.zeros(cells.dim, dtype=np.int64)
+    n = len(cells.values)
+    sums[:n] = [1200, 1000]  # bookings, billings
+    sums[n : 2 * n] = 5 * entry.presence_weight
+    sums[2 * n :] = [30, 30]  # far from dominated
+    released = release(entry, WEEK, sums, 5)
+    (figure,) = derived(entry, released, 5)
+    assert figure.label == "book-to-bill"
+    assert figure.value.startswith("1.20 [")
+
+
+def test_the_witness_quorum_is_the_policys_or_else_the_threshold() -> None:
+    cells = layout(ENTRY, WEEK)
+    announce = Announce(
+        bytes(16), ENTRY.name, cells.dim, ("a", "b", "c", "d"), 3, ENTRY.min_contributors, 1,
+        1000, entry_layout_hash(ENTRY, WEEK), ENTRY.noise, (), WEEK.isoformat(),
+    )  # fmt: skip
+    assert witness_quorum(None, announce) == 3
+    assert witness_quorum(POLICY, announce) == 3  # the policy leaves it at t
+    strict = dataclasses.replace(POLICY, witness_quorum=4)
+    assert witness_quorum(decode_policy(encode_policy(strict)), announce) == 4
+    with pytest.raises(RemoteProtocolError, match="cannot be met"):
+        decode_policy(encode_policy(dataclasses.replace(POLICY, witness_quorum=1001)))

@@ -101,11 +101,11 @@ def test_a_privacy_critical_step_needs_a_quorum_of_the_rounds_witnesses(tmp_path
     node_log, _ = _node_log(tmp_path, HONEST)
     announce, registry = SCRIPT.announce, FED.registry  # 4 candidates, t = 3
     candidates = list(announce.candidates)
-    node_log.quorum(Receipt(0, _cosigned(7, candidates[:3]), ()), announce, registry)
+    node_log.quorum(Receipt(0, _cosigned(7, candidates[:3]), ()), announce, registry, 3)
     with pytest.raises(VerificationError, match="2 witness cosignatures, 3 are needed"):
-        node_log.quorum(Receipt(0, _cosigned(8, candidates[:2]), ()), announce, registry)
+        node_log.quorum(Receipt(0, _cosigned(8, candidates[:2]), ()), announce, registry, 3)
     with pytest.raises(RefusedError, match="without a cosigned checkpoint"):
-        node_log.quorum(None, announce, registry)
+        node_log.quorum(None, announce, registry, 3)
 
 
 def test_a_cosignature_is_given_only_for_a_consistent_checkpoint(tmp_path: Path) -> None:

@@ -295,6 +295,7 @@ class Policy(_message.Message):
     RHO_CAP_FIELD_NUMBER: _builtins.int
     PERIOD_FIELD_NUMBER: _builtins.int
     ENTRIES_FIELD_NUMBER: _builtins.int
+    WITNESS_QUORUM_FIELD_NUMBER: _builtins.int
     origin: _builtins.str
     version: _builtins.int
     taxonomy_version: _builtins.str
@@ -303,6 +304,10 @@ class Policy(_message.Message):
     """The federation's zCDP budget per period, exact ("0.5", "1/2")."""
     period: _builtins.str
     """"year", "quarter" or "month"."""
+    witness_quorum: _builtins.int
+    """Witness cosignatures a privacy-critical step needs (sending a masked input, revealing
+    shares); 0 means the round's Shamir threshold t, a majority of its candidates.
+    """
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___CatalogueEntry]: ...
     def __init__(
@@ -314,10 +319,11 @@ class Policy(_message.Message):
         rho_cap: _builtins.str = ...,
         period: _builtins.str = ...,
         entries: _abc.Iterable[Global___CatalogueEntry] | None = ...,
+        witness_quorum: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "origin", b"origin", "period", b"period", "rho_cap", b"rho_cap", "taxonomy_version", b"taxonomy_version", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "origin", b"origin", "period", b"period", "rho_cap", b"rho_cap", "taxonomy_version", b"taxonomy_version", "version", b"version", "witness_quorum", b"witness_quorum"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
