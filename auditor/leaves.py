@@ -101,6 +101,8 @@ class ReadLog:
     leaves: tuple[Leaf, ...]
     registries: tuple[tuple[int, Registry], ...]
     findings: tuple[Finding, ...]
+    #: The latest governance-signed policy in the log, if any.
+    policy: Policy | None = None
 
     def registry_at(self, size: int) -> Registry | None:
         """The registry in force after the first ``size`` leaves, None before the first."""
@@ -242,7 +244,9 @@ def read_log(leaves: Sequence[bytes], *, origin: str, governance_key: bytes) -> 
     checks.record(
         REGISTRY_VERSIONS, reader.problems[REGISTRY_VERSIONS], f"registry versions {versions}"
     )
-    return ReadLog(tuple(reader.leaves), tuple(reader.registries), tuple(checks.findings))
+    return ReadLog(
+        tuple(reader.leaves), tuple(reader.registries), tuple(checks.findings), reader.policy
+    )
 
 
 def _first_registry(registries: Sequence[tuple[int, Registry]]) -> str:

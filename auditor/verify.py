@@ -43,7 +43,8 @@ def audit(
     """Check the log ``leaves`` (each a signed envelope's bytes, in log order) end to end.
 
     ``checkpoint`` is the signed note of the log at its full size; ``older_checkpoints`` are
-    notes kept earlier (by nodes or witnesses) that the log must still extend.
+    notes kept earlier (by nodes or witnesses) that the log must still extend. The budget cap
+    is the governance-signed policy's when the log carries one, else ``budget``.
     """
     log = read_log(leaves, origin=origin, governance_key=governance_key)
     checks = Checks()
@@ -58,7 +59,8 @@ def audit(
     )
     audited = tuple(audit_round(view) for view in rounds.group_rounds(log.leaves))
     spent = _spent(audited)
-    checks.run("budget.cap", lambda: check_budget(spent, budget))
+    cap = budget if log.policy is None else log.policy.budget
+    checks.run("budget.cap", lambda: check_budget(spent, cap))
     totals = tuple((period, rho_text(rho)) for period, rho in spent.items())
     return AuditReport(len(leaves), audited, tuple(checks.findings), totals)
 
