@@ -174,15 +174,8 @@ class _Reader:
         except RemoteProtocolError as exc:
             self.problems[DECODE].append(f"leaf {index} (registry): {exc}")
             return
-        current = self.registry
-        if current is not None and registry.version <= current.version:
-            # Taking an older version back would silently remove members or restore a key.
-            self.problems[REGISTRY_VERSIONS].append(
-                f"leaf {index}: registry version {registry.version} follows version "
-                f"{current.version}; it does not take effect"
-            )
-            return
-        self.registries.append((index, registry))
+        if self._newer(index, "registry", registry.version, self.registry):
+            self.registries.append((index, registry))
 
     def _policy(self, index: int, envelope: Envelope) -> None:
         """A governance-signed policy takes effect for the leaves after it (newer only)."""
@@ -191,14 +184,21 @@ class _Reader:
         except VerificationError as exc:
             self.problems[SIGNATURES].append(f"leaf {index} (policy): {exc}")
             return
-        current = self.policy
-        if current is not None and policy.version <= current.version:
-            self.problems[REGISTRY_VERSIONS].append(
-                f"leaf {index}: policy version {policy.version} follows version "
-                f"{current.version}; it does not take effect"
-            )
-            return
-        self.policy = policy
+        if self._newer(index, "policy", policy.version, self.policy):
+            self.policy = policy
+
+    def _newer(
+        self, index: int, what: str, version: int, current: Registry | Policy | None
+    ) -> bool:
+        """Whether a signed version may take effect: taking an older one back would silently
+        remove members, restore a key or bring back an entry, so it is reported instead."""
+        if current is None or version > current.version:
+            return True
+        self.problems[REGISTRY_VERSIONS].append(
+            f"leaf {index}: {what} version {version} follows version {current.version}; "
+            "it does not take effect"
+        )
+        return False
 
     def _authenticate(self, envelope: Envelope) -> Registry:
         """The registry in force, once the envelope verifies with the key it gives the signer."""

@@ -1,6 +1,9 @@
-"""The one place where scfed errors become gRPC status codes."""
+"""The one place where scfed errors become gRPC status codes, and calls end with them."""
 
 from __future__ import annotations
+
+import logging
+from typing import NoReturn
 
 import grpc
 
@@ -35,3 +38,14 @@ def status_for(error: ScfedError) -> grpc.StatusCode:
         if isinstance(error, kind):
             return code
     return grpc.StatusCode.INTERNAL
+
+
+_log = logging.getLogger("scfed.coordinator")
+
+
+async def fail(context: grpc.aio.ServicerContext[object, object], exc: ScfedError) -> NoReturn:
+    """End the call with the status for ``exc``, and log the refusal."""
+    code = status_for(exc)
+    _log.warning("refused %s: %s: %s", context.peer(), code.name, exc)
+    await context.abort(code, str(exc))
+    raise AssertionError("abort returns only by raising")

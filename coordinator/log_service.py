@@ -12,13 +12,11 @@ empty data, and fetched on its own with GetBlob.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from typing import NoReturn
 
 import grpc
 
-from coordinator._status import status_for
+from coordinator._status import fail
 from coordinator.log import ProtocolLog
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
@@ -31,20 +29,9 @@ MAX_ENTRIES = 1000
 MAX_INLINE_BYTES = 64 * 1024
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
-_logger = logging.getLogger("scfed.coordinator")
-
 Context = grpc.aio.ServicerContext[object, object]
 Authorize = Callable[[Context], None]
 """Returns when the caller may read the log; raises a ScfedError (PermissionDeniedError) if not."""
-
-
-# The same three lines as coordinator.server's; importing them would make a cycle once the
-# server registers this service.
-async def _fail(context: Context, exc: ScfedError) -> NoReturn:
-    code = status_for(exc)
-    _logger.warning("refused %s: %s: %s", context.peer(), code.name, exc)
-    await context.abort(code, str(exc))
-    raise AssertionError("abort returns only by raising")
 
 
 class LogService(rpc.LogServiceServicer):
@@ -60,7 +47,7 @@ class LogService(rpc.LogServiceServicer):
             self._authorize(context)
             return spb.SignedCheckpoint(note=self._log.checkpoint())
         except ScfedError as exc:
-            await _fail(context, exc)
+            await fail(context, exc)
 
     async def GetInclusionProof(  # noqa: N802 - gRPC method name
         self, request: spb.ProofRequest, context: Context
@@ -74,7 +61,7 @@ class LogService(rpc.LogServiceServicer):
                 )
             return spb.Proof(hashes=self._log.inclusion_proof(request.first, size))
         except ScfedError as exc:
-            await _fail(context, exc)
+            await fail(context, exc)
 
     async def GetConsistencyProof(  # noqa: N802 - gRPC method name
         self, request: spb.ProofRequest, context: Context
@@ -85,7 +72,7 @@ class LogService(rpc.LogServiceServicer):
             size1 = _tree_size("size1", request.first, 1, size2)
             return spb.Proof(hashes=self._log.consistency_proof(size1, size2))
         except ScfedError as exc:
-            await _fail(context, exc)
+            await fail(context, exc)
 
     async def GetEntries(  # noqa: N802 - gRPC method name
         self, request: spb.EntriesRequest, context: Context
@@ -107,7 +94,7 @@ class LogService(rpc.LogServiceServicer):
                 ]
             )
         except ScfedError as exc:
-            await _fail(context, exc)
+            await fail(context, exc)
 
     async def GetBlob(  # noqa: N802 - gRPC method name
         self, request: spb.BlobRequest, context: Context
@@ -123,7 +110,7 @@ class LogService(rpc.LogServiceServicer):
                 raise RemoteProtocolError(f"no such blob: {request.content_hash.hex()}")
             return spb.Blob(data=data)
         except ScfedError as exc:
-            await _fail(context, exc)
+            await fail(context, exc)
 
 
 def _tree_size(what: str, value: int, low: int, high: int) -> int:

@@ -99,6 +99,7 @@ class Rounds:
         self._phase_timeout_ms = phase_timeout_ms
         self._max_cells = max_cells
         self._active: CoordinatorRound | None = None
+        self._round_policy: Policy | None = None  # the signed policy the active round follows
         self._changed = asyncio.Event()
 
     def submit(self, member_id: str, envelope: Envelope) -> Receipt:
@@ -123,13 +124,14 @@ class Rounds:
             raise OutOfOrderError("no round is running")
         return active
 
-    def announce(self, request: spb.StartRoundRequest, registry: Registry) -> Announce:
+    def announce(
+        self, request: spb.StartRoundRequest, registry: Registry, policy: Policy | None
+    ) -> Announce:
         """The announce for an operator's request, every bound checked."""
-        loaded = self._policy()
         return announce_for(
             request,
             registry=registry,
-            policy=None if loaded is None else loaded[0],
+            policy=policy,
             connected=self._hub.connected,
             limits=Limits(self._max_cells, self._phase_timeout_ms),
             today=datetime.now(UTC).date(),
@@ -164,8 +166,10 @@ class Rounds:
         """Run one round to its end; its id and the signed result or abort."""
         if self._active is not None and not self._active.phase.terminal:
             raise OutOfOrderError("a round is already running")
-        registry, signed = self._registry()  # one version for the whole round
-        announce = self.announce(request, registry)
+        registry, signed = self._registry()  # one version of each for the whole round
+        loaded = self._policy()
+        self._round_policy = None if loaded is None else loaded[0]
+        announce = self.announce(request, registry, self._round_policy)
         self._check_budget(announce)
         active = CoordinatorRound(announce, registry, self._key)
         self._active, self._outbox = active, []
@@ -177,7 +181,6 @@ class Rounds:
         self._journal.record_once(signed)
         # Nodes connected before the latest enrolment hold an older registry: send it first.
         self._hub.send([Outgoing(c, signed) for c in announce.candidates])
-        loaded = self._policy()
         if loaded is not None:  # and the policy the round follows, logged before the round
             self._journal.record_once(loaded[1])
             for member_id in announce.candidates:
@@ -248,8 +251,7 @@ class Rounds:
         for member_id in witnesses:
             self._hub.push(member_id, task_to_proto(CheckpointTask(signed)))
         deadline = time.monotonic() + active.announce.phase_timeout_ms / 1000
-        loaded = self._policy()
-        needed = witness_quorum(None if loaded is None else loaded[0], active.announce)
+        needed = witness_quorum(self._round_policy, active.announce)
         while self._journal.cosigned(size, witnesses) < needed:
             self._changed.clear()
             if not await self._wait(deadline):

@@ -13,11 +13,11 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Generic, TypeVar
 
 import grpc
 
-from coordinator._status import status_for
+from coordinator._status import fail
 from coordinator.journal import Journal
 from coordinator.log import ProtocolLog
 from coordinator.log_service import LogService
@@ -37,52 +37,44 @@ from scfed.config import (
 from scfed.envelope import Envelope
 from scfed.errors import PermissionDeniedError, ScfedError, VerificationError
 from scfed.messages import MAX_PARTICIPANTS, Operator, Registry
-from scfed.policy import Policy
 from scfed.tasks import receipt_to_proto
 
 log = logging.getLogger("scfed.coordinator")
+_T = TypeVar("_T")
 
 # Each node holds one task stream and at most one submission at a time; operators a few calls.
 MAX_CONCURRENT_RPCS = 2 * MAX_PARTICIPANTS + 16
 
 
-class RegistryFile:
-    """The signed registry on disk, verified on load and re-read when the file changes."""
+class SignedFile(Generic[_T]):
+    """A governance-signed file on disk, verified on load and re-read when it changes."""
 
-    def __init__(self, path: Path, origin: str, governance_key: bytes) -> None:
-        self._path, self._origin, self._key = path, origin, governance_key
+    def __init__(self, path: Path, read: Callable[[Path], tuple[_T, Envelope]]) -> None:
+        self._path, self._read = path, read
         self._stamp: tuple[int, int] | None = None
-        self._loaded: tuple[Registry, Envelope] | None = None
+        self._loaded: tuple[_T, Envelope] | None = None
 
-    def load(self) -> tuple[Registry, Envelope]:
+    def load(self) -> tuple[_T, Envelope]:
         stat = self._path.stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
         if self._loaded is None or stamp != self._stamp:
-            self._loaded = read_registry_file(self._path, self._origin, self._key)
+            self._loaded = self._read(self._path)
             self._stamp = stamp
         return self._loaded
+
+    def load_if_present(self) -> tuple[_T, Envelope] | None:
+        """As ``load``, or None while the file does not exist (a federation without one)."""
+        return self.load() if self._path.exists() else None
+
+
+class RegistryFile(SignedFile[Registry]):
+    """The signed member registry, which a coordinator cannot run without."""
+
+    def __init__(self, path: Path, origin: str, governance_key: bytes) -> None:
+        super().__init__(path, lambda p: read_registry_file(p, origin, governance_key))
 
     def registry(self) -> Registry:
         return self.load()[0]
-
-
-class PolicyFile:
-    """The governance-signed policy on disk, if there is one; re-read when it changes."""
-
-    def __init__(self, path: Path, origin: str, governance_key: bytes) -> None:
-        self._path, self._origin, self._key = path, origin, governance_key
-        self._stamp: tuple[int, int] | None = None
-        self._loaded: tuple[Policy, Envelope] | None = None
-
-    def load(self) -> tuple[Policy, Envelope] | None:
-        if not self._path.exists():
-            return None
-        stat = self._path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        if self._loaded is None or stamp != self._stamp:
-            self._loaded = read_policy_file(self._path, self._origin, self._key)
-            self._stamp = stamp
-        return self._loaded
 
 
 def peer_fingerprint(context: grpc.aio.ServicerContext[object, object]) -> bytes:
@@ -94,13 +86,6 @@ def peer_fingerprint(context: grpc.aio.ServicerContext[object, object]) -> bytes
         return pki.fingerprint_pem(pem)
     except VerificationError as exc:
         raise PermissionDeniedError(f"unreadable client certificate: {exc}") from exc
-
-
-async def _fail(context: grpc.aio.ServicerContext[object, object], exc: ScfedError) -> NoReturn:
-    code = status_for(exc)
-    log.warning("refused %s: %s: %s", context.peer(), code.name, exc)
-    await context.abort(code, str(exc))
-    raise AssertionError("abort returns only by raising")
 
 
 class NodeService(rpc.NodeServiceServicer):
@@ -121,7 +106,7 @@ class NodeService(rpc.NodeServiceServicer):
         try:
             member_id = self._member(context)
         except ScfedError as exc:
-            await _fail(context, exc)
+            await fail(context, exc)
         queue = self._hub.connect(member_id)
         try:
             registry, signed = self._registry.load()
@@ -144,7 +129,7 @@ class NodeService(rpc.NodeServiceServicer):
                 receipt=receipt_to_proto(receipt),
             )
         except ScfedError as exc:
-            await _fail(context, exc)
+            await fail(context, exc)
 
     async def Cosign(  # noqa: N802 - gRPC method name
         self, request: spb.Cosignature, context: grpc.aio.ServicerContext[object, object]
@@ -153,7 +138,7 @@ class NodeService(rpc.NodeServiceServicer):
             self._rounds.cosign(self._member(context), request)
             return spb.CosignAck()
         except ScfedError as exc:
-            await _fail(context, exc)
+            await fail(context, exc)
 
     def authorize_reader(self, context: grpc.aio.ServicerContext[object, object]) -> None:
         """Members and operators may read the protocol log; nobody else."""
@@ -190,7 +175,7 @@ class AdminService(rpc.AdminServiceServicer):
                 registry_version=self._registry.registry().version,
             )
         except ScfedError as exc:
-            await _fail(context, exc)
+            await fail(context, exc)
 
     async def StartRound(  # noqa: N802 - gRPC method name
         self, request: spb.StartRoundRequest, context: grpc.aio.ServicerContext[object, object]
@@ -201,7 +186,7 @@ class AdminService(rpc.AdminServiceServicer):
             round_id, outcome = await self._rounds.run(request)
             return spb.RoundOutcome(round_id=round_id, outcome=outcome.to_proto())
         except ScfedError as exc:
-            await _fail(context, exc)
+            await fail(context, exc)
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -245,7 +230,9 @@ async def serve(
         phase_timeout_ms=config.phase_timeout_ms,
         max_cells=config.max_cells,
         budget=config.privacy.budget,
-        policy=PolicyFile(config.policy, config.origin, governance).load,
+        policy=SignedFile(
+            config.policy, lambda p: read_policy_file(p, config.origin, governance)
+        ).load_if_present,
     )
     server = grpc.aio.server(
         options=server_options(config.max_message_bytes),

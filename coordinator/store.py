@@ -3,7 +3,6 @@ ledger of the privacy budget each release spent. Does I/O."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -12,7 +11,7 @@ from scfed import storage
 from scfed.dp.ledger import Charge
 from scfed.envelope import Envelope
 from scfed.errors import StorageError
-from scfed.storage import fetch, insert_charge, open_database, transaction
+from scfed.storage import fetch_read_only, insert_charge, open_database, transaction
 
 _SCHEMA = (
     """
@@ -79,19 +78,8 @@ class StoredRound:
 
 def read_rounds(path: Path) -> list[StoredRound]:
     """Every round in a coordinator database, oldest first, read-only."""
-    if not path.exists():
-        return []
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot open database {path}: {exc}") from exc
-    try:
-        rows = fetch(
-            db, "SELECT round_id, started_at, announce, outcome FROM rounds ORDER BY started_at"
-        )
-    finally:
-        db.close()
-    return [_round(row) for row in rows]
+    sql = "SELECT round_id, started_at, announce, outcome FROM rounds ORDER BY started_at"
+    return [_round(row) for row in fetch_read_only(path, sql)]
 
 
 def _round(row: tuple[object, ...]) -> StoredRound:

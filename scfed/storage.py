@@ -92,11 +92,13 @@ def insert_charge(db: sqlite3.Connection, charge: Charge, at: float) -> None:
     )
 
 
+_CHARGES = "SELECT round_id, query, period, survivors, rho FROM charges"
+
+
 def charges(db: sqlite3.Connection, period: str | None = None) -> list[Charge]:
     """Every recorded charge, oldest first, or only those of one period."""
-    sql = "SELECT round_id, query, period, survivors, rho FROM charges"
-    rows = fetch(db, sql + (" WHERE period = ?" if period else "") + " ORDER BY charged_at",
-                 (period,) if period else ())  # fmt: skip
+    where = " WHERE period = ?" if period else ""
+    rows = fetch(db, f"{_CHARGES}{where} ORDER BY charged_at", (period,) if period else ())
     return [_charge(row) for row in rows]
 
 
@@ -117,8 +119,11 @@ def _charge(row: tuple[object, ...]) -> Charge:
     return Charge(round_id, query, period, survivors, value)
 
 
-def read_charges(path: Path) -> list[Charge]:
-    """The charges in a daemon's database, opened read-only; none if it does not exist yet."""
+def fetch_read_only(
+    path: Path, sql: str, parameters: tuple[object, ...] = ()
+) -> list[tuple[object, ...]]:
+    """The rows of a query on a database opened read-only (a daemon may be running on it);
+    none when it does not exist yet, because reading must not create it."""
     if not path.exists():
         return []
     try:
@@ -126,9 +131,14 @@ def read_charges(path: Path) -> list[Charge]:
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open database {path}: {exc}") from exc
     try:
-        return charges(db)
+        return fetch(db, sql, parameters)
     finally:
         db.close()
+
+
+def read_charges(path: Path) -> list[Charge]:
+    """The charges in a daemon's database, read-only; none if it does not exist yet."""
+    return [_charge(row) for row in fetch_read_only(path, _CHARGES + " ORDER BY charged_at")]
 
 
 def spent(db: sqlite3.Connection, period: str) -> Fraction:

@@ -57,11 +57,12 @@ def _results(args: argparse.Namespace) -> int:
     stored = [r for r in read_rounds(config.database) if r.outcome and r.outcome.type == RESULT]
     if args.round:
         stored = [r for r in stored if r.round_id.hex() == args.round]
-    built = [build(r.announce.body, r.outcome.body, policy.entry) for r in stored if r.outcome]
-    published = [p for p in built if p is not None]
-    if not published:
+    releases = (
+        build(r.announce.body, r.outcome.body, policy.entry) for r in reversed(stored) if r.outcome
+    )
+    chosen = next((r for r in releases if r is not None), None)  # the latest; built once
+    if chosen is None:
         raise ConfigError("no published catalogue round matches")
-    chosen = published[-1]
     print(table(chosen))
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
