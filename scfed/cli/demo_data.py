@@ -82,6 +82,13 @@ def weeks(start: date) -> list[date]:
     return [start + timedelta(weeks=i) for i in range(HORIZON)]
 
 
+def _squeeze(week: int) -> Decimal:
+    """Kyushu legacy demand over its first week's: 1, 1.1, 1.4, 1.9, 2.6, 3.5. Steep enough
+    that by the last week demand passes maximum capacity even if the largest buyer drops out
+    of the round, and gentle enough that the first weeks are still green."""
+    return 1 + Decimal(week * week) / 10
+
+
 def _jitter(base: int) -> int:
     return base + secrets.randbelow(max(base // 20, 1) + 1)
 
@@ -97,7 +104,7 @@ def write_firm(folder: Path, firm: Firm, start: date) -> dict[tuple[str, str, da
         mapping.append(f"{item},{commodity}")
         for i, week in enumerate(weeks(start)):
             if commodity in firm.demand:
-                ramp = 1 + Decimal(i) / 5 if commodity == KYUSHU_ANALOG else Decimal(1)
+                ramp = _squeeze(i) if commodity == KYUSHU_ANALOG else Decimal(1)
                 quantity = int(_jitter(firm.demand[commodity]) * ramp)
                 demand.append(f"{item},{week.isoformat()},{quantity},unit:piece,0001")
                 truth[("demand", commodity, week)] = Decimal(quantity)
