@@ -5,12 +5,14 @@ seen, and it alone says who may sign what: governance signs registries, the coor
 announces, unmask requests, outcomes and charges, and each registered member its own round
 messages. Each leaf's signature is verified once, its body decoded once. A leaf that fails is
 reported and left out of the round checks, so nothing unauthenticated is believed; an older
-registry version logged again is reported and does not take effect.
+registry version logged again is reported and does not take effect. An authenticated announce
+that does not decode (one that lists a cell twice, say) is kept by its hash with the reason,
+so that the round whose messages refer to it can say which leaf it was and why it failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from auditor.model import Checks, Finding
@@ -103,6 +105,8 @@ class ReadLog:
     findings: tuple[Finding, ...]
     #: The latest governance-signed policy in the log, if any.
     policy: Policy | None = None
+    #: Authenticated announces that do not decode: their hash -> (leaf index, why).
+    rejected: Mapping[bytes, tuple[int, str]] = field(default_factory=dict)
 
     def registry_at(self, size: int) -> Registry | None:
         """The registry in force after the first ``size`` leaves, None before the first."""
@@ -117,6 +121,7 @@ class _Reader:
     leaves: list[Leaf] = field(default_factory=list)
     registries: list[tuple[int, Registry]] = field(default_factory=list)
     policy: Policy | None = None
+    rejected: dict[bytes, tuple[int, str]] = field(default_factory=dict)
     problems: dict[str, list[str]] = field(
         default_factory=lambda: {DECODE: [], SIGNATURES: [], REGISTRY_VERSIONS: []}
     )
@@ -147,6 +152,8 @@ class _Reader:
             message = _DECODERS[envelope.type](envelope.body)
         except RemoteProtocolError as exc:
             self.problems[DECODE].append(f"leaf {index} ({_what(envelope)}): {exc}")
+            if envelope.type == env.ANNOUNCE:
+                self.rejected[envelope.digest(self.origin)] = (index, str(exc))
             return
         digest = envelope.digest(self.origin)
         self.leaves.append(
@@ -245,7 +252,11 @@ def read_log(leaves: Sequence[bytes], *, origin: str, governance_key: bytes) -> 
         REGISTRY_VERSIONS, reader.problems[REGISTRY_VERSIONS], f"registry versions {versions}"
     )
     return ReadLog(
-        tuple(reader.leaves), tuple(reader.registries), tuple(checks.findings), reader.policy
+        tuple(reader.leaves),
+        tuple(reader.registries),
+        tuple(checks.findings),
+        reader.policy,
+        reader.rejected,
     )
 
 

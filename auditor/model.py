@@ -58,6 +58,10 @@ class RoundAudit:
 
     round_id: str
     query: str | None
+    #: A catalogue round's entry cadence and the window it releases in ("2026-W49");
+    #: both "" for an ad-hoc round (or one whose entry is not signed).
+    cadence: str
+    window: str
     parameters: Parameters | None
     candidates: tuple[str, ...]
     survivors: tuple[str, ...]

@@ -1,8 +1,9 @@
 """An audit report as text for people and as JSON for programs. Pure.
 
-The text has one block per round (its id, query and parameters, how many candidates,
-survivors and dropped, whether the result recomputed, the charge, then every failed check
-with its reason), the log-level findings, and a last line that says whether the audit passed.
+The text has one block per round (its id, a catalogue round's cadence window, its query and
+parameters, how many candidates, survivors and dropped, whether the result recomputed, the
+charge, then every failed check with its reason), the log-level findings, and a last line
+that says whether the audit passed.
 The JSON holds every finding, passed or failed, under stable, sorted keys.
 """
 
@@ -42,6 +43,8 @@ def _verdict(report: AuditReport) -> str:
 
 def _round_block(entry: RoundAudit) -> list[str]:
     lines = [f"round {entry.round_id}"]
+    if entry.window:
+        lines.append(f"  catalogue release in its {entry.cadence} window {entry.window}")
     p = entry.parameters
     if p is not None:
         lines.append(

@@ -3,15 +3,19 @@
 The result is recomputed with the coordinator's own function, ``unmasked_sum``, from the
 logged masked inputs (summed in Z_2^64) and the first t valid responses in sorted sender
 order, and must equal the published sums bit for bit. The charge must be the one the rule
-gives: rho = Delta^2 / (2 (m - t_collude) sigma_l^2) for the m actual survivors.
+every role applies, ``scfed.policy.release_rho``, for the actual survivors, under the policy
+and registry in force at the round's announce: it counts corporate groups as one firm and the
+disclosure segments' joint cost.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
 
+from auditor.leaves import Leaf
 from auditor.rounds import RoundView, distinct, message, names
 from auditor.unmasking import Responses
 from scfed import envelope as env
@@ -19,6 +23,7 @@ from scfed.dp.ledger import parse_rho, rho_text
 from scfed.errors import VerificationError
 from scfed.masking import Vector
 from scfed.messages import AdvertiseKeys, Announce, MaskedInput, Result, UnmaskRequest
+from scfed.policy import release_rho
 from scfed.secagg.coordinator import unmasked_sum
 
 
@@ -104,12 +109,13 @@ def _difference(published: bytes, recomputed: bytes) -> str:
 # ---- the charge ----------------------------------------------------------------------------
 
 
-def rule_rho(announce: Announce, survivors: int) -> Fraction:
-    """What a release to ``survivors`` inputs costs; VerificationError if it cannot be priced."""
+def rule_rho(announce_leaf: Leaf, announce: Announce, survivors: Sequence[str]) -> Fraction:
+    """What releasing the sum of ``survivors`` costs each of them, by ``release_rho`` with the
+    policy and registry in force at the announce; VerificationError if it cannot be priced."""
     try:
-        return announce.noise.rho(announce.n_min, survivors)
-    except ValueError as exc:
-        raise VerificationError(f"no rho for {survivors} survivors: {exc}") from None
+        return release_rho(announce_leaf.policy, announce, announce_leaf.registry, survivors)
+    except (ValueError, ArithmeticError) as exc:
+        raise VerificationError(f"no rho for {len(survivors)} survivors: {exc}") from None
 
 
 def check_charge_present(view: RoundView) -> str:
@@ -145,10 +151,10 @@ def check_charge_matches(view: RoundView, result: Result) -> str:
 
 
 def check_charge_rho(view: RoundView, announce: Announce, result: Result) -> str:
-    charge = view.charge
-    if charge is None:
+    charge, announce_leaf = view.charge, view.announce_leaf
+    if charge is None or announce_leaf is None:
         raise VerificationError("no charge to check")
-    rule = rule_rho(announce, len(result.survivors))
+    rule = rule_rho(announce_leaf, announce, result.survivors)
     logged = parse_rho(charge.rho)
     if logged != rule:
         raise VerificationError(

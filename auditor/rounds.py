@@ -4,14 +4,15 @@ A round is every authenticated leaf that carries its round id. Its first announc
 the round is checked against; a second, different announce for the same round id is a split
 view. Node messages count only when they refer to that announce and come from one of its
 candidates, and of each node's messages of one type the first counts (a second, different one
-is equivocation, reported here).
+is equivocation, reported here). Messages that refer to an announce which did not decode name
+its leaf and the reason, so a round whose announce was refused says why.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from auditor.leaves import NODE_TYPES, Leaf, RoundMessage
@@ -67,6 +68,8 @@ class RoundView:
     request_leaf: Leaf | None
     outcome_leaf: Leaf | None
     charge_leaf: Leaf | None
+    #: Announces the round's messages refer to that did not decode: hash -> (leaf, why).
+    rejected: Mapping[bytes, tuple[int, str]] = field(default_factory=dict)
 
     @property
     def announce(self) -> Announce | None:
@@ -85,19 +88,24 @@ class RoundView:
         return [leaf for leaf in self.leaves if leaf.type in types]
 
 
-def group_rounds(leaves: Sequence[Leaf]) -> list[RoundView]:
-    """The rounds of the log, in the order their first leaf appears."""
+def group_rounds(
+    leaves: Sequence[Leaf], rejected: Mapping[bytes, tuple[int, str]] | None = None
+) -> list[RoundView]:
+    """The rounds of the log, in the order their first leaf appears; ``rejected`` are the
+    log's announces that did not decode, by hash, with the reason."""
     by_round: dict[bytes, list[Leaf]] = {}
     for leaf in leaves:
         by_round.setdefault(leaf.message.round_id, []).append(leaf)
-    return [_view(round_id, tuple(group)) for round_id, group in by_round.items()]
+    return [_view(round_id, tuple(group), rejected or {}) for round_id, group in by_round.items()]
 
 
 def _announce_hash(leaf: Leaf) -> bytes | None:
     return getattr(leaf.message, "announce_hash", None)
 
 
-def _view(round_id: bytes, leaves: tuple[Leaf, ...]) -> RoundView:
+def _view(
+    round_id: bytes, leaves: tuple[Leaf, ...], rejected: Mapping[bytes, tuple[int, str]]
+) -> RoundView:
     announces = [leaf for leaf in leaves if leaf.type == env.ANNOUNCE]
     first = announces[0] if announces else None
     ours = [leaf for leaf in leaves if first is not None and _announce_hash(leaf) == first.digest]
@@ -114,7 +122,16 @@ def _view(round_id: bytes, leaves: tuple[Leaf, ...]) -> RoundView:
         _first(ours, env.UNMASK_REQUEST),
         _first(ours, *OUTCOMES),
         _first(ours, env.CHARGE),
+        _referred(leaves, rejected),
     )
+
+
+def _referred(
+    leaves: Sequence[Leaf], rejected: Mapping[bytes, tuple[int, str]]
+) -> dict[bytes, tuple[int, str]]:
+    """The rejected announces that these leaves refer to."""
+    hashes = {hash_ for leaf in leaves if (hash_ := _announce_hash(leaf)) is not None}
+    return {hash_: why for hash_, why in rejected.items() if hash_ in hashes}
 
 
 def _first(leaves: Sequence[Leaf], *types: str) -> Leaf | None:
@@ -139,7 +156,7 @@ def check_single_announce(view: RoundView) -> str:
     """Exactly one announce per round id; two different ones are a split view."""
     announces = distinct(view.of(env.ANNOUNCE))
     if not announces:
-        raise VerificationError(f"no announce is logged, yet {len(view.leaves)} leaves name it")
+        raise VerificationError(_no_announce(view))
     if len(announces) == 1:
         return f"one announce, at leaf {announces[0].index}"
     views = []
@@ -152,6 +169,19 @@ def check_single_announce(view: RoundView) -> str:
     raise VerificationError(
         f"split view: {len(announces)} different announces for one round id: {'; '.join(views)}"
     )
+
+
+def _no_announce(view: RoundView) -> str:
+    """Why a round has no announce to check against: none logged, or its own did not decode."""
+    count = len(view.leaves)
+    if not view.rejected:
+        return f"no announce is logged, yet {count} leaves name it"
+    refused = "; ".join(_undecoded(*why) for why in list(view.rejected.values())[:MAX_LISTED])
+    return f"no valid announce, yet {count} leaves name the round: {refused}"
+
+
+def _undecoded(index: int, reason: str) -> str:
+    return f"its messages refer to the announce at leaf {index}, which does not decode: {reason}"
 
 
 def check_parameters(announce: Announce, announce_leaf: Leaf) -> str:
@@ -204,11 +234,16 @@ def check_announce_hash(view: RoundView, announce_leaf: Leaf) -> str:
     """Every message of the round that names an announce names this one."""
     problems = [
         f"leaf {leaf.index}: {leaf.signer}'s {leaf.type} refers to announce "
-        f"{short(hash_)}, not {short(announce_leaf.digest)}"
+        f"{short(hash_)}{_rejected(view, hash_)}, not {short(announce_leaf.digest)}"
         for leaf in view.leaves
         if (hash_ := _announce_hash(leaf)) is not None and hash_ != announce_leaf.digest
     ]
     return require(problems, f"every message refers to announce {short(announce_leaf.digest)}")
+
+
+def _rejected(view: RoundView, hash_: bytes) -> str:
+    why = view.rejected.get(hash_)
+    return "" if why is None else f" (at leaf {why[0]}, which does not decode: {why[1]})"
 
 
 def check_signers(view: RoundView, announce: Announce) -> str:

@@ -18,13 +18,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from auditor import result as results
 from auditor import rounds, unmasking
 from auditor.leaves import ReadLog, read_log
-from auditor.model import AuditReport, ChargeAudit, Checks, Parameters, RoundAudit
+from auditor.model import AuditReport, ChargeAudit, Checks, Parameters, RoundAudit, require
 from auditor.shares import check_shares
 from scfed import envelope as env
 from scfed import note, tlog
 from scfed.dp.ledger import Budget, rho_text
 from scfed.errors import ScfedError, VerificationError
 from scfed.messages import Announce, Result
+from scfed.policy import release_window
 
 #: A signed note with its cosignatures is far below this.
 MAX_NOTE_BYTES = 1 << 20
@@ -57,10 +58,12 @@ def audit(
         older_checkpoints=older_checkpoints,
         origin=origin,
     )
-    audited = tuple(audit_round(view) for view in rounds.group_rounds(log.leaves))
+    views = rounds.group_rounds(log.leaves, log.rejected)
+    audited = tuple(audit_round(view) for view in views)
     spent = _spent(audited)
     cap = budget if log.policy is None else log.policy.budget
     checks.run("budget.cap", lambda: check_budget(spent, cap))
+    checks.run("budget.cadence", lambda: check_cadence(audited))
     totals = tuple((period, rho_text(rho)) for period, rho in spent.items())
     return AuditReport(len(leaves), audited, tuple(checks.findings), totals)
 
@@ -174,6 +177,41 @@ def check_budget(spent: dict[str, Fraction], budget: Budget) -> str:
     )
 
 
+def check_cadence(audited: Sequence[RoundAudit]) -> str:
+    """No catalogue entry is released twice in one cadence window (DESIGN.md section 4):
+    every round with a logged result counts, aborted rounds and rounds in progress do not."""
+    released: dict[tuple[str, str, str], list[str]] = {}
+    for entry in audited:
+        if entry.outcome == "result" and entry.query is not None and entry.window:
+            key = (entry.query, entry.cadence, entry.window)
+            released.setdefault(key, []).append(entry.round_id)
+    problems = [
+        f"{query} released {_times(len(ids))} in its {cadence} window {window} "
+        f"(rounds {rounds.names([_short_id(i) for i in ids])})"
+        for (query, cadence, window), ids in released.items()
+        if len(ids) > 1
+    ]
+    releases = sum(len(ids) for ids in released.values())
+    return require(
+        problems,
+        f"each catalogue entry released at most once per cadence window "
+        f"({_count(releases, 'catalogue release')} in {_count(len(released), 'window')})",
+    )
+
+
+def _times(count: int) -> str:
+    return "twice" if count == 2 else f"{count} times"
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _short_id(round_id: str) -> str:
+    """A round id as people compare it: its first 8 bytes in hex."""
+    return round_id[:16]
+
+
 # ---- one round -----------------------------------------------------------------------------
 
 
@@ -246,9 +284,12 @@ def _entry(
     view: rounds.RoundView, announce: Announce | None, checks: Checks, *, recomputed: bool | None
 ) -> RoundAudit:
     request = view.request
+    cadence, window = _window(view, announce)
     return RoundAudit(
         round_id=view.round_id.hex(),
         query=None if announce is None else announce.query,
+        cadence=cadence,
+        window=window,
         parameters=None if announce is None else _parameters(announce),
         candidates=() if announce is None else announce.candidates,
         survivors=() if request is None else request.survivors,
@@ -258,6 +299,21 @@ def _entry(
         charge=_charge(view, announce),
         findings=tuple(checks.findings),
     )
+
+
+def _window(view: rounds.RoundView, announce: Announce | None) -> tuple[str, str]:
+    """The cadence of the round's signed entry and the window it releases in; ("", "") for
+    an ad-hoc round or one whose entry the policy in force does not sign."""
+    leaf = view.announce_leaf
+    if announce is None or leaf is None or leaf.policy is None or not announce.week:
+        return "", ""
+    entry = leaf.policy.entry(announce.query)
+    if entry is None:
+        return "", ""
+    try:
+        return entry.cadence, release_window(leaf.policy, announce)
+    except (ScfedError, ValueError):
+        return "", ""
 
 
 def _parameters(announce: Announce) -> Parameters:
@@ -277,14 +333,19 @@ def _parameters(announce: Announce) -> Parameters:
 
 def _charge(view: rounds.RoundView, announce: Announce | None) -> ChargeAudit | None:
     """The logged charge and, for a published result, the rho the rule gives it."""
-    charge, outcome = view.charge, view.outcome_leaf
+    charge = view.charge
     if charge is None:
         return None
-    rule = None
-    if announce is not None and outcome is not None and outcome.type == env.RESULT:
-        try:
-            survivors = len(rounds.message(outcome, Result).survivors)
-            rule = rho_text(results.rule_rho(announce, survivors))
-        except VerificationError:
-            rule = None
-    return ChargeAudit(charge.period, charge.rho, rule)
+    return ChargeAudit(charge.period, charge.rho, _rule(view, announce))
+
+
+def _rule(view: rounds.RoundView, announce: Announce | None) -> str | None:
+    """The rho the rule gives a published result; None when there is none or no price."""
+    outcome, leaf = view.outcome_leaf, view.announce_leaf
+    if announce is None or leaf is None or outcome is None or outcome.type != env.RESULT:
+        return None
+    try:
+        survivors = rounds.message(outcome, Result).survivors
+        return rho_text(results.rule_rho(leaf, announce, survivors))
+    except VerificationError:
+        return None

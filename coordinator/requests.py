@@ -8,7 +8,8 @@ the entry and the week, so the operator cannot change them (and every node check
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from protos.scfed.v1 import service_pb2 as spb
@@ -76,6 +77,11 @@ def _adhoc(
     most = min(limits.max_cells, MAX_LISTED_CELLS)
     if not 1 <= len(cells) <= most:
         raise RemoteProtocolError(f"a round needs 1 to {most} cells, not {len(cells)}")
+    repeated = [cell for cell, n in Counter(cells).items() if n > 1]
+    if repeated:
+        raise RemoteProtocolError(
+            f"a round's cells are a set: {repeated[0][:80]!r} is listed more than once"
+        )
     n_min = request.n_min or DEFAULT_N_MIN
     threshold = _threshold(request, candidates, n_min)
     if not request.HasField("noise"):
@@ -108,21 +114,28 @@ def _catalogue(
         raise RemoteProtocolError(f"{entry.name} has {cells.dim} cells, over {limits.max_cells}")
     threshold = _threshold(request, candidates, entry.min_contributors)
     timeout = request.phase_timeout_ms or limits.phase_timeout_ms
+    noise = replace(entry.noise, planned=entry.planned(len(candidates)))
     return Announce(
         os.urandom(16), entry.name, cells.dim, candidates, threshold, entry.min_contributors,
-        registry.version, timeout, entry_layout_hash(entry, week), entry.noise, (),
-        week.isoformat(),
+        registry.version, timeout, entry_layout_hash(entry, week), noise, (), week.isoformat(),
     )  # fmt: skip
 
 
 def _week(text: str, today: date) -> date:
-    """The requested Monday, or the next one."""
+    """The requested Monday, by default this week's: nodes take part only in a round of
+    the current week."""
+    current = today - timedelta(days=today.weekday())
     if not text:
-        return today + timedelta(days=7 - today.weekday())
+        return current
     try:
         week = date.fromisoformat(text)
     except ValueError:
         raise RemoteProtocolError(f"week {text[:20]!r} is not a date") from None
     if week.weekday() != 0:
         raise RemoteProtocolError(f"a round's week starts on a Monday, not {text}")
+    if week != current:
+        raise RemoteProtocolError(
+            f"a catalogue round releases the current week ({current}), not {week}: "
+            "nodes refuse any other"
+        )
     return week

@@ -21,7 +21,7 @@ from protos.scfed.v1 import service_pb2 as spb
 from scfed import envelope as env
 from scfed.dp.ledger import Budget, Charge, parse_rho, period_label
 from scfed.envelope import Envelope
-from scfed.errors import OutOfOrderError
+from scfed.errors import OutOfOrderError, PrivacyBudgetError
 from scfed.messages import (
     Announce,
     KeySet,
@@ -29,7 +29,7 @@ from scfed.messages import (
     Registry,
     decode_charge,
 )
-from scfed.policy import Policy, witness_quorum
+from scfed.policy import Policy, planned_release_rho, release_window, witness_quorum
 from scfed.secagg import CoordinatorRound, Outgoing, Phase
 from scfed.tasks import CheckpointTask, Receipt, task_to_proto
 
@@ -140,11 +140,20 @@ class Rounds:
     def _period(self) -> str:
         return period_label(self._budget.period, datetime.now(UTC).date())
 
-    def _check_budget(self, announce: Announce) -> None:
-        """PrivacyBudgetError if the round, at its worst (n_min survivors), passes the cap."""
+    def _check_budget(self, announce: Announce, registry: Registry, policy: Policy | None) -> None:
+        """PrivacyBudgetError if the round, at its planned survivors, passes the cap, or if
+        its entry was released already in this cadence window (every node would refuse)."""
         period = self._period()
-        worst = announce.noise.rho(announce.n_min, announce.n_min)
-        self._budget.check(self._store.spent(period), worst, period)
+        planned = planned_release_rho(policy, announce, registry)
+        self._budget.check(self._store.spent(period), planned, period)
+        window = release_window(policy, announce)
+        if window and any(
+            (c.query, c.window) == (announce.query, window) for c in self._store.charges
+        ):
+            raise PrivacyBudgetError(
+                f"{announce.query} was released already in its window {window}; "
+                "nodes take part in one release of an entry per window"
+            )
 
     def _charge(self, active: CoordinatorRound) -> Charge | None:
         """Log the signed charge of a published result; the federation ledger's row for it.
@@ -152,14 +161,19 @@ class Rounds:
         Aborts cost nothing.
         """
         period = self._period()
-        signed = active.charge(period)
+        signed = active.charge(period, self._round_policy)
         if signed is None:
             return None
         self._journal.record(signed)
         charge = decode_charge(signed.body)
         announce = active.announce
         return Charge(
-            announce.round_id, announce.query, period, charge.survivors, parse_rho(charge.rho)
+            announce.round_id,
+            announce.query,
+            period,
+            charge.survivors,
+            parse_rho(charge.rho),
+            release_window(self._round_policy, announce),
         )
 
     async def run(self, request: spb.StartRoundRequest) -> tuple[bytes, Envelope]:
@@ -170,7 +184,7 @@ class Rounds:
         loaded = self._policy()
         self._round_policy = None if loaded is None else loaded[0]
         announce = self.announce(request, registry, self._round_policy)
-        self._check_budget(announce)
+        self._check_budget(announce, registry, self._round_policy)
         active = CoordinatorRound(announce, registry, self._key)
         self._active, self._outbox = active, []
         self._journal.forget_round()

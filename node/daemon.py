@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import grpc
 
@@ -23,7 +23,7 @@ from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed import envelope as env
 from scfed import pki
-from scfed.catalogue import check_announce, node_vector
+from scfed.catalogue import node_vector
 from scfed.config import NodeConfig, read_governance_key, read_private_key_file
 from scfed.dp.contribution import Ints
 from scfed.dp.ledger import period_label
@@ -35,6 +35,7 @@ from scfed.errors import (
     RefusedError,
     ScfedError,
 )
+from scfed.groups import group_of, groups
 from scfed.messages import (
     Announce,
     KeySet,
@@ -44,7 +45,7 @@ from scfed.messages import (
     decode_result,
     decode_unmask_request,
 )
-from scfed.policy import Policy, open_policy, witness_quorum
+from scfed.policy import Policy, check_plan, open_policy, witness_quorum
 from scfed.registry import open_registry
 from scfed.secagg import Identity, NodePolicy, NodeRound
 from scfed.secagg.node import previous_answer
@@ -93,11 +94,14 @@ class NodeDaemon:
             budget=privacy.budget,
             min_t_collude=privacy.t_collude,
             noise_floor=privacy.noise_floor,
+            adhoc=privacy.adhoc,
+            adhoc_cap=privacy.adhoc_cap,
         )
         self._store = NodeStore(config.database)
         self._log = NodeLog(self._store, config.database.parent / "evidence", config.member_id)
         self._registry: Registry | None = None
         self._catalogue: Policy | None = None  # the governance-signed policy
+        self._refused: Policy | None = None  # a newer one whose plan passes this node's cap
         self._records = RecordStore(config.database)
         self._rounds: dict[bytes, NodeRound] = {}
         self._stop = threading.Event()
@@ -197,7 +201,7 @@ class NodeDaemon:
             case Envelope() if task.type == env.REGISTRY:
                 self._update_registry(task)
             case Envelope() if task.type == env.POLICY:
-                self._catalogue = open_policy(task, self.config.origin, self._governance_key)
+                self._update_policy(task)
             case Envelope():
                 self._log.receipt(task.to_bytes(), receipt, task.type)
                 return self._round_message(task, receipt)
@@ -227,12 +231,37 @@ class NodeDaemon:
         self._log.bind(registry, self._log_stub)
         log.info("registry version %d: %d members", registry.version, len(registry.members))
 
+    def _update_policy(self, envelope: Envelope) -> None:
+        """Take a newer signed policy; refuse its catalogue if what this node opted into
+        would plan to spend past its cap (it then takes part in none of those entries)."""
+        policy = open_policy(envelope, self.config.origin, self._governance_key)
+        held = self._catalogue or self._refused
+        if held is not None and policy.version < held.version:
+            raise RefusedError(f"policy version {policy.version} is older than {held.version}")
+        registry = self._registry
+        members = [m.member_id for m in registry.members] if registry is not None else []
+        largest = groups(registry, members).largest if registry is not None else 1
+        try:
+            plan = check_plan(policy, self.config.opt_in, self._policy.budget, largest)
+        except PrivacyBudgetError:
+            self._catalogue, self._refused = None, policy
+            raise
+        self._catalogue, self._refused = policy, None
+        log.info(
+            "policy version %d: the opted-in entries plan rho %.4g of %.4g a %s",
+            policy.version, float(plan.total), float(self._policy.budget.cap), plan.period,
+        )  # fmt: skip
+
     def _join(self, announce: Envelope) -> Envelope:
         if self._registry is None:
             raise RefusedError("a round was announced before the registry arrived")
         identity = Identity(self.config.member_id, self._identity_key, self._registry)
-        period = period_label(self._policy.budget.period, datetime.now(UTC).date())
-        node_round = NodeRound(identity, self._policy, self._store, os.urandom, period=period)
+        today = datetime.now(UTC).date()
+        period = period_label(self._policy.budget.period, today)
+        node_round = NodeRound(
+            identity, self._policy, self._store, os.urandom, period=period,
+            catalogue=self._catalogue, opt_in=self.config.opt_in, today=today,
+        )  # fmt: skip
         self._rounds.clear()  # rounds run one at a time: an announce ends any older one here
         reply = node_round.on_announce(announce, self._inputs)
         round_id = node_round.announce.round_id
@@ -241,17 +270,17 @@ class NodeDaemon:
         return reply
 
     def _inputs(self, announce: Announce) -> Ints:
-        """This node's figures for the round: from its store for a catalogue entry it opted
-        into, or from its figures file for an ad-hoc round."""
+        """This node's figures for the round: from its store for a catalogue entry (which
+        the round machine has checked), or from its figures file for an ad-hoc round."""
         if not announce.week:
             return input_vector(self.config.figures, announce)
         entry = None if self._catalogue is None else self._catalogue.entry(announce.query)
-        if entry is None:
+        if entry is None or self._registry is None:
             raise RefusedError(f"{announce.query!r} is not in the signed catalogue this node holds")
-        if entry.name not in self.config.opt_in:
-            raise RefusedError(f"this node has not opted into catalogue entry {entry.name}")
-        week = check_announce(entry, announce)
-        return node_vector(entry, week, self._records.weekly)
+        me = group_of(self._registry, self.config.member_id)
+        group = groups(self._registry, announce.candidates).size(me)
+        week = date.fromisoformat(announce.week)
+        return node_vector(entry, week, self._records.weekly, group)
 
     def _unmask(self, request: Envelope, receipt: Receipt | None) -> Envelope:
         registry = self._registry

@@ -56,6 +56,9 @@ class NodeStore:
     def spent(self, period: str) -> Fraction:
         return storage.spent(self._db, period)
 
+    def charges_in(self, period: str) -> list[Charge]:
+        return storage.charges(self._db, period)
+
     def close(self) -> None:
         self._db.close()
 

@@ -1,34 +1,41 @@
-"""Catalogue rounds: the cell layout, a node's vector, and the release. Pure: no I/O.
+"""Catalogue rounds: the cell layout, a node's vector, and the disclosure rules. Pure: no I/O.
 
-A round of a catalogue entry has three segments, in this order:
+A round of a catalogue entry has three segments, in this order, each with its own noise:
 - values: for each commodity, each week of the horizon and each component of the metric, the
   node's figure on the grid (components are facts such as demand, or bounded indicators the
   node computes locally: utilisation in permille, one-hot histogram bins);
-- presence: for each value cell, ``presence_weight`` if the node has a figure there (so the
-  sum counts the cell's contributors);
-- concentration: for each value cell, min(x, Q)^2 // Q with Q the entry's concentration
-  scale, so the sum estimates the sum of squares and hence the Herfindahl index.
-Every segment is noised alike; the sensitivity of a magnitude round covers the concentration
-segment (``Noise.delta2``). Presence is what it says: under magnitude privacy the number of
-contributors per cell is not hidden, so it is used only to suppress cells and is published
-only as a band.
+- presence: for each value cell, min(|x|, P) // g, with P the entry's presence threshold and
+  g the members of the node's corporate group among the candidates: the sum over P counts
+  the cell's contributors, a group at most once, a contributor below P in part;
+- concentration: for each value cell, F min(g |x|, Q)^2 // (g Q), with Q the cell's
+  concentration scale and F = 4 for resolution: by Cauchy-Schwarz, Q / F times the sum
+  bounds the sum of the groups' squared figures from above while no member reaches Q / g,
+  and hence the Herfindahl index; a member that does contributes at least F Q / g.
+Every transformation is Lipschitz in x (presence 1, concentration 2 F + 1), so one firm's change
+of R in its figures moves each segment by a bounded L2 norm: the node derives the release's
+sensitivity from the layout and its own transformations (``Noise.segments``). The rules are
+one-sided tests that hold whatever the magnitudes: a cell with fewer than k contributors, or
+one firm holding the dominance limit, is published in at most 1% of releases.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from statistics import NormalDist
 
 import numpy as np
 
 from scfed.dp.contribution import Ints, to_grid
-from scfed.dp.distribution import Estimate, cell_estimate, ratio, traffic_light
+from scfed.dp.distribution import Estimate, ratio_of, traffic_light
+from scfed.dp.params import CONCENTRATION_FINE
 from scfed.errors import RefusedError
 from scfed.messages import Announce, layout_hash
-from scfed.policy import CatalogueEntry
+from scfed.policy import METRIC_COMPONENTS, CatalogueEntry
 
 #: Bins of the days-of-supply and quoted lead-time histograms: (label, lower bound).
 DOS_BINS = (("0-7d", 0), ("7-14d", 7), ("14-30d", 14), ("30-60d", 30), ("60d+", 60))
@@ -36,14 +43,7 @@ LEAD_BINS = (("0-8w", 0), ("8-16w", 8), ("16-26w", 16), ("26-52w", 26), ("52w+",
 #: Utilisation is computed by each node, in permille, clipped to this.
 MAX_UTILISATION = 1500
 
-COMPONENTS: dict[str, tuple[str, ...]] = {
-    "demand-capacity": ("demand", "capacity_actual", "capacity_max"),
-    "stock": ("stock_finished", "stock_wip"),
-    "book-to-bill": ("bookings", "billings"),
-    "utilisation": ("utilisation",),
-    "days-of-supply": tuple(f"dos:{label}" for label, _ in DOS_BINS),
-    "lead-time": tuple(f"lead:{label}" for label, _ in LEAD_BINS),
-}
+COMPONENTS = METRIC_COMPONENTS
 #: The facts a node reads for each metric.
 FACTS: dict[str, tuple[str, ...]] = {
     "demand-capacity": ("demand", "capacity_actual", "capacity_max"),
@@ -111,23 +111,47 @@ def check_announce(entry: CatalogueEntry, announce: Announce) -> date:
         raise RefusedError(f"a round of {entry.name} must name its week")
     week = date.fromisoformat(announce.week)
     cells = layout(entry, week)
-    if announce.noise != entry.noise or announce.n_min != entry.min_contributors:
+    planned = entry.planned(len(announce.candidates))
+    noise = announce.noise
+    if replace(noise, planned=0) != entry.noise or announce.n_min != entry.min_contributors:
         raise RefusedError(f"the round's noise or n_min differ from catalogue entry {entry.name}")
+    if noise.planned != planned:
+        raise RefusedError(
+            f"the round plans its noise for {noise.planned} survivors, catalogue entry "
+            f"{entry.name} for {planned} of {len(announce.candidates)} candidates"
+        )
     if announce.dim != cells.dim or announce.layout_hash != layout_hash(cells.cells):
         raise RefusedError(f"the round's cells are not those of catalogue entry {entry.name}")
     return week
 
 
-def node_vector(entry: CatalogueEntry, week: date, weekly: Weekly) -> Ints:
-    """This node's contribution before noise: values, presence and concentration segments."""
+def check_current(week: date, today: date) -> None:
+    """RefusedError unless ``week`` is the current week by this node's clock (a day either
+    side for clock skew): releasing other weeks would let the coordinator release one entry
+    many times, once for each week it names."""
+    current = {_monday(today + timedelta(days=d)) for d in (-1, 0, 1)}
+    if week not in current:
+        raise RefusedError(
+            f"the round releases the week of {week}, not the current week of {_monday(today)}"
+        )
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def node_vector(entry: CatalogueEntry, week: date, weekly: Weekly, group: int = 1) -> Ints:
+    """This node's contribution before noise: values, presence and concentration segments;
+    ``group`` is the number of members of this node's corporate group among the candidates."""
     cells = layout(entry, week)
     figures = _figures(entry, cells, weekly)
     values = to_grid([figures.get(cell, Decimal(0)) for cell in cells.values], _grid(entry))
-    presence = np.where(values != 0, entry.presence_weight, 0).astype(np.int64)
-    scale = entry.concentration_scale
-    clipped = np.minimum(np.abs(values), scale).astype(object)  # exact squares past 2^63
-    concentration = np.array([int(c) * int(c) // scale for c in clipped], dtype=np.int64)
-    return np.concatenate([values, presence, concentration])
+    magnitude = np.abs(values)
+    presence = np.minimum(magnitude, entry.presence_threshold) // group
+    scales = np.array([entry.scale(k, c) for c, k, _ in cells.values], dtype=np.int64)
+    clipped = np.minimum(group * magnitude, scales)  # at most 2^26: the squares stay exact
+    concentration = CONCENTRATION_FINE * clipped * clipped // (group * scales)
+    return np.concatenate([values, presence, concentration]).astype(np.int64)
 
 
 def _grid(entry: CatalogueEntry) -> Fraction:
@@ -181,7 +205,11 @@ def _histogram(
 
 @dataclass(frozen=True)
 class Cell:
-    """One published cell: its estimate, or why it is suppressed."""
+    """One published cell: its estimate, or why it is suppressed.
+
+    ``estimate`` combines every release of the week, unbiased, with its interval; ``trend``
+    is the week on the smoothed and consistent series, which the traffic light reads.
+    """
 
     component: str
     commodity: str
@@ -189,39 +217,107 @@ class Cell:
     estimate: Estimate | None
     contributors: str  # a band such as "5-9", or "<k"
     suppressed: str  # the reason, "" when published
+    trend: Estimate | None = None
 
 
-def band(count: int, k: int) -> str:
+def band(count: float, k: int) -> str:
+    """A contributor count as published: only its band."""
     if count < k:
         return f"<{k}"
     return [label for low, label in BANDS if count >= low][-1] if count >= BANDS[0][0] else f"{k}-4"
 
 
-def release(entry: CatalogueEntry, week: date, sums: Ints, survivors: int) -> list[Cell]:
-    """Every value cell with its interval, or suppressed with the reason, from the noisy sums."""
-    cells = layout(entry, week)
-    n = len(cells.values)
-    values, presence, squares = sums[:n], sums[n : 2 * n], sums[2 * n :]
-    sigma_l2 = entry.noise.local_variance(entry.min_contributors)
-    out = []
-    for (component, key, w), value, present, square in zip(
-        cells.values, values, presence, squares, strict=True
-    ):
-        count = max(0, round(int(present) / entry.presence_weight))
-        reason = _suppressed(entry, count, int(value), int(square))
-        estimate = None if reason else cell_estimate(int(value), sigma_l2=sigma_l2, m=survivors)
-        out.append(Cell(component, key, w, estimate, band(count, entry.min_contributors), reason))
-    return out
+#: One-sided normal quantiles: 1% for the contributor count; for the dominance test, 0.8%
+#: for the squares from above and 0.1% for each bound on the value, 1% in all.
+Z_COUNT = NormalDist().inv_cdf(0.99)
+Z_SQUARES = NormalDist().inv_cdf(0.992)
+Z_VALUE = NormalDist().inv_cdf(0.999)
 
 
-def _suppressed(entry: CatalogueEntry, count: int, value: int, square: int) -> str:
-    if count < entry.min_contributors:
-        return f"fewer than {entry.min_contributors} contributors"
-    if value > 0:
-        hhi = Fraction(max(square, 0) * entry.concentration_scale, value * value)
-        if hhi >= entry.concentration_limit:
-            return f"dominated by one firm (concentration index {float(hhi):.2f})"
+@dataclass(frozen=True)
+class Stat:
+    """An unbiased estimate of one cell's sum over the survivors, and its noise variance."""
+
+    value: float
+    var: float
+
+    def low(self, z: float) -> float:
+        return self.value - z * math.sqrt(self.var)
+
+    def high(self, z: float) -> float:
+        return self.value + z * math.sqrt(self.var)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the disclosure rules see of one value cell: its three noisy statistics."""
+
+    presence: Stat
+    value: Stat
+    squares: Stat
+    slack: int  # what the nodes' floors may have taken off the squares: one per survivor
+    group: int = 1  # the largest corporate group among the candidates
+    week: Evidence | None = None  # the week alone, when the statistics above are wider
+
+
+def disclosure(entry: CatalogueEntry, component: str, commodity: str, evidence: Evidence) -> str:
+    """Why a cell must be suppressed, "" when it may be published.
+
+    The k rule: the count's 99% lower bound must reach k; the count is a conservative one
+    (groups once, contributors below P in part), so a cell with fewer than k contributors is
+    published in at most 1% of releases. The dominance rule: if one group of g members
+    holds a share s of the value V, its members' cells sum to at least F (s V)^2 / Q
+    whenever Q >= sqrt(g) s V (uncapped by Cauchy-Schwarz; a capped member alone gives
+    F Q / g), so the cell is published only when, with the value's and the squares'
+    bounds, Q >= sqrt(g) s V_high and Q (squares_high + slack) / F < (s V_low)^2; the
+    bounds fail with probabilities 0.1%, 0.1% and 0.8%, so a dominated cell is published
+    in at most 1% of releases.
+    """
+    return _count_reason(entry, evidence) or _dominance_reason(
+        entry, entry.scale(commodity, component), evidence
+    )
+
+
+def _count_reason(entry: CatalogueEntry, evidence: Evidence) -> str:
+    k, least = entry.min_contributors, entry.min_contributors * entry.presence_threshold
+    if evidence.presence.low(Z_COUNT) < least:
+        return f"estimated contributors below {k}"
+    if evidence.week is not None and evidence.week.presence.high(Z_COUNT) < least:
+        return f"estimated contributors below {k} in this week"
     return ""
+
+
+def _dominance_reason(entry: CatalogueEntry, scale: int, evidence: Evidence) -> str:
+    share = float(entry.dominance_limit)
+    percent = f"{share * 100:.0f}%"
+    v_low, v_high = evidence.value.low(Z_VALUE), evidence.value.high(Z_VALUE)
+    if v_low <= 0:
+        return f"estimated value too close to zero to rule out one firm holding {percent}"
+    if scale < math.sqrt(evidence.group) * share * v_high:
+        return f"above the entry's concentration scale: one firm holding {percent} not ruled out"
+    squares = (evidence.squares.high(Z_SQUARES) + evidence.slack) / CONCENTRATION_FINE
+    if scale * squares >= share**2 * v_low**2:
+        estimate = evidence.squares.value / CONCENTRATION_FINE
+        index = max(0.0, scale * estimate / evidence.value.value**2)
+        return f"one firm may hold {percent} or more (estimated concentration index {index:.2f})"
+    if evidence.week is not None and _dominated_this_week(entry, scale, evidence.week):
+        return f"one firm may hold {percent} or more in this week"
+    return ""
+
+
+def _dominated_this_week(entry: CatalogueEntry, scale: int, week: Evidence) -> bool:
+    """Whether the week's own statistics clearly show a dominant firm, or a value beyond the
+    scale, where the window's did not: a change the window averages away."""
+    share = float(entry.dominance_limit)
+    v_high = week.value.high(Z_COUNT)
+    if scale < math.sqrt(week.group) * share * week.value.low(Z_COUNT):
+        return True
+    squares = week.squares.low(Z_COUNT) / CONCENTRATION_FINE
+    return v_high > 0 and scale * squares >= share**2 * v_high**2
+
+
+def estimated_contributors(entry: CatalogueEntry, evidence: Evidence) -> float:
+    return max(0.0, evidence.presence.value / entry.presence_threshold)
 
 
 @dataclass(frozen=True)
@@ -234,24 +330,21 @@ class Derived:
     value: str
 
 
-def derived(entry: CatalogueEntry, cells: Sequence[Cell], survivors: int) -> list[Derived]:
+def derived(cells: Sequence[Cell], metric: str) -> list[Derived]:
     """The DCM traffic light (demand-capacity) or book-to-bill (ratio) per commodity-week."""
     by_place: dict[tuple[str, date], dict[str, Cell]] = {}
     for cell in cells:
         by_place.setdefault((cell.commodity, cell.week), {})[cell.component] = cell
-    sigma_l2 = entry.noise.local_variance(entry.min_contributors)
     out = []
     for (key, week), parts in sorted(by_place.items()):
-        text = _derive(entry.metric, parts, sigma_l2, survivors)
+        text = _derive(metric, parts)
         if text:
             out.append(Derived(key, week, text[0], text[1]))
     return out
 
 
-def _derive(
-    metric: str, parts: Mapping[str, Cell], sigma_l2: int, m: int
-) -> tuple[str, str] | None:
-    estimates = {name: cell.estimate for name, cell in parts.items()}
+def _derive(metric: str, parts: Mapping[str, Cell]) -> tuple[str, str] | None:
+    estimates = {name: cell.trend or cell.estimate for name, cell in parts.items()}
     if metric == "demand-capacity":
         d, a, x = (estimates.get(c) for c in ("demand", "capacity_actual", "capacity_max"))
         if d is None or a is None or x is None:
@@ -262,7 +355,7 @@ def _derive(
         b, s = estimates.get("bookings"), estimates.get("billings")
         if b is None or s is None:
             return ("book-to-bill", "suppressed")
-        r = ratio(int(b.value), int(s.value), sigma_l2=sigma_l2, m_num=m, m_den=m)
+        r = ratio_of(b, s)
         return (
             "book-to-bill",
             "undefined" if r is None else f"{r.value:.2f} [{r.low:.2f}, {r.high:.2f}]",

@@ -57,6 +57,8 @@ DEFAULT_PERIOD = "year"
 DEFAULT_DELTA = 1e-9
 DEFAULT_T_COLLUDE = 1
 DEFAULT_NOISE_FLOOR = "2"
+#: What a node that opts into ad-hoc rounds may spend on them per period, within its cap.
+DEFAULT_ADHOC_CAP = Fraction(1, 20)
 MIN_DELTA, MAX_DELTA = 1e-15, 1e-3
 MAX_SERVER_NAME = 253
 
@@ -81,6 +83,8 @@ class Privacy:
     t_collude: int
     noise_floor: Fraction
     delta: float
+    adhoc: bool = False  # a node takes part in ad-hoc rounds only when it says so
+    adhoc_cap: Fraction = DEFAULT_ADHOC_CAP  # and spends at most this on them per period
 
 
 @dataclass(frozen=True)
@@ -251,6 +255,12 @@ class _Table:
             raise self.error(key, f"must be above 0 and at most {high}, not {value}")
         return number
 
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.values.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, not {_kind(value)}")
+        return value
+
     def real(self, key: str, default: float, low: float, high: float) -> float:
         """A number from ``low`` to ``high``, written 1e-9 or "1e-9"."""
         value = self.values.get(key, default)
@@ -336,7 +346,9 @@ _NODE_SCHEMA: _Schema = {
     "": frozenset({"member_id", "origin", "coordinator", "server_name"}),
     "keys": _TLS_KEYS | {"identity_key", "governance_key"},
     "policy": frozenset({"min_n_min", "max_cells"}),
-    "privacy": frozenset({"rho_cap", "period", "t_collude", "noise_floor", "delta"}),
+    "privacy": frozenset(
+        {"rho_cap", "period", "t_collude", "noise_floor", "delta", "adhoc", "adhoc_rho_cap"}
+    ),
     "data": frozenset({"figures", "mapping"}),
     "catalogue": frozenset({"opt_in"}),
     "state": frozenset({"database"}),
@@ -368,6 +380,8 @@ def _privacy(table: _Table) -> Privacy:
         t_collude=table.integer("t_collude", DEFAULT_T_COLLUDE, 0, MAX_MIN_N_MIN - 1),
         noise_floor=table.fraction("noise_floor", DEFAULT_NOISE_FLOOR, Fraction(1000)),
         delta=table.real("delta", DEFAULT_DELTA, MIN_DELTA, MAX_DELTA),
+        adhoc=table.boolean("adhoc", False),
+        adhoc_cap=table.fraction("adhoc_rho_cap", str(DEFAULT_ADHOC_CAP), MAX_RHO_CAP),
     )
 
 

@@ -270,6 +270,8 @@ def _cells(values: Sequence[str], dim: int, layout: bytes) -> tuple[str, ...]:
         raise RemoteProtocolError(f"an announce lists {dim} cells, at most {MAX_LISTED_CELLS}")
     if any(len(c) > MAX_CELL_KEY or "\n" in c for c in cells):
         raise RemoteProtocolError(f"a cell key is longer than {MAX_CELL_KEY} or has a newline")
+    if len(set(cells)) != len(cells):
+        raise RemoteProtocolError("an announce lists a cell twice: a round's cells are a set")
     if layout_hash(cells) != layout:
         raise RemoteProtocolError("the listed cells do not match the layout hash")
     return cells
@@ -320,7 +322,10 @@ def _week(text: str, listed: bool) -> str:
 
 def decode_noise(m: pb.Noise, n_min: int, error: type[ScfedError]) -> Noise:
     """Validated noise parameters; ``error`` names whose fault a bad value is."""
-    noise = Noise(m.sigma, m.t_collude, m.unit, m.bound, m.grid, m.plausible, m.disclosure)
+    noise = Noise(
+        m.sigma, m.t_collude, m.unit, m.bound, m.grid, m.plausible, m.disclosure, m.planned,
+        m.presence_sigma, m.concentration_sigma,
+    )  # fmt: skip
     try:
         noise.check(n_min)
     except ValueError as exc:

@@ -11,23 +11,60 @@ against the entry and takes part only in entries its own configuration opted int
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from fractions import Fraction
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protos.scfed.v1 import messages_pb2 as pb
-from scfed.dp.ledger import PERIODS, Budget, parse_rho
+from scfed.dp.ledger import (
+    CADENCES,
+    PERIODS,
+    Budget,
+    parse_rho,
+    window_label,
+    windows_per_period,
+)
 from scfed.dp.params import Noise, parse_decimal
 from scfed.envelope import GOVERNANCE, POLICY, Envelope, seal, verify
-from scfed.errors import ConfigError, RemoteProtocolError, ScfedError, VerificationError
-from scfed.messages import MAX_NAME, MAX_PARTICIPANTS, Announce, decode_noise, noise_to_proto
+from scfed.errors import (
+    ConfigError,
+    PrivacyBudgetError,
+    RemoteProtocolError,
+    ScfedError,
+    VerificationError,
+)
+from scfed.groups import groups
+from scfed.messages import (
+    MAX_NAME,
+    MAX_PARTICIPANTS,
+    Announce,
+    Registry,
+    decode_noise,
+    noise_to_proto,
+)
 
-METRICS = ("demand-capacity", "stock", "utilisation", "days-of-supply", "lead-time", "book-to-bill")
+#: The components of each metric's cells, in layout order.
+METRIC_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "demand-capacity": ("demand", "capacity_actual", "capacity_max"),
+    "stock": ("stock_finished", "stock_wip"),
+    "book-to-bill": ("bookings", "billings"),
+    "utilisation": ("utilisation",),
+    "days-of-supply": ("dos:0-7d", "dos:7-14d", "dos:14-30d", "dos:30-60d", "dos:60d+"),
+    "lead-time": ("lead:0-8w", "lead:8-16w", "lead:16-26w", "lead:26-52w", "lead:52w+"),
+}
+METRICS = tuple(METRIC_COMPONENTS)
 MAX_ENTRIES = 200
 MAX_COMMODITIES = 5000
 MAX_HORIZON_WEEKS = 104
 DEFAULT_MIN_CONTRIBUTORS = 5
+DEFAULT_PLANNED_PERCENT = 80
+#: A cell is published only when it is clear that no one firm holds this share of it.
+DEFAULT_DOMINANCE = "0.6"
+#: Largest presence threshold or concentration scale, in grid units: squares stay exact.
+MAX_SCALE = 2**26
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _RECIPIENT = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
@@ -41,14 +78,91 @@ class CatalogueEntry:
     horizon_weeks: int
     noise: Noise
     min_contributors: int
-    max_concentration: str
-    presence_weight: int
+    dominance: str
+    presence_threshold: int
     concentration_scale: int
     recipients: tuple[str, ...]
+    cadence: str = "weekly"
+    planned_percent: int = DEFAULT_PLANNED_PERCENT
+    #: Q per commodity, or per commodity and component (commodity-major); () for
+    #: concentration_scale everywhere.
+    concentration_scales: tuple[int, ...] = ()
+
+    def scale(self, commodity: str, component: str) -> int:
+        """The concentration scale Q of a cell."""
+        scales = self.concentration_scales
+        if not scales:
+            return self.concentration_scale
+        k = self.commodities.index(commodity)
+        if len(scales) == len(self.commodities):
+            return scales[k]
+        components = METRIC_COMPONENTS[self.metric]
+        return scales[k * len(components) + components.index(component)]
 
     @property
-    def concentration_limit(self) -> Fraction:
-        return parse_decimal(self.max_concentration, "the largest concentration")
+    def dominance_limit(self) -> Fraction:
+        """The share of a cell no one firm may hold for the cell to be published."""
+        return parse_decimal(self.dominance, "the dominance limit")
+
+    def planned(self, candidates: int) -> int:
+        """The survivors a round with ``candidates`` plans its noise for."""
+        return max(self.min_contributors, self.planned_percent * candidates // 100)
+
+    @property
+    def overlap(self) -> Fraction:
+        """(2 P + 1) / 2 Q for the smallest scale Q: how far the two disclosure segments
+        move together (Noise.rho)."""
+        return Fraction(2 * self.presence_threshold + 1, 2 * min(self._scales))
+
+    @property
+    def _scales(self) -> tuple[int, ...]:
+        return self.concentration_scales or (self.concentration_scale,)
+
+    def rho_planned(self, group: int = 1) -> Fraction:
+        """The most one release costs when the planned survivors (or more) survive, with
+        corporate groups of at most ``group`` members."""
+        return self.noise.planned_rho(group, self.overlap)
+
+
+@dataclass(frozen=True)
+class PlannedSpend:
+    """What a catalogue costs a node per budget period, for the entries it opted into."""
+
+    period: str
+    lines: tuple[tuple[str, str, int, Fraction], ...]  # (entry, cadence, releases, rho each)
+
+    @property
+    def total(self) -> Fraction:
+        return sum((n * rho for _, _, n, rho in self.lines), Fraction(0))
+
+
+def planned_spend(
+    policy: Policy, opted_in: Iterable[str], period: str, group: int = 1
+) -> PlannedSpend:
+    """Cadence x cost per release, summed over the entries named in ``opted_in``, for
+    corporate groups of at most ``group`` members."""
+    names = set(opted_in)
+    lines = tuple(
+        (e.name, e.cadence, windows_per_period(e.cadence, period), e.rho_planned(group))
+        for e in policy.entries
+        if e.name in names
+    )
+    return PlannedSpend(period, lines)
+
+
+def check_plan(
+    policy: Policy, opted_in: Iterable[str], budget: Budget, group: int = 1
+) -> PlannedSpend:
+    """The plan; PrivacyBudgetError when the opted-in entries would spend past the cap."""
+    plan = planned_spend(policy, opted_in, budget.period, group)
+    if plan.total > budget.cap:
+        parts = ", ".join(f"{name} {n} x {float(rho):.4g}" for name, _, n, rho in plan.lines)
+        raise PrivacyBudgetError(
+            f"policy version {policy.version} plans rho {float(plan.total):.4g} a "
+            f"{budget.period} for the entries this node opted into ({parts}), past its cap "
+            f"{float(budget.cap):.4g}; this node takes part in none of them until that changes"
+        )
+    return plan
 
 
 @dataclass(frozen=True)
@@ -67,6 +181,44 @@ class Policy:
 
     def entry(self, name: str) -> CatalogueEntry | None:
         return next((e for e in self.entries if e.name == name), None)
+
+
+def release_rho(
+    policy: Policy | None, announce: Announce, registry: Registry, survivors: Sequence[str]
+) -> Fraction:
+    """What releasing the sum of ``survivors`` costs each of them: the one rule node,
+    coordinator and auditor all apply. Corporate groups count as one firm: the members of
+    the t_collude largest groups among the survivors may pool their noise, and the largest
+    group among the candidates scales the concentration segment's sensitivity."""
+    entry = policy.entry(announce.query) if policy is not None and announce.week else None
+    noise = announce.noise
+    pooled = groups(registry, survivors).colluders(noise.t_collude)
+    return noise.rho(
+        announce.n_min, len(survivors), colluders=pooled,
+        group=groups(registry, announce.candidates).largest,
+        overlap=entry.overlap if entry is not None else Fraction(1),
+    )  # fmt: skip
+
+
+def release_window(policy: Policy | None, announce: Announce) -> str:
+    """The cadence window a catalogue round releases in; "" for an ad-hoc round."""
+    entry = policy.entry(announce.query) if policy is not None and announce.week else None
+    if entry is None:
+        return ""
+    return window_label(entry.cadence, date.fromisoformat(announce.week))
+
+
+def planned_release_rho(policy: Policy | None, announce: Announce, registry: Registry) -> Fraction:
+    """What the release costs if the planned survivors survive, counting every member of
+    the t_collude largest groups among the candidates as a colluder: the announce-time
+    estimate of ``release_rho``, which is checked again for the actual survivors."""
+    entry = policy.entry(announce.query) if policy is not None and announce.week else None
+    noise, candidates = announce.noise, groups(registry, announce.candidates)
+    return noise.rho(
+        announce.n_min, noise.planned_for(announce.n_min),
+        colluders=candidates.colluders(noise.t_collude), group=candidates.largest,
+        overlap=entry.overlap if entry is not None else Fraction(1),
+    )  # fmt: skip
 
 
 def witness_quorum(policy: Policy | None, announce: Announce) -> int:
@@ -140,21 +292,38 @@ def _entry(m: pb.CatalogueEntry) -> CatalogueEntry:
 def _entry_rest(m: pb.CatalogueEntry, name: str, commodities: tuple[str, ...]) -> CatalogueEntry:
     if not 1 <= m.horizon_weeks <= MAX_HORIZON_WEEKS or not 2 <= m.min_contributors <= 1000:
         raise RemoteProtocolError(f"{name}: horizon 1..{MAX_HORIZON_WEEKS}, k 2..1000")
-    if not m.HasField("noise") or not m.noise.disclosure:
+    if m.cadence not in CADENCES or not 1 <= m.planned_percent <= 100:
+        raise RemoteProtocolError(
+            f"{name}: cadence one of {', '.join(CADENCES)}, planned survivors 1..100 percent"
+        )
+    if not m.HasField("noise") or not m.noise.disclosure or m.noise.planned:
         raise RemoteProtocolError(f"{name}: an entry's noise must cover its disclosure cells")
     noise = decode_noise(m.noise, m.min_contributors, RemoteProtocolError)
     try:
-        limit = parse_decimal(m.max_concentration, "the largest concentration")
+        limit = parse_decimal(m.dominance, "the dominance limit")
     except ValueError as exc:
         raise RemoteProtocolError(f"{name}: {exc}") from None
-    if limit > 1 or not 1 <= m.presence_weight <= 2**32 or not 1 <= m.concentration_scale <= 2**40:
-        raise RemoteProtocolError(f"{name}: concentration at most 1, weights and scale positive")
+    scales = (m.concentration_scale, *m.concentration_scales)
+    per_cell = len(commodities) * len(METRIC_COMPONENTS[m.metric])
+    if len(m.concentration_scales) not in (0, len(commodities), per_cell):
+        raise RemoteProtocolError(
+            f"{name}: one concentration scale per commodity, or per commodity and component"
+        )
+    if (
+        limit > 1
+        or not 1 <= m.presence_threshold <= MAX_SCALE
+        or not all(1 <= q <= MAX_SCALE for q in scales)
+    ):
+        raise RemoteProtocolError(
+            f"{name}: dominance at most 1, presence threshold and concentration scales 1..2^26"
+        )
     if not m.recipients or any(not _RECIPIENT.fullmatch(r) for r in m.recipients):
         raise RemoteProtocolError(f"{name}: recipients must be names like 'members' or 'public'")
     purpose = m.purpose[:1000]
     return CatalogueEntry(
         name, purpose, m.metric, commodities, m.horizon_weeks, noise, m.min_contributors,
-        m.max_concentration, m.presence_weight, m.concentration_scale, tuple(m.recipients),
+        m.dominance, m.presence_threshold, m.concentration_scale, tuple(m.recipients),
+        m.cadence, m.planned_percent, tuple(m.concentration_scales),
     )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ def open_database(path: Path, schema: str) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous=FULL")
         with transaction(db):
             _create(db, schema)  # executescript would commit on its own, outside the transaction
+            _migrate(db)
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open database {path}: {exc}") from exc
     return db
@@ -35,6 +36,13 @@ def _create(db: sqlite3.Connection, schema: str) -> None:
     for statement in schema.split(";"):
         if statement.strip():
             db.execute(statement)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a ledger written by an earlier version up to this one, keeping every charge."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(charges)")}
+    if columns and "release_window" not in columns:
+        db.execute("ALTER TABLE charges ADD COLUMN release_window TEXT NOT NULL DEFAULT ''")
 
 
 @contextmanager
@@ -78,7 +86,8 @@ CREATE TABLE IF NOT EXISTS charges (
     period TEXT NOT NULL,
     survivors INTEGER NOT NULL,
     rho TEXT NOT NULL,
-    charged_at REAL NOT NULL
+    charged_at REAL NOT NULL,
+    release_window TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS charges_by_period ON charges (period)
 """
@@ -87,12 +96,16 @@ CREATE INDEX IF NOT EXISTS charges_by_period ON charges (period)
 def insert_charge(db: sqlite3.Connection, charge: Charge, at: float) -> None:
     """Record a charge inside the caller's transaction; a round is charged at most once."""
     db.execute(
-        "INSERT INTO charges VALUES (?, ?, ?, ?, ?, ?)",
-        (charge.round_id, charge.query, charge.period, charge.survivors, rho_text(charge.rho), at),
-    )
+        "INSERT INTO charges (round_id, query, period, survivors, rho, charged_at, release_window)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            charge.round_id, charge.query, charge.period, charge.survivors,
+            rho_text(charge.rho), at, charge.window,
+        ),
+    )  # fmt: skip
 
 
-_CHARGES = "SELECT round_id, query, period, survivors, rho FROM charges"
+_CHARGES = "SELECT round_id, query, period, survivors, rho, release_window FROM charges"
 
 
 def charges(db: sqlite3.Connection, period: str | None = None) -> list[Charge]:
@@ -103,20 +116,21 @@ def charges(db: sqlite3.Connection, period: str | None = None) -> list[Charge]:
 
 
 def _charge(row: tuple[object, ...]) -> Charge:
-    round_id, query, period, survivors, rho = row
+    round_id, query, period, survivors, rho, window = row
     if not (
         isinstance(round_id, bytes)
         and isinstance(query, str)
         and isinstance(period, str)
         and isinstance(survivors, int)
         and isinstance(rho, str)
+        and isinstance(window, str)
     ):
         raise StorageError("the ledger holds a value of the wrong type")
     try:
         value = parse_rho(rho)
     except ScfedError as exc:
         raise StorageError(f"the ledger holds a corrupt charge: {exc}") from exc
-    return Charge(round_id, query, period, survivors, value)
+    return Charge(round_id, query, period, survivors, value, window)
 
 
 def fetch_read_only(

@@ -1,5 +1,5 @@
 """A tiny TOML writer for the configurations scfed generates: bare keys, strings, integers,
-lists of strings and one level of tables. The standard library reads TOML but cannot write
+booleans, lists of strings and one level of tables. The standard library reads TOML but cannot write
 it. Pure."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from scfed.errors import ConfigError
 
-TomlValue = str | int | list[str]
+TomlValue = str | int | bool | list[str]
 TomlDocument = Mapping[str, TomlValue | Mapping[str, TomlValue]]
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -50,6 +50,8 @@ def _toml_pair(key: str, value: object) -> str:
     key = _toml_key(key)
     if isinstance(value, str):
         return f"{key} = {_toml_string(value)}"
+    if isinstance(value, bool):
+        return f"{key} = {'true' if value else 'false'}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{key} = {value}"
     if isinstance(value, list) and all(isinstance(v, str) for v in value):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scfed.cli import bench_data, bench_tlog
+from scfed.cli import bench_data, bench_picture, bench_tlog
 from scfed.dp.contribution import Ints
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.errors import ScfedError
@@ -46,6 +46,7 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     secagg.set_defaults(func=_secagg)
     bench_tlog.add_benchmark(kinds)
     bench_data.add_benchmarks(kinds)
+    bench_picture.add_benchmark(kinds)
     audit = kinds.add_parser("audit", help="time scfed audit verify on a log of many rounds")
     audit.add_argument("--rounds", type=int, default=100)
     audit.add_argument("--nodes", type=int, default=50)

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +33,6 @@ import numpy as np
 
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
-from scfed.catalogue import release
 from scfed.cli import demo_data
 from scfed.cli._processes import Processes, processes, start_coordinator, wait_for
 from scfed.cli.coordinator import AdminClient
@@ -43,6 +43,7 @@ from scfed.dp.accounting import epsilon
 from scfed.envelope import ABORT, SHARE_KEYS, Envelope
 from scfed.errors import ConfigError
 from scfed.messages import decode_abort, decode_result
+from scfed.picture import release, round_of
 from scfed.policy import Policy
 from scfed.transport import secure_channel
 
@@ -75,7 +76,7 @@ def setup(directory: Path, firms: tuple[demo_data.Firm, ...], start: dt.date) ->
         for name in ("demand.csv", "capacity.csv"):
             _scfed("node", "import", "--config", str(folder / "node.toml"), str(folder / name))
     catalogue = directory / "catalogue.toml"
-    catalogue.write_text(demo_data.CATALOGUE, encoding="utf-8")
+    catalogue.write_text(demo_data.catalogue(), encoding="utf-8")
     sign_catalogue(directory, catalogue)
     return truth
 
@@ -95,8 +96,8 @@ def run_demo(directory: Path, n: int, dropouts: int) -> int:
         raise ConfigError(f"--nodes must be 3..{len(demo_data.FIRMS)} and --dropouts below it")
     firms = demo_data.FIRMS[:n]
     names = sorted(f.name for f in firms)
-    today = dt.date.today()
-    start = today + dt.timedelta(days=7 - today.weekday())
+    today = dt.datetime.now(dt.UTC).date()
+    start = today - dt.timedelta(days=today.weekday())  # nodes release the current week only
     truth = setup(directory, firms, start)
     print(f"federation of {n} firms in {directory}; each imported its own files")
     with processes(directory / "logs") as procs:
@@ -166,7 +167,8 @@ def _report(
     result = decode_result(outcome.body)
     m = len(result.survivors)
     sums = np.frombuffer(result.sums, dtype="<i8").astype(np.int64)
-    cells = release(entry, start, sums, m)
+    planned = entry.planned(n)
+    cells = release(entry, [round_of(entry, start, sums, m, planned=planned)])
     covered = total = 0
     print(f"\n{'cell':<66} {'true':>8} {'noisy':>8}  95% interval")
     for cell in cells:
@@ -179,9 +181,13 @@ def _report(
         name = f"{cell.component} {cell.commodity} {cell.week}"
         interval = f"[{cell.estimate.low:,.0f}, {cell.estimate.high:,.0f}]"
         print(
-            f"{name:<66} {true:>8,} {cell.estimate.value:>8,}  {interval}{'' if inside else '  NO'}"
+            f"{name:<66} {true:>8,} {cell.estimate.value:>8,.0f}  {interval}"
+            f"{'' if inside else '  NO'}"
         )
-    return _coverage(directory, covered, total, entry.noise.rho(entry.min_contributors, m))
+    noise = replace(entry.noise, planned=planned)  # the demo's firms are their own groups
+    return _coverage(
+        directory, covered, total, noise.rho(entry.min_contributors, m, overlap=entry.overlap)
+    )
 
 
 def _coverage(directory: Path, covered: int, total: int, rho: Fraction) -> int:

@@ -14,9 +14,13 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
-ENTRY = "weekly-demand-capacity"
+from scfed.dp.ledger import windows_per_period
+from scfed.dp.plan import entry_noise
+
+ENTRY = "demand-capacity"
 HORIZON = 6
 K = 3
 
@@ -40,10 +44,11 @@ class Firm:
 #: Ordered so that any first few firms already hold both sides of the Kyushu market.
 FIRMS = (
     Firm("fab-kumamoto", "foundry", capacity={KYUSHU_ANALOG: 5200}),
-    Firm("auto-nagoya", "automotive", demand={KYUSHU_ANALOG: 4300, HSINCHU_LOGIC: 6000}),
+    Firm("auto-nagoya", "automotive", demand={KYUSHU_ANALOG: 3000, HSINCHU_LOGIC: 6000}),
     Firm("fab-oita", "foundry", capacity={KYUSHU_ANALOG: 3900}),
-    Firm("osat-kaohsiung", "OSAT", demand={HSINCHU_LOGIC: 9000, KYUSHU_ANALOG: 1500}),
-    Firm("fab-nagasaki", "IDM", capacity={KYUSHU_ANALOG: 3100}, demand={KYUSHU_ANALOG: 600}),
+    Firm("osat-kaohsiung", "OSAT", demand={HSINCHU_LOGIC: 9000, KYUSHU_ANALOG: 2200}),
+    Firm("fab-nagasaki", "IDM", capacity={KYUSHU_ANALOG: 3100}, demand={KYUSHU_ANALOG: 1200}),
+    Firm("fab-kagoshima", "foundry", capacity={KYUSHU_ANALOG: 2800}),
     Firm("auto-detroit", "automotive", demand={KYUSHU_ANALOG: 2700, ARIZONA_LOGIC: 3000}),
     Firm("fab-kitakyushu", "foundry", capacity={KYUSHU_ANALOG: 2500}),
     Firm("industrial-osaka", "industrial", demand={KYUSHU_ANALOG: 1900, GYEONGGI_MEMORY: 2500}),
@@ -54,7 +59,28 @@ FIRMS = (
     Firm("materials-ulsan", "materials supplier", demand={GYEONGGI_MEMORY: 800}),
 )
 
-CATALOGUE = f"""\
+#: A quarterly plan: a firm's year of rho 0.5 spread over four releases (scfed.dp.plan).
+CADENCE = "quarterly"
+PRESENCE_THRESHOLD = 1000
+#: Q per commodity: demand, actual and maximum capacity (Kyushu demand climbs 3.5-fold).
+SCALES = {
+    KYUSHU_ANALOG: (30_000, 12_000, 13_000),
+    HSINCHU_LOGIC: (12_000, 30_000, 33_000),
+    GYEONGGI_MEMORY: (8_000, 22_000, 24_000),
+    ARIZONA_LOGIC: (6_000, 7_000, 8_000),
+}
+
+
+def catalogue() -> str:
+    """The catalogue governance signs for the demo, its noise planned for the default
+    budget of a firm at the entry's cadence."""
+    noise = entry_noise(
+        bound=100, rho_release=Fraction(1, 2) / windows_per_period(CADENCE, "year"),
+        overlap=Fraction(2 * PRESENCE_THRESHOLD + 1, 2 * min(min(q) for q in SCALES.values())),
+        plausible=1_000_000,
+    )  # fmt: skip
+    scales = ", ".join(f'"{k}" = {list(q)}' for k, q in sorted(SCALES.items()))
+    return f"""\
 rho_cap = "0.5"
 period = "year"
 
@@ -64,16 +90,19 @@ purpose = "where demand will exceed capacity, per commodity and region, in the c
 metric = "demand-capacity"
 commodities = [{", ".join(f'"{c}"' for c in COMMODITIES)}]
 horizon_weeks = {HORIZON}
-sigma = "600"
+cadence = "{CADENCE}"
+sigma = "{noise.sigma}"
+presence_sigma = "{noise.presence_sigma}"
+concentration_sigma = "{noise.concentration_sigma}"
 bound = 100
 unit = "magnitude"
 grid = "1"
 plausible = 1000000
 t_collude = 1
 min_contributors = {K}
-max_concentration = "0.8"
-presence_weight = 20000
-concentration_scale = 6000
+dominance = "0.6"
+presence_threshold = {PRESENCE_THRESHOLD}
+concentration_scales = {{ {scales} }}
 recipients = ["members"]
 """
 

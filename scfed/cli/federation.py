@@ -34,6 +34,7 @@ from scfed import pki
 from scfed.cli import federation_policy
 from scfed.cli._toml import TomlDocument, format_toml
 from scfed.config import (
+    DEFAULT_ADHOC_CAP,
     DEFAULT_COORDINATOR_DATABASE,
     DEFAULT_DELTA,
     DEFAULT_FIGURES,
@@ -344,6 +345,8 @@ def _node_toml(settings: FederationConfig, name: str) -> bytes:
             "t_collude": DEFAULT_T_COLLUDE,
             "noise_floor": DEFAULT_NOISE_FLOOR,
             "delta": str(DEFAULT_DELTA),
+            "adhoc": False,
+            "adhoc_rho_cap": str(DEFAULT_ADHOC_CAP),
         },
         "data": {"figures": DEFAULT_FIGURES, "mapping": DEFAULT_MAPPING},
         "catalogue": {"opt_in": []},

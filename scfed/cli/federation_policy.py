@@ -12,18 +12,25 @@ where the coordinator re-reads it. Does file I/O.
     purpose = "where demand will exceed capacity, per commodity and region"
     metric = "demand-capacity"  # or stock, utilisation, days-of-supply, lead-time, book-to-bill
     commodities = ["fabrication/analog/90-180nm/200mm/JP-Kyushu"]
-    horizon_weeks = 8
-    sigma = "400"               # noise, in grid units
+    horizon_weeks = 13
+    cadence = "weekly"          # or monthly, quarterly: one release per window
+    planned_percent = 80        # survivors the noise is sized for, of the candidates
+    sigma = "1116"              # the values' noise, in grid units
+    presence_sigma = "1116"     # the presence segment's (default: sigma)
+    concentration_sigma = "14000"  # the concentration segment's (default: 9 x sigma)
     bound = 100                 # privacy radius R (magnitude) or clip C (firm)
     unit = "magnitude"
     grid = "1"
     plausible = 1000000
     t_collude = 1
-    min_contributors = 5
-    max_concentration = "0.5"
-    presence_weight = 2000
-    concentration_scale = 10000
+    min_contributors = 5        # k
+    dominance = "0.6"           # published only if no one firm may hold this share
+    presence_threshold = 100    # a contributor of at least this counts as one (default: bound)
+    concentration_scale = 10000 # Q; needs Q >= sqrt(g) x dominance x the cell's value
+    concentration_scales = { "fabrication/analog/90-180nm/200mm/JP-Kyushu" = 9000 }
     recipients = ["members"]
+
+``scfed privacy plan --catalogue catalogue.toml`` shows what such a catalogue costs a firm.
 """
 
 from __future__ import annotations
@@ -31,21 +38,32 @@ from __future__ import annotations
 import argparse
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 
 from protos.scfed.v1 import messages_pb2 as pb
 from scfed import pki
 from scfed.config import load_federation_config, read_private_key_file, write_public
+from scfed.dp.params import CONCENTRATION_LIPSCHITZ as LIPSCHITZ
 from scfed.envelope import Envelope
 from scfed.errors import ConfigError, RemoteProtocolError
-from scfed.policy import DEFAULT_MIN_CONTRIBUTORS, Policy, decode_policy, seal_policy
+from scfed.policy import (
+    DEFAULT_DOMINANCE,
+    DEFAULT_MIN_CONTRIBUTORS,
+    DEFAULT_PLANNED_PERCENT,
+    METRIC_COMPONENTS,
+    Policy,
+    decode_policy,
+    seal_policy,
+)
 
 POLICY_FILE = "policy.signed"
 _ENTRY_KEYS = frozenset(
     {
-        "name", "purpose", "metric", "commodities", "horizon_weeks", "sigma", "bound", "unit",
-        "grid", "plausible", "t_collude", "min_contributors", "max_concentration",
-        "presence_weight", "concentration_scale", "recipients",
+        "name", "purpose", "metric", "commodities", "horizon_weeks", "sigma", "presence_sigma",
+        "concentration_sigma", "bound", "unit", "grid", "plausible", "t_collude",
+        "min_contributors", "dominance", "presence_threshold", "concentration_scale",
+        "concentration_scales", "recipients", "cadence", "planned_percent",
     }
 )  # fmt: skip
 
@@ -131,21 +149,36 @@ def _entry(path: Path, e: Mapping[str, object]) -> pb.CatalogueEntry:
     if unknown:
         raise ConfigError(f"{path}: entry {e.get('name')!r}: unknown keys {sorted(unknown)}")
     get = _Fields(path, e)
+    sigma = get.text("sigma")
     noise = pb.Noise(
-        sigma=get.text("sigma"), t_collude=get.number("t_collude", 1),
-        unit=get.text("unit", "magnitude"), bound=get.number("bound"),
-        grid=get.text("grid", "1"), plausible=get.number("plausible", 10**12), disclosure=True,
+        sigma=sigma, t_collude=get.number("t_collude", 1), unit=get.text("unit", "magnitude"),
+        bound=get.number("bound"), grid=get.text("grid", "1"),
+        plausible=get.number("plausible", 10**12), disclosure=True,
+        presence_sigma=get.text("presence_sigma", sigma),
+        concentration_sigma=get.text("concentration_sigma", _times(sigma, LIPSCHITZ)),
     )  # fmt: skip
+    commodities = sorted(set(get.texts("commodities")))
+    metric = get.text("metric")
     return pb.CatalogueEntry(
-        name=get.text("name"), purpose=get.text("purpose", ""), metric=get.text("metric"),
-        commodities=sorted(set(get.texts("commodities"))),
-        horizon_weeks=get.number("horizon_weeks"), noise=noise,
+        name=get.text("name"), purpose=get.text("purpose", ""), metric=metric,
+        commodities=commodities, horizon_weeks=get.number("horizon_weeks"), noise=noise,
         min_contributors=get.number("min_contributors", DEFAULT_MIN_CONTRIBUTORS),
-        max_concentration=get.text("max_concentration", "0.5"),
-        presence_weight=get.number("presence_weight", 1000),
+        dominance=get.text("dominance", DEFAULT_DOMINANCE),
+        presence_threshold=get.number("presence_threshold", noise.bound),
         concentration_scale=get.number("concentration_scale", 10_000),
-        recipients=get.texts("recipients", ["members"]),
+        concentration_scales=get.scales("concentration_scales", commodities, metric),
+        recipients=get.texts("recipients", ["members"]), cadence=get.text("cadence", "weekly"),
+        planned_percent=get.number("planned_percent", DEFAULT_PLANNED_PERCENT),
     )  # fmt: skip
+
+
+def _times(sigma: str, factor: int) -> str:
+    """A decimal sigma times an integer, as a canonical decimal; a sigma that is not a
+    decimal is passed on, for the entry's check to report."""
+    try:
+        return format((Decimal(sigma) * factor).normalize(), "f")
+    except ArithmeticError:
+        return sigma
 
 
 class _Fields:
@@ -175,6 +208,27 @@ class _Fields:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise self._error(key, "must be a non-negative integer")
         return value
+
+    def scales(self, key: str, commodities: list[str], metric: str) -> list[int]:
+        """Concentration scales: a table of commodity = Q, or = [Q per component]; every
+        commodity named once, none missing. [] when the key is absent."""
+        value = self._values.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, dict) or set(value) != set(commodities):
+            raise self._error(key, "must name a scale for each of the entry's commodities")
+        per_component = any(isinstance(v, list) for v in value.values())
+        count = len(METRIC_COMPONENTS.get(metric, ()))
+        out: list[int] = []
+        for commodity in commodities:
+            scale = value[commodity]
+            items = scale if isinstance(scale, list) else [scale] * (count if per_component else 1)
+            if len(items) != (count if per_component else 1) or not all(
+                isinstance(q, int) and not isinstance(q, bool) and q > 0 for q in items
+            ):
+                raise self._error(key, f"{commodity}: a positive integer or one per component")
+            out += items
+        return out
 
     def texts(self, key: str, default: list[str] | None = None) -> list[str]:
         value = self._get(key, default)

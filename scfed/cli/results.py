@@ -12,18 +12,20 @@ import argparse
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from scfed.catalogue import Cell, Derived, derived, release
+from scfed.catalogue import Cell, Derived, derived
 from scfed.config import read_governance_key, read_policy_file
 from scfed.envelope import RESULT
 from scfed.errors import ConfigError
-from scfed.messages import decode_announce, decode_result
+from scfed.groups import groups
+from scfed.messages import Announce, Registry, Result, decode_announce, decode_result
+from scfed.picture import Round, release, round_of
 from scfed.policy import CatalogueEntry
 
 
@@ -49,18 +51,18 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _results(args: argparse.Namespace) -> int:
     from coordinator.store import read_rounds
-    from scfed.config import load_coordinator_config
+    from scfed.config import load_coordinator_config, read_registry_file
 
     config = load_coordinator_config(args.config)
     governance = read_governance_key(config.governance_key)
     policy, _ = read_policy_file(config.policy, config.origin, governance)
-    stored = [r for r in read_rounds(config.database) if r.outcome and r.outcome.type == RESULT]
-    if args.round:
-        stored = [r for r in stored if r.round_id.hex() == args.round]
-    releases = (
-        build(r.announce.body, r.outcome.body, policy.entry) for r in reversed(stored) if r.outcome
-    )
-    chosen = next((r for r in releases if r is not None), None)  # the latest; built once
+    registry, _ = read_registry_file(config.registry, config.origin, governance)
+    stored = [
+        Published(decode_announce(r.announce.body), decode_result(r.outcome.body))
+        for r in read_rounds(config.database)
+        if r.outcome and r.outcome.type == RESULT
+    ]
+    chosen = choose(stored, args.round, policy.entry, registry)
     if chosen is None:
         raise ConfigError("no published catalogue round matches")
     print(table(chosen))
@@ -72,20 +74,48 @@ def _results(args: argparse.Namespace) -> int:
     return 0
 
 
-def build(
-    announce_body: bytes, result_body: bytes, entry_named: Callable[[str], CatalogueEntry | None]
+@dataclass(frozen=True)
+class Published:
+    """A round with a logged result: what its announce and result say."""
+
+    announce: Announce
+    result: Result
+
+
+def choose(
+    stored: Sequence[Published],
+    round_hex: str | None,
+    entry_named: Callable[[str], CatalogueEntry | None],
+    registry: Registry,
 ) -> Release | None:
-    """The release of a stored catalogue round, or None for an ad-hoc one."""
-    announce = decode_announce(announce_body)
-    entry = entry_named(announce.query) if announce.week else None
-    if entry is None:
+    """The release of the chosen catalogue round (default: the latest), as the picture shows
+    it: combined with the entry's earlier rounds up to it."""
+    catalogue = [p for p in stored if p.announce.week and entry_named(p.announce.query)]
+    if round_hex:
+        ids = [p.announce.round_id.hex() for p in catalogue]
+        catalogue = catalogue[: ids.index(round_hex) + 1] if round_hex in ids else []
+    if not catalogue:
         return None
-    result = decode_result(result_body)
-    week = date.fromisoformat(announce.week)
+    last = catalogue[-1]
+    entry = entry_named(last.announce.query)
+    assert entry is not None  # filtered above
+    rounds = [_round(entry, p, registry) for p in catalogue if p.announce.query == entry.name]
+    cells = release(entry, rounds)
+    week = date.fromisoformat(last.announce.week)
+    m = len(last.result.survivors)
+    return Release(
+        last.announce.round_id.hex(), entry, week, m, cells, derived(cells, entry.metric)
+    )
+
+
+def _round(entry: CatalogueEntry, published: Published, registry: Registry) -> Round:
+    announce, result = published.announce, published.result
     sums = np.frombuffer(result.sums, dtype="<i8").astype(np.int64)
-    m = len(result.survivors)
-    cells = release(entry, week, sums, m)
-    return Release(announce.round_id.hex(), entry, week, m, cells, derived(entry, cells, m))
+    largest = groups(registry, announce.candidates).largest
+    return round_of(
+        entry, date.fromisoformat(announce.week), sums, len(result.survivors),
+        planned=announce.noise.planned_for(announce.n_min), group=largest,
+    )  # fmt: skip
 
 
 def _figure(value: float) -> str:

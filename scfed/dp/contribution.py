@@ -76,14 +76,21 @@ def clip_l2(x: Ints, norm: int) -> Ints:
 def contribution(
     x: Ints, noise: Noise, *, n_min: int, cells: Sequence[str], source: Source
 ) -> Ints:
-    """x bounded, clipped for firm-level privacy, plus N_Z(0, sigma_l^2) in every cell.
+    """x bounded, clipped for firm-level privacy, plus N_Z(0, sigma_l^2) in every cell, each
+    segment (values, presence, concentration) with its own sigma_l^2.
 
-    Firm-level privacy takes the sensitivity of replacing one firm's vector as sqrt(2) C,
+    Firm-level privacy takes the sensitivity of replacing one firm's segment as sqrt(2) C,
     which holds for vectors with no negative cells (|x - y|^2 <= |x|^2 + |y|^2); a node with
     negative figures refuses such a round rather than weaken the guarantee.
     """
     check_plausible(x, noise.plausible, cells)
     if noise.unit == FIRM:
         _check_non_negative(x, cells)
-        x = clip_l2(x, noise.bound)
-    return x + sample(noise.local_variance(n_min), len(x), source)
+    parts, start = [], 0
+    for segment in noise.segments(len(x), n_min):
+        part = x[start : start + segment.cells]
+        if noise.unit == FIRM:
+            part = clip_l2(part, noise.bound)
+        parts.append(part + sample(segment.sigma_l2, segment.cells, source))
+        start += segment.cells
+    return np.concatenate(parts)

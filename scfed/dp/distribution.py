@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
@@ -185,6 +186,29 @@ def ratio(
     quotients = [n / d for n in (num.low, num.high) for d in (den.low, den.high)]
     value = num_noisy / den_noisy
     sd = math.hypot(num.sd / den_noisy, value * den.sd / den_noisy)
+    return Estimate(value, min(quotients), max(quotients), sd)
+
+
+def normal_estimate(value: float, var: float, level: float = 0.95) -> Estimate:
+    """A figure with a normal interval: for estimates that combine many noisy sums (averages
+    and smooths of releases), whose noise is a weighted sum of discrete Gaussians."""
+    _check_level(level)
+    sd = math.sqrt(max(var, 0.0))
+    half = NormalDist().inv_cdf((1.0 + level) / 2.0) * sd
+    return Estimate(value, value - half, value + half, sd)
+
+
+def ratio_of(num: Estimate, den: Estimate, level: float = 0.95) -> Estimate | None:
+    """num / den from two normal estimates, or None when the denominator may be zero: each
+    part's interval at level (1 + level) / 2, the range of quotients over both."""
+    inner = (1.0 + level) / 2.0
+    a = normal_estimate(float(num.value), num.sd**2, inner)
+    b = normal_estimate(float(den.value), den.sd**2, inner)
+    if b.low <= 0:
+        return None
+    quotients = [n / d for n in (a.low, a.high) for d in (b.low, b.high)]
+    value = float(num.value) / float(den.value)
+    sd = math.hypot(num.sd / float(den.value), value * den.sd / float(den.value))
     return Estimate(value, min(quotients), max(quotients), sd)
 
 

@@ -15,6 +15,15 @@ from fractions import Fraction
 from scfed.errors import ConfigError, PrivacyBudgetError
 
 PERIODS = ("year", "quarter", "month")
+#: How often a catalogue entry may be released: one release per window.
+CADENCES = ("weekly", "monthly", "quarterly")
+#: The most windows of each cadence whose Monday falls in one budget period: a year has 52
+#: or 53 Mondays, a quarter 13 or 14, a month 4 or 5.
+_WINDOWS = {
+    ("weekly", "year"): 53, ("weekly", "quarter"): 14, ("weekly", "month"): 5,
+    ("monthly", "year"): 12, ("monthly", "quarter"): 3, ("monthly", "month"): 1,
+    ("quarterly", "year"): 4, ("quarterly", "quarter"): 1, ("quarterly", "month"): 1,
+}  # fmt: skip
 #: Sane range for a cap on rho per period.
 MAX_RHO_CAP = Fraction(10)
 
@@ -28,6 +37,27 @@ def period_label(kind: str, day: date) -> str:
     if kind == "month":
         return f"{day.year:04d}-{day.month:02d}"
     raise ConfigError(f"the budget period must be one of {', '.join(PERIODS)}, not {kind!r:.40}")
+
+
+def window_label(cadence: str, monday: date) -> str:
+    """The cadence window a round of the week of ``monday`` falls in: its ISO week, or the
+    month or quarter of that Monday."""
+    if cadence == "weekly":
+        year, week, _ = monday.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    if cadence == "monthly":
+        return period_label("month", monday)
+    if cadence == "quarterly":
+        return period_label("quarter", monday)
+    raise ConfigError(f"the cadence must be one of {', '.join(CADENCES)}, not {cadence!r:.40}")
+
+
+def windows_per_period(cadence: str, period: str) -> int:
+    """The most releases of an entry of ``cadence`` that one budget period can hold."""
+    try:
+        return _WINDOWS[(cadence, period)]
+    except KeyError:
+        raise ConfigError(f"unknown cadence {cadence!r:.40} or period {period!r:.40}") from None
 
 
 def rho_text(rho: Fraction) -> str:
@@ -78,3 +108,4 @@ class Charge:
     period: str
     survivors: int
     rho: Fraction
+    window: str = ""  # the entry's cadence window; "" for an ad-hoc round

@@ -47,6 +47,7 @@ from scfed.messages import (
     decode_unmask_response,
     encode,
 )
+from scfed.policy import Policy, release_rho
 from scfed.secagg._table import COORDINATOR, CoordinatorEvent, Phase
 
 Task = Envelope | KeySet | MaskingTask
@@ -205,15 +206,17 @@ class CoordinatorRound:
             raise LocalProtocolError("no unmask request has been made")
         return self._request
 
-    def charge(self, period: str) -> Envelope | None:
+    def charge(self, period: str, policy: Policy | None) -> Envelope | None:
         """The signed budget charge of this round's result in ``period``; None for an abort.
 
-        A release costs rho for its actual survivors (DESIGN.md section 4).
+        A release costs rho for its actual survivors (DESIGN.md section 4), by the rule
+        every node applies (scfed.policy.release_rho).
         """
         if self.outcome is None or self.outcome.type != env.RESULT:
             return None
-        m = len(decode_result(self.outcome.body).survivors)
-        rho = self.announce.noise.rho(self.announce.n_min, m)
+        survivors = decode_result(self.outcome.body).survivors
+        rho = release_rho(policy, self.announce, self.registry, survivors)
+        m = len(survivors)
         body = ReleaseCharge(self.announce.round_id, self.announce_hash, period, m, rho_text(rho))
         return self._seal(env.CHARGE, encode(body))
 

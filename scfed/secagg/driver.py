@@ -15,6 +15,7 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -29,6 +30,7 @@ from scfed.messages import (
     Result,
     decode_result,
 )
+from scfed.policy import Policy
 from scfed.registry import seal_registry
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing, Task
@@ -112,6 +114,8 @@ def run_round(
     *,
     vanish_after: Mapping[str, Phase] | None = None,
     policy: NodePolicy | None = None,
+    catalogue: Policy | None = None,
+    today: date | None = None,
 ) -> Report:
     """Run one round; a node in ``vanish_after`` goes silent once it reaches that phase.
 
@@ -121,10 +125,13 @@ def run_round(
     nodes = {
         m: NodeRound(
             Identity(m, fed.member_keys[m], fed.registry),
-            policy or NodePolicy(),
+            policy or NodePolicy(adhoc=True),
             MemoryGuard(),
             rng,
             period="memory",
+            catalogue=catalogue,
+            opt_in=tuple(e.name for e in catalogue.entries) if catalogue else (),
+            today=today,
         )
         for m in announce.candidates
     }
@@ -147,7 +154,7 @@ def run_round(
     if coordinator.outcome is None:
         raise AssertionError("the round ended without an outcome")
     report.outcome = coordinator.outcome
-    charge = coordinator.charge("memory")
+    charge = coordinator.charge("memory", catalogue)
     if charge is not None:
         log.append(charge)
     report.log = log.leaves

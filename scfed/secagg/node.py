@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from fractions import Fraction
 from typing import Protocol, TypeVar
 
@@ -28,8 +29,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from scfed import envelope as env
 from scfed import masking, shamir
+from scfed.catalogue import check_announce, check_current
 from scfed.dp.contribution import Ints, contribution
-from scfed.dp.ledger import Budget, Charge
+from scfed.dp.ledger import Budget, Charge, period_label, window_label
 from scfed.dp.sampler import Keystream
 from scfed.envelope import Envelope
 from scfed.errors import (
@@ -39,6 +41,7 @@ from scfed.errors import (
     RemoteProtocolError,
     ScfedError,
 )
+from scfed.groups import groups
 from scfed.messages import (
     AdvertiseKeys,
     Announce,
@@ -56,6 +59,7 @@ from scfed.messages import (
     decode_unmask_request,
     encode,
 )
+from scfed.policy import CatalogueEntry, Policy, planned_release_rho, release_rho
 from scfed.secagg._table import NODE, NodeEvent, Phase
 
 Random = Callable[[int], bytes]
@@ -67,10 +71,11 @@ _T = TypeVar("_T")
 class NodePolicy:
     """What a node requires of any round before it takes part.
 
-    ``noise_floor`` is the least noise per unit of sensitivity this node accepts in the worst
-    case (n_min survivors, t_collude of them colluding): (n_min - t_collude) sigma_l^2 must
-    be at least noise_floor^2 Delta^2, so no single release costs more than
-    1 / (2 noise_floor^2) of rho.
+    ``noise_floor`` is the least noise per unit of sensitivity this node accepts: no single
+    release may cost more than 1 / (2 noise_floor^2) of rho, checked for the planned
+    survivors at the announce and for the actual survivors before anything is revealed.
+    Ad-hoc rounds (cells the operator lists, outside the signed catalogue) are refused
+    unless ``adhoc`` is set, and then spend at most ``adhoc_cap`` of the budget a period.
     """
 
     min_n_min: int = 3
@@ -78,8 +83,10 @@ class NodePolicy:
     budget: Budget = field(default_factory=Budget)
     min_t_collude: int = 1
     noise_floor: Fraction = Fraction(2)
+    adhoc: bool = False
+    adhoc_cap: Fraction = Fraction(1, 20)
 
-    def check(self, announce: Announce) -> None:
+    def check(self, announce: Announce, registry: Registry) -> None:
         """Raise RefusedError or PrivacyBudgetError unless the round meets this policy."""
         n = len(announce.candidates)
         if announce.n_min < self.min_n_min:
@@ -88,20 +95,30 @@ class NodePolicy:
             raise RefusedError(f"threshold {announce.threshold} is not above half of {n}")
         if announce.dim > self.max_cells:
             raise RefusedError(f"{announce.dim} cells exceed this node's {self.max_cells}")
-        self._check_noise(announce)
-
-    def _check_noise(self, announce: Announce) -> None:
-        noise = announce.noise
-        if noise.t_collude < self.min_t_collude:
+        if announce.noise.t_collude < self.min_t_collude:
             raise PrivacyBudgetError(
-                f"the round assumes {noise.t_collude} colluders, this node assumes "
+                f"the round assumes {announce.noise.t_collude} colluders, this node assumes "
                 f"{self.min_t_collude}: too little noise"
             )
-        effective = (announce.n_min - noise.t_collude) * noise.local_variance(announce.n_min)
-        if effective < self.noise_floor**2 * noise.delta2:
+        firms = groups(registry, announce.candidates)
+        if firms.firms < announce.n_min:
+            raise RefusedError(
+                f"the {n} candidates belong to {firms.firms} corporate groups, fewer than "
+                f"n_min {announce.n_min}: members of one group count as one firm"
+            )
+        if announce.threshold <= firms.colluders(announce.noise.t_collude):
+            raise RefusedError(
+                f"threshold {announce.threshold} does not exceed the members of the "
+                f"{announce.noise.t_collude} largest corporate groups"
+            )
+
+    def check_floor(self, rho: Fraction, survivors: int) -> None:
+        """PrivacyBudgetError if one release to ``survivors`` would cost past the floor."""
+        most = 1 / (2 * self.noise_floor**2)
+        if rho > most:
             raise PrivacyBudgetError(
-                f"the round asks for less noise than this node's policy: sigma/Delta "
-                f"{(effective / noise.delta2) ** 0.5:.3g} is below {float(self.noise_floor):.3g}"
+                f"with {survivors} survivors the release would cost rho {float(rho):.4g}, "
+                f"more than this node's noise floor allows for one release ({float(most):.4g})"
             )
 
 
@@ -114,6 +131,9 @@ class UnmaskGuard(Protocol):
 
     def spent(self, period: str) -> Fraction:
         """The rho charged so far in a budget period."""
+
+    def charges_in(self, period: str) -> list[Charge]:
+        """The charges of a budget period."""
 
     def record(self, round_id: bytes, request_hash: bytes, response: bytes, charge: Charge) -> None:
         """Remember the answer and its charge, atomically and durably, before it is sent."""
@@ -131,6 +151,9 @@ class MemoryGuard:
 
     def spent(self, period: str) -> Fraction:
         return sum((c.rho for c in self.charges if c.period == period), Fraction(0))
+
+    def charges_in(self, period: str) -> list[Charge]:
+        return [c for c in self.charges if c.period == period]
 
     def record(self, round_id: bytes, request_hash: bytes, response: bytes, charge: Charge) -> None:
         if round_id not in self._answers:
@@ -172,16 +195,31 @@ class Identity:
         return self.registry.origin
 
 
+@dataclass(frozen=True)
+class _Release:
+    """What a round releases if it completes: its entry (None: ad hoc), budget period and
+    cadence window ("" for ad hoc)."""
+
+    entry: CatalogueEntry | None
+    period: str
+    window: str
+
+
 class NodeRound:
     """One round from one node's side. Feed it tasks; it returns what to submit."""
 
     def __init__(
         self, identity: Identity, policy: NodePolicy, guard: UnmaskGuard, rng: Random, *,
-        period: str,
+        period: str, catalogue: Policy | None = None, opt_in: tuple[str, ...] = (),
+        today: date | None = None,
     ) -> None:  # fmt: skip
         self.identity = identity
         self.policy = policy
         self.period = period  # the budget period this node's clock is in
+        self.catalogue = catalogue  # the governance-signed policy this node holds
+        self._opt_in = opt_in
+        self._today = today
+        self._release = _Release(None, period, "")
         self.phase = Phase.NEW
         self.outcome: Envelope | None = None
         self.contribution: Ints = np.zeros(0, dtype=np.int64)  # x_u + e_u, before masking
@@ -279,9 +317,12 @@ class NodeRound:
         unregistered = [c for c in announce.candidates if registry.member(c) is None]
         if unregistered:
             raise RefusedError(f"unregistered candidates: {', '.join(unregistered[:5])}")
-        self.policy.check(announce)
-        worst = announce.noise.rho(announce.n_min, announce.n_min)
-        self.policy.budget.check(self._guard.spent(self.period), worst, self.period)
+        self.policy.check(announce, registry)
+        self._release = self._release_of(announce)
+        planned = announce.noise.planned_for(announce.n_min)
+        rho = planned_release_rho(self.catalogue, announce, registry)
+        self.policy.check_floor(rho, planned)
+        self._check_budget(rho, announce.round_id)
         x = _checked_input(inputs(announce), announce.dim)
         source = Keystream(self._rng(32))
         self.contribution = contribution(
@@ -297,6 +338,61 @@ class NodeRound:
             masking.public_bytes(self._s_key),
         )
         return self._seal(env.ADVERTISE_KEYS, encode(keys))
+
+    def _release_of(self, announce: Announce) -> _Release:
+        """Which release this round would be, once its rules hold: an ad-hoc one, if this
+        node takes part in those, or the signed catalogue entry this node opted into, for
+        the current week, in a cadence window this node has not released yet."""
+        if not announce.week:
+            if not self.policy.adhoc:
+                raise RefusedError(
+                    f"{announce.query!r} is an ad-hoc round and this node's policy takes part "
+                    "only in catalogue entries ([privacy] adhoc = true to change that)"
+                )
+            return _Release(None, self.period, "")
+        entry = None if self.catalogue is None else self.catalogue.entry(announce.query)
+        if entry is None:
+            raise RefusedError(f"{announce.query!r} is not in the signed catalogue this node holds")
+        if entry.name not in self._opt_in:
+            raise RefusedError(f"this node has not opted into catalogue entry {entry.name}")
+        if self._today is None:
+            raise LocalProtocolError("a catalogue round needs this node's date")
+        week = check_announce(entry, announce)
+        check_current(week, self._today)
+        release = _Release(
+            entry, period_label(self.policy.budget.period, week),
+            window_label(entry.cadence, week),
+        )  # fmt: skip
+        self._check_window(release, announce.round_id)
+        return release
+
+    def _check_window(self, release: _Release, round_id: bytes) -> None:
+        """RefusedError if this node took part in a release of the entry in the window."""
+        entry = release.entry
+        if entry is None:
+            return
+        for charge in self._guard.charges_in(release.period):
+            same = (charge.query, charge.window) == (entry.name, release.window)
+            if same and charge.round_id != round_id:
+                raise RefusedError(
+                    f"this node already took part in a release of {entry.name} in its "
+                    f"{entry.cadence} window {release.window}"
+                )
+
+    def _check_budget(self, rho: Fraction, round_id: bytes) -> None:
+        """PrivacyBudgetError unless ``rho`` fits the period's cap (and the ad-hoc cap)."""
+        period = self._release.period
+        self.policy.budget.check(self._guard.spent(period), rho, period)
+        if self._release.entry is None:
+            spent = sum(
+                (c.rho for c in self._guard.charges_in(period) if not c.window), Fraction(0)
+            )
+            if spent + rho > self.policy.adhoc_cap:
+                raise PrivacyBudgetError(
+                    f"an ad-hoc release costing rho {float(rho):.4g} would take ad-hoc rounds "
+                    f"in period {period} to {float(spent + rho):.4g}, past this node's cap "
+                    f"for them of {float(self.policy.adhoc_cap):.4g}"
+                )
 
     # -- step 3: share keys ----------------------------------------------------------------
 
@@ -432,12 +528,24 @@ class NodeRound:
         return sealed
 
     def _charge(self, request: UnmaskRequest) -> Charge:
-        """What revealing for this request costs; PrivacyBudgetError past the cap."""
-        announce = self.announce
-        m = len(request.survivors)
-        rho = announce.noise.rho(announce.n_min, m)
-        self.policy.budget.check(self._guard.spent(self.period), rho, self.period)
-        return Charge(announce.round_id, announce.query, self.period, m, rho)
+        """What revealing for this request costs, checked now that the survivors are known:
+        enough firms among them, the noise floor and the budget for them, the window."""
+        announce, registry = self.announce, self.identity.registry
+        firms = groups(registry, request.survivors).firms
+        if firms < announce.n_min:
+            raise RefusedError(
+                f"the {len(request.survivors)} survivors belong to {firms} corporate groups, "
+                f"fewer than n_min {announce.n_min}"
+            )
+        rho = release_rho(self.catalogue, announce, registry, request.survivors)
+        self.policy.check_floor(rho, len(request.survivors))
+        self._check_window(self._release, announce.round_id)
+        self._check_budget(rho, announce.round_id)
+        release = self._release
+        return Charge(
+            announce.round_id, announce.query, release.period, len(request.survivors), rho,
+            release.window,
+        )  # fmt: skip
 
     def _check_unmask(self, request: UnmaskRequest) -> None:
         announce = self.announce

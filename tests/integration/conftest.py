@@ -51,7 +51,14 @@ def setup(directory: Path, names: list[str], cells: list[str]) -> dict[str, dict
         figures[name] = synthetic_figures(cells, seed)
         lines = ["cell,value"] + [f"{c},{v}" for c, v in figures[name].items()]
         (folder / "figures.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        allow_adhoc(folder / "node.toml")
     return figures
+
+
+def allow_adhoc(node_toml: Path) -> None:
+    """The firm takes part in ad-hoc rounds, as its own policy must say."""
+    text = node_toml.read_text(encoding="utf-8")
+    node_toml.write_text(text.replace("adhoc = false", "adhoc = true"), encoding="utf-8")
 
 
 @dataclass

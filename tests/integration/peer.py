@@ -46,7 +46,8 @@ class ScriptedNode:
         registry = open_registry(registry_envelope, self.config.origin, governance)
         key = load_ed25519_private_pem(read_private_key_file(self.config.identity_key))
         identity = Identity(self.config.member_id, key, registry)
-        self.round = NodeRound(identity, NodePolicy(), MemoryGuard(), os.urandom, period="test")
+        policy = NodePolicy(adhoc=True)
+        self.round = NodeRound(identity, policy, MemoryGuard(), os.urandom, period="test")
         self._key = key
         self._view = LogView(registry.origin, registry.coordinator_key)
         self._log = rpc.LogServiceStub(self._channel)

@@ -34,7 +34,7 @@ from scfed.messages import (
     decode_unmask_request,
     noise_to_proto,
 )
-from tests.integration.conftest import Cluster, member_channel
+from tests.integration.conftest import Cluster, allow_adhoc, member_channel
 from tests.integration.peer import ScriptedNode
 
 pytestmark = pytest.mark.integration
@@ -274,6 +274,7 @@ def test_a_member_enrolled_while_nodes_run_takes_part_in_the_next_round(
     newcomer = enroll_member(cluster.directory, "osat-cavite", None, None, dt.datetime.now(dt.UTC))
     cluster.figures["osat-cavite"] = {cluster.cells[0]: 1234}
     (newcomer / "figures.csv").write_text(f"cell,value\n{cluster.cells[0]},1234\n")
+    allow_adhoc(newcomer / "node.toml")
     cluster.start_node("osat-cavite")
     cluster.wait_connected(4)
     outcome = run_round(cluster, [*NAMES[:3], "osat-cavite"])

@@ -4,26 +4,45 @@
 every member a candidate) and concatenates their leaves after one governance-signed registry.
 The forging helpers re-sign changed messages with the coordinator's real key, or a member's,
 as an attacker holding that key could. Nothing here opens a socket; ``write_log_dir`` writes
-an exported log directory for the command-line tests.
+an exported log directory for the command-line tests. ``run_audit`` audits a log under a fresh
+checkpoint and ``assert_caught`` asserts the named finding failed for the reason given.
+
+``catalogue_round`` runs a round of one signed catalogue entry (weekly cadence) with the real
+node and coordinator machines, each node opted into the entry and dated in the round's week,
+in a federation where two members belong to one corporate group; ``catalogue_log`` puts such
+rounds after the governance-signed registry and policy.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from auditor import AuditReport, Finding, audit
 from scfed import envelope as env
 from scfed import note, tlog
+from scfed.catalogue import entry_layout_hash, layout, node_vector
+from scfed.dp.contribution import Ints
+from scfed.dp.ledger import Budget, period_label
+from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import Envelope
-from scfed.messages import Domain, Member, encode
+from scfed.errors import VerificationError
+from scfed.groups import group_of, groups
+from scfed.messages import Announce, Domain, Member, encode
+from scfed.policy import CatalogueEntry, Policy, seal_policy
 from scfed.secagg._table import Phase
+from scfed.secagg.coordinator import CoordinatorRound, Outgoing
 from scfed.secagg.driver import Federation, federation, run_round
-from tests.unit._support import Rng, int64_vector, make_announce
+from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound
+from tests.unit._support import Rng, deliver, int64_vector, make_announce
 
 DIM = 4
 
@@ -78,6 +97,45 @@ def honest_log() -> Log:
         starts.append(len(leaves))
         leaves += log[1:]
     return Log(fed, tuple(leaves), tuple(starts))
+
+
+def run_audit(
+    log: Log,
+    leaves: list[bytes] | tuple[bytes, ...] | None = None,
+    *,
+    older: tuple[bytes, ...] = (),
+    budget: Budget | None = None,
+) -> AuditReport:
+    """Audit ``leaves`` (the log's own by default) under a fresh, honest checkpoint of them."""
+    leaves = log.leaves if leaves is None else leaves
+    return audit(
+        leaves,
+        checkpoint=checkpoint(log.fed, leaves),
+        governance_key=log.governance_key,
+        origin=log.origin,
+        older_checkpoints=older,
+        budget=budget or Budget(),
+    )
+
+
+def failed(report: AuditReport) -> dict[str, list[str]]:
+    """Failed check name -> reasons, across the log and every round."""
+    found: dict[str, list[str]] = {}
+    findings: list[Finding] = list(report.findings)
+    for entry in report.rounds:
+        findings += entry.findings
+    for finding in findings:
+        if not finding.passed:
+            found.setdefault(finding.check, []).append(finding.detail)
+    return found
+
+
+def assert_caught(report: AuditReport, check: str, *words: str) -> None:
+    reasons = failed(report).get(check)
+    assert reasons, f"{check} passed; failures: {failed(report)}"
+    assert any(all(w in r for w in words) for r in reasons), reasons
+    with pytest.raises(VerificationError, match=check.replace(".", r"\.")):
+        report.check()
 
 
 def checkpoint(fed: Federation, leaves: Sequence[bytes], size: int | None = None) -> bytes:
@@ -149,3 +207,150 @@ def write_log_dir(path: Path, leaves: Sequence[bytes], note_bytes: bytes) -> Non
     path.mkdir(parents=True, exist_ok=True)
     (path / "checkpoint").write_bytes(note_bytes)
     (path / "entries").write_bytes(b"".join(len(x).to_bytes(4, "big") + x for x in leaves))
+
+
+# ---- catalogue rounds ------------------------------------------------------------------------
+
+#: The Monday of ISO week 2026-W49, and the Monday after it.
+WEEK = date(2026, 11, 30)
+NEXT_WEEK = WEEK + timedelta(weeks=1)
+KYUSHU = "fabrication/analog/90-180nm/200mm/JP-Kyushu"
+ENTRY = CatalogueEntry(
+    name="weekly-demand-capacity",
+    purpose="where demand will exceed capacity",
+    metric="demand-capacity",
+    commodities=(KYUSHU,),
+    horizon_weeks=1,
+    noise=Noise(
+        "12",
+        1,
+        MAGNITUDE,
+        1,
+        "1",
+        10**6,
+        disclosure=True,
+        presence_sigma="16",
+        concentration_sigma="60",
+    ),
+    min_contributors=3,
+    dominance="0.6",
+    presence_threshold=10,
+    concentration_scale=1000,
+    recipients=("members",),
+)
+#: node-000 and node-001 are sites of one corporate group: one firm.
+GROUPED = ("node-000", "node-001")
+
+
+@functools.cache
+def catalogue_federation() -> Federation:
+    """Five members, two of them in corporate group "acme"."""
+    base = federation(5, Rng(b"catalogue-federation"))
+    members = tuple(
+        replace(m, corporate_group="acme") if m.member_id in GROUPED else m
+        for m in base.registry.members
+    )
+    registry = replace(base.registry, members=members)
+    return Federation(registry, base.member_keys, base.coordinator_key, base.governance_key)
+
+
+def catalogue_policy(fed: Federation) -> Policy:
+    return Policy(fed.registry.origin, 1, "2026.1", "1", "year", (ENTRY,))
+
+
+def catalogue_announce(fed: Federation, policy: Policy, week: date, seed: bytes) -> Announce:
+    """The announce a coordinator makes for a round of the policy's entry in ``week``."""
+    entry = policy.entries[0]
+    candidates = tuple(sorted(fed.member_keys))
+    noise = replace(entry.noise, planned=entry.planned(len(candidates)))
+    return Announce(
+        Rng(b"round:" + seed)(16), entry.name, layout(entry, week).dim, candidates,
+        len(candidates) // 2 + 1, entry.min_contributors, fed.registry.version, 1000,
+        entry_layout_hash(entry, week), noise, (), week.isoformat(),
+    )  # fmt: skip
+
+
+def _figures(fed: Federation, announce: Announce, member: str) -> Ints:
+    """A node's catalogue vector for some plausible demand and capacity figures."""
+    week = date.fromisoformat(announce.week)
+    number = int(member[-3:])
+    facts = {
+        "demand": Decimal(120 + 7 * number),
+        "capacity_actual": Decimal(100 + number),
+        "capacity_max": Decimal(150),
+    }
+
+    def weekly(metric: str, weeks: Sequence[date]) -> Mapping[tuple[str, date], Decimal]:
+        return {(KYUSHU, w): facts[metric] for w in weeks}
+
+    group = groups(fed.registry, announce.candidates).size(group_of(fed.registry, member))
+    return node_vector(ENTRY, week, weekly, group)
+
+
+def _log_coordinator(leaves: list[bytes], pending: Sequence[Outgoing]) -> None:
+    """Log the announce, unmask request or outcome the tasks carry, once each."""
+    for out in pending:
+        if isinstance(out.task, Envelope) and out.task.signer == env.COORDINATOR:
+            data = out.task.to_bytes()
+            if data not in leaves:
+                leaves.append(data)
+
+
+@functools.cache
+def catalogue_round(day: date, seed: bytes, *, abort: bool = False) -> tuple[bytes, ...]:
+    """The leaves of one round of ENTRY on ``day`` (its week's round), every node dated
+    ``day``; with ``abort``, three nodes vanish after advertising and the round aborts."""
+    fed = catalogue_federation()
+    policy = catalogue_policy(fed)
+    announce = catalogue_announce(fed, policy, day - timedelta(days=day.weekday()), seed)
+    candidates = announce.candidates
+    vanish = dict.fromkeys(candidates[2:], Phase.ADVERTISING) if abort else {}
+    period = period_label("year", day)
+    nodes = {
+        m: NodeRound(
+            Identity(m, fed.member_keys[m], fed.registry),
+            NodePolicy(),
+            MemoryGuard(),
+            Rng(b"node:" + seed + m.encode()),
+            period=period,
+            catalogue=policy,
+            opt_in=(ENTRY.name,),
+            today=day,
+        )
+        for m in candidates
+    }
+    coordinator = CoordinatorRound(announce, fed.registry, fed.coordinator_key)
+    leaves: list[bytes] = []
+    pending = coordinator.start()
+    while pending:
+        _log_coordinator(leaves, pending)
+        replies = []
+        for out in pending:
+            node = nodes[out.to]
+            if vanish.get(out.to) is node.phase:
+                continue
+            if isinstance(out.task, Envelope) and out.task.type in (env.RESULT, env.ABORT):
+                node.on_outcome(out.task)
+                continue
+            replies.append((out.to, deliver(node, out.task, _figures(fed, announce, out.to))))
+        pending = []
+        for member, reply in replies:
+            pending += coordinator.receive(member, reply)
+            leaves.append(reply.to_bytes())
+        if not pending and not coordinator.phase.terminal:
+            pending = coordinator.close()  # what the phase deadline would do
+    charge = coordinator.charge(period, policy)
+    if charge is not None:
+        leaves.append(charge.to_bytes())
+    return tuple(leaves)
+
+
+def catalogue_log(*rounds: Sequence[bytes]) -> Log:
+    """The governance-signed registry and policy, then each round's leaves in turn."""
+    fed = catalogue_federation()
+    signed = seal_policy(catalogue_policy(fed), fed.governance_key)
+    leaves, starts = [fed.signed_registry.to_bytes(), signed.to_bytes()], []
+    for round_leaves in rounds:
+        starts.append(len(leaves))
+        leaves += round_leaves
+    return Log(fed, tuple(leaves), tuple(starts))

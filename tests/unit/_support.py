@@ -12,6 +12,7 @@ import functools
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -103,7 +104,8 @@ def new_node(
     """A node whose randomness depends only on ``seed`` and its member id."""
     identity = Identity(member, fed.member_keys[member], fed.registry)
     rng = Rng(seed + member.encode())
-    return NodeRound(identity, policy or NodePolicy(), guard or MemoryGuard(), rng, period="test")
+    policy = policy or NodePolicy(adhoc=True, adhoc_cap=Fraction(1, 2))
+    return NodeRound(identity, policy, guard or MemoryGuard(), rng, period="test")
 
 
 def deliver(node: NodeRound, task: NodeTask, inputs: Ints) -> Envelope:

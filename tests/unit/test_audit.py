@@ -16,7 +16,7 @@ from typing import cast
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from auditor import AuditReport, Finding, audit, text, to_json
+from auditor import audit, text, to_json
 from auditor.fetch import fetch_log
 from auditor.shares import blame
 from protos.scfed.v1 import service_pb2 as spb
@@ -26,7 +26,7 @@ from scfed import note, pki, shamir, tlog
 from scfed.cli import main
 from scfed.dp.ledger import Budget, parse_rho, rho_text
 from scfed.envelope import Envelope
-from scfed.errors import RemoteProtocolError, VerificationError
+from scfed.errors import RemoteProtocolError
 from scfed.messages import (
     Abort,
     AdvertiseKeys,
@@ -42,15 +42,19 @@ from scfed.messages import (
     decode_unmask_request,
     decode_unmask_response,
     encode,
+    layout_hash,
 )
 from tests.unit._audit_support import (
     Log,
+    assert_caught,
     checkpoint,
     envelope,
+    failed,
     find,
     forge,
     honest_log,
     resign,
+    run_audit,
     shifted_sums,
     substitute,
     sybil_log,
@@ -59,45 +63,6 @@ from tests.unit._audit_support import (
 from tests.unit._support import Rng
 
 ALL, DROPOUTS, ABORT, EVERYONE = range(4)
-
-
-def run_audit(
-    log: Log,
-    leaves: list[bytes] | tuple[bytes, ...] | None = None,
-    *,
-    older: tuple[bytes, ...] = (),
-    budget: Budget | None = None,
-) -> AuditReport:
-    """Audit ``leaves`` (the log's own by default) under a fresh, honest checkpoint of them."""
-    leaves = log.leaves if leaves is None else leaves
-    return audit(
-        leaves,
-        checkpoint=checkpoint(log.fed, leaves),
-        governance_key=log.governance_key,
-        origin=log.origin,
-        older_checkpoints=older,
-        budget=budget or Budget(),
-    )
-
-
-def failed(report: AuditReport) -> dict[str, list[str]]:
-    """Failed check name -> reasons, across the log and every round."""
-    found: dict[str, list[str]] = {}
-    findings: list[Finding] = list(report.findings)
-    for entry in report.rounds:
-        findings += entry.findings
-    for finding in findings:
-        if not finding.passed:
-            found.setdefault(finding.check, []).append(finding.detail)
-    return found
-
-
-def assert_caught(report: AuditReport, check: str, *words: str) -> None:
-    reasons = failed(report).get(check)
-    assert reasons, f"{check} passed; failures: {failed(report)}"
-    assert any(all(w in r for w in words) for r in reasons), reasons
-    with pytest.raises(VerificationError, match=check.replace(".", r"\.")):
-        report.check()
 
 
 # ---- the honest log --------------------------------------------------------------------------
@@ -232,6 +197,58 @@ def test_split_view_two_announces_for_one_round() -> None:
     report = run_audit(log, leaves)
     assert_caught(report, "round.single_announce", "split view", "node-003, node-004")
     assert_caught(report, "round.announce_hash", "node-003")
+
+
+def _repeating_a_cell(log: Log, number: int) -> Envelope:
+    """Round ``number``'s announce with its second cell listed again in place of its third,
+    under a layout hash that matches: only the repeat is wrong."""
+    announce = decode_announce(envelope(log.leaves[find(log, number, env.ANNOUNCE)]).body)
+    cells = (announce.cells[0], announce.cells[1], announce.cells[1], *announce.cells[3:])
+    bad = replace(announce, cells=cells, layout_hash=layout_hash(cells))
+    return Envelope.from_bytes(resign(log.fed, env.ANNOUNCE, env.COORDINATOR, bad))
+
+
+def test_an_announce_listing_a_cell_twice_fails_and_names_its_leaf() -> None:
+    log = honest_log()
+    index = find(log, ALL, env.ANNOUNCE)
+    bad = _repeating_a_cell(log, ALL)
+    leaves = list(log.leaves)
+    leaves[index] = bad.to_bytes()
+    for member in ("node-003", "node-004"):  # these nodes (say) took part in the bad round
+        advert = find(log, ALL, env.ADVERTISE_KEYS, member)
+        keys = decode_advertise_keys(envelope(leaves[advert]).body)
+        moved = replace(keys, announce_hash=bad.digest(log.origin))
+        leaves[advert] = resign(log.fed, env.ADVERTISE_KEYS, member, moved)
+    report = run_audit(log, leaves)
+    assert_caught(report, "log.decode", f"leaf {index}", "an announce lists a cell twice")
+    assert_caught(
+        report,
+        "round.single_announce",
+        f"refer to the announce at leaf {index}, which does not decode",
+        "lists a cell twice",
+    )
+    assert all(entry.ok for entry in report.rounds[1:])  # the other rounds are still audited
+    assert "AUDIT FAILED" in text(report)
+
+
+def test_a_second_announce_listing_a_cell_twice_is_named_where_it_is_referred_to() -> None:
+    log = honest_log()
+    first = find(log, ALL, env.ANNOUNCE)
+    bad = _repeating_a_cell(log, ALL)
+    leaves = list(log.leaves)
+    advert = find(log, ALL, env.ADVERTISE_KEYS, "node-003")
+    keys = decode_advertise_keys(envelope(leaves[advert]).body)
+    moved = replace(keys, announce_hash=bad.digest(log.origin))
+    leaves[advert] = resign(log.fed, env.ADVERTISE_KEYS, "node-003", moved)
+    leaves.insert(first + 1, bad.to_bytes())
+    report = run_audit(log, leaves)
+    assert_caught(report, "log.decode", f"leaf {first + 1}", "lists a cell twice")
+    assert_caught(
+        report,
+        "round.announce_hash",
+        "node-003",
+        f"at leaf {first + 1}, which does not decode: an announce lists a cell twice",
+    )
 
 
 def test_node_both_survivor_and_dropped() -> None:

@@ -73,7 +73,7 @@ def announces(draw: st.DrawFn) -> Announce:
     candidates = draw(sorted_ids(min_size=1))
     with_cells = draw(st.booleans())
     if with_cells:
-        cells = tuple(draw(st.lists(cell_keys, min_size=1, max_size=12)))
+        cells = tuple(draw(st.lists(cell_keys, min_size=1, max_size=12, unique=True)))
         dim, layout = len(cells), msg.layout_hash(cells)
     else:
         cells, dim, layout = (), draw(st.integers(1, msg.MAX_CELLS)), draw(b32)
@@ -517,6 +517,11 @@ DECODE_REJECTS: list[Any] = [
         msg.decode_announce,
         _announce(cells=("a\nb", "c", "d"), layout_hash=msg.layout_hash(("a\nb", "c", "d"))),
         "cell-with-newline",
+    ),
+    (
+        msg.decode_announce,
+        _announce(cells=("a", "b", "a"), layout_hash=msg.layout_hash(("a", "b", "a"))),
+        "repeated-cell",
     ),
     (msg.decode_announce, _announce(query="q" * 201), "long-query"),
     # advertise keys

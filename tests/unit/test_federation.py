@@ -130,8 +130,8 @@ def test_format_toml_round_trips_awkward_strings() -> None:
 
 @pytest.mark.parametrize(
     "document",
-    [{"bad key": "x"}, {"flag": True}, {"ratio": 0.5}, {"text": "\ud800"}],
-    ids=["key-with-space", "boolean", "float", "lone-surrogate"],
+    [{"bad key": "x"}, {"ratio": 0.5}, {"text": "\ud800"}],
+    ids=["key-with-space", "float", "lone-surrogate"],
 )
 def test_format_toml_refuses_what_it_cannot_write(document: _toml.TomlDocument) -> None:
     with pytest.raises(ConfigError):

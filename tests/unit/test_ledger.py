@@ -81,7 +81,7 @@ def test_a_corrupt_charge_is_a_storage_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     db = open_database(path, LEDGER_SCHEMA)
     with transaction(db):
-        db.execute("INSERT INTO charges VALUES (?, 'q', '2026', 3, 'lots', 0)", (bytes(16),))
+        db.execute("INSERT INTO charges VALUES (?, 'q', '2026', 3, 'lots', 0, '')", (bytes(16),))
     db.close()
     with pytest.raises(StorageError, match="corrupt charge"):
         read_charges(path)

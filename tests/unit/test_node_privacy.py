@@ -52,7 +52,10 @@ def test_a_round_that_would_pass_the_cap_is_refused_at_the_announce() -> None:
     guard = MemoryGuard()
     _spent(guard, Fraction(1, 2) - WORST + Fraction(1, 10**9))
     with pytest.raises(PrivacyBudgetError, match="past the cap"):
-        _announced(NodePolicy(), guard)
+        _announced(
+            NodePolicy(adhoc=True, adhoc_cap=Fraction(1, 2)),
+            guard,
+        )
 
 
 def test_exactly_reaching_the_cap_is_allowed() -> None:
@@ -73,16 +76,20 @@ def test_spending_in_another_period_does_not_count() -> None:
 
 def test_a_round_with_less_noise_than_the_policy_is_refused() -> None:
     # sigma_l^2 = 8 and (n_min - t) = 2: sigma/Delta is 4, so a floor of 4.01 refuses it.
-    policy = NodePolicy(noise_floor=Fraction(401, 100))
-    with pytest.raises(PrivacyBudgetError, match="less noise than this node's policy"):
+    policy = NodePolicy(adhoc=True, adhoc_cap=Fraction(1, 2), noise_floor=Fraction(401, 100))
+    with pytest.raises(PrivacyBudgetError, match="this node's noise floor"):
         _announced(policy, MemoryGuard())
-    accepted = new_node(script().fed, ME, policy=NodePolicy(noise_floor=Fraction(4)))
+    accepted = new_node(
+        script().fed,
+        ME,
+        policy=NodePolicy(adhoc=True, adhoc_cap=Fraction(1, 2), noise_floor=Fraction(4)),
+    )
     accepted.on_announce(announce_task(script(), ME), lambda _: script().input_of(ME))
 
 
 def test_a_round_assuming_fewer_colluders_than_the_node_is_refused() -> None:
     with pytest.raises(PrivacyBudgetError, match="assumes 1 colluders, this node assumes 2"):
-        _announced(NodePolicy(min_t_collude=2), MemoryGuard())
+        _announced(NodePolicy(adhoc=True, adhoc_cap=Fraction(1, 2), min_t_collude=2), MemoryGuard())
 
 
 def test_a_larger_radius_costs_more_and_can_be_refused() -> None:
@@ -92,7 +99,11 @@ def test_a_larger_radius_costs_more_and_can_be_refused() -> None:
     new_node(script().fed, ME).on_announce(envelope, lambda _: script().input_of(ME))
     # ... and its worst-case cost, 1/8, no longer fits a cap of 1/10.
     with pytest.raises(PrivacyBudgetError, match="past the cap"):
-        _announced(NodePolicy(budget=Budget(Fraction(1, 10))), MemoryGuard(), envelope)
+        _announced(
+            NodePolicy(adhoc=True, adhoc_cap=Fraction(1, 2), budget=Budget(Fraction(1, 10))),
+            MemoryGuard(),
+            envelope,
+        )
 
 
 def test_unmasking_charges_the_actual_survivors() -> None:

@@ -131,7 +131,12 @@ def test_announce_not_signed_by_the_coordinator_key(signer: str) -> None:
             id="not-a-candidate",
         ),
         pytest.param({"n_min": 2}, "n_min", None, id="n-min-below-policy"),
-        pytest.param({"n_min": 3}, "n_min", NodePolicy(min_n_min=4), id="n-min-below-stricter"),
+        pytest.param(
+            {"n_min": 3},
+            "n_min",
+            NodePolicy(adhoc=True, adhoc_cap=Fraction(1, 2), min_n_min=4),
+            id="n-min-below-stricter",
+        ),
         pytest.param({"threshold": 2}, "threshold", None, id="threshold-not-above-half"),
         pytest.param({"threshold": 1, "n_min": 3}, "threshold", None, id="threshold-one"),
         pytest.param(
@@ -141,7 +146,12 @@ def test_announce_not_signed_by_the_coordinator_key(signer: str) -> None:
             id="threshold-exactly-half",
         ),
         pytest.param({"registry_version": 2}, "registry version", None, id="other-registry"),
-        pytest.param({}, "cells", NodePolicy(max_cells=2), id="too-many-cells"),
+        pytest.param(
+            {},
+            "cells",
+            NodePolicy(adhoc=True, adhoc_cap=Fraction(1, 2), max_cells=2),
+            id="too-many-cells",
+        ),
     ],
 )
 def test_announce_refused_by_policy(
@@ -157,7 +167,11 @@ def test_announce_refused_by_policy(
     ("changes", "policy"),
     [
         pytest.param({"threshold": 3}, None, id="threshold-just-above-half-of-5"),
-        pytest.param({"n_min": 2}, NodePolicy(min_n_min=2), id="n-min-at-policy"),
+        pytest.param(
+            {"n_min": 2},
+            NodePolicy(adhoc=True, adhoc_cap=Fraction(1, 2), min_n_min=2),
+            id="n-min-at-policy",
+        ),
         pytest.param(
             {"candidates": ("node-000", "node-001", "node-002", "node-003"), "threshold": 3},
             None,

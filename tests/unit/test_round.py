@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -60,10 +61,10 @@ def _observed_round(
 
     class Recording(NodeRound):
         def __init__(
-            self, identity: Identity, policy: NodePolicy, guard: UnmaskGuard, rng: Random, *,
-            period: str,
+            self, identity: Identity, policy: NodePolicy, guard: UnmaskGuard, rng: Random,
+            **kwargs: Any,
         ) -> None:  # fmt: skip
-            super().__init__(identity, policy, guard, rng, period=period)
+            super().__init__(identity, policy, guard, rng, **kwargs)
             nodes[identity.member_id] = self
 
         def on_unmask(self, request: Envelope) -> Envelope:

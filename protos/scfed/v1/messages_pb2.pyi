@@ -231,7 +231,8 @@ Global___Announce: _TypeAlias = Announce  # noqa: Y015
 @_typing.final
 class Noise(_message.Message):
     """The distributed discrete Gaussian noise of a round (DESIGN.md section 4). Each node adds
-    N_Z(0, sigma_l^2) to every cell, sigma_l^2 = ceil(sigma^2 / (n_min - t_collude)).
+    N_Z(0, sigma_l^2) to every cell, sigma_l^2 = ceil(sigma^2 / (planned - t_collude)), with
+    its own sigma for each segment.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -243,6 +244,9 @@ class Noise(_message.Message):
     GRID_FIELD_NUMBER: _builtins.int
     PLAUSIBLE_FIELD_NUMBER: _builtins.int
     DISCLOSURE_FIELD_NUMBER: _builtins.int
+    PLANNED_FIELD_NUMBER: _builtins.int
+    PRESENCE_SIGMA_FIELD_NUMBER: _builtins.int
+    CONCENTRATION_SIGMA_FIELD_NUMBER: _builtins.int
     sigma: _builtins.str
     """Standard deviation of the total noise, in grid units, as a decimal ("120.5")."""
     t_collude: _builtins.int
@@ -260,8 +264,15 @@ class Noise(_message.Message):
     """Largest plausible |value| of one cell, in grid units; a node refuses figures beyond it."""
     disclosure: _builtins.bool
     """The vector ends with a presence segment and a concentration segment for the disclosure
-    rules (catalogue rounds); the sensitivity covers the concentration segment too.
+    rules (catalogue rounds), each with its own noise and sensitivity.
     """
+    planned: _builtins.int
+    """Survivors the noise is sized for (0: n_min); nodes check the actual survivors again
+    before they reveal anything.
+    """
+    presence_sigma: _builtins.str
+    """Standard deviations of the presence and concentration segments' total noise, decimal."""
+    concentration_sigma: _builtins.str
     def __init__(
         self,
         *,
@@ -272,10 +283,13 @@ class Noise(_message.Message):
         grid: _builtins.str = ...,
         plausible: _builtins.int = ...,
         disclosure: _builtins.bool = ...,
+        planned: _builtins.int = ...,
+        presence_sigma: _builtins.str = ...,
+        concentration_sigma: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bound", b"bound", "disclosure", b"disclosure", "grid", b"grid", "plausible", b"plausible", "sigma", b"sigma", "t_collude", b"t_collude", "unit", b"unit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bound", b"bound", "concentration_sigma", b"concentration_sigma", "disclosure", b"disclosure", "grid", b"grid", "planned", b"planned", "plausible", b"plausible", "presence_sigma", b"presence_sigma", "sigma", b"sigma", "t_collude", b"t_collude", "unit", b"unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -342,10 +356,13 @@ class CatalogueEntry(_message.Message):
     HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
     NOISE_FIELD_NUMBER: _builtins.int
     MIN_CONTRIBUTORS_FIELD_NUMBER: _builtins.int
-    MAX_CONCENTRATION_FIELD_NUMBER: _builtins.int
-    PRESENCE_WEIGHT_FIELD_NUMBER: _builtins.int
+    DOMINANCE_FIELD_NUMBER: _builtins.int
+    PRESENCE_THRESHOLD_FIELD_NUMBER: _builtins.int
     CONCENTRATION_SCALE_FIELD_NUMBER: _builtins.int
     RECIPIENTS_FIELD_NUMBER: _builtins.int
+    CADENCE_FIELD_NUMBER: _builtins.int
+    PLANNED_PERCENT_FIELD_NUMBER: _builtins.int
+    CONCENTRATION_SCALES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     purpose: _builtins.str
     metric: _builtins.str
@@ -356,12 +373,20 @@ class CatalogueEntry(_message.Message):
     """Weeks from the round's week."""
     min_contributors: _builtins.int
     """Fewest contributors a published cell needs (k)."""
-    max_concentration: _builtins.str
-    """A cell is suppressed when its Herfindahl index reaches this (decimal, "0.5")."""
-    presence_weight: _builtins.int
-    """Grid units one contributor adds to a presence cell."""
+    dominance: _builtins.str
+    """Dominance limit: a cell is suppressed unless it is clear that no one firm (corporate
+    group) holds this share of it (decimal, "0.5").
+    """
+    presence_threshold: _builtins.int
+    """Presence threshold P in grid units: a node adds min(|x|, P) to a presence cell, so a
+    contributor with at least P counts as one.
+    """
     concentration_scale: _builtins.int
-    """Scale Q of a concentration cell: a node adds min(x, Q)^2 / Q."""
+    """Scale Q of a concentration cell: a node adds min(|x|, Q)^2 // Q."""
+    cadence: _builtins.str
+    """"weekly", "monthly" or "quarterly": a node takes part in one release per window."""
+    planned_percent: _builtins.int
+    """Survivors the noise is planned for, in percent of the candidates (at least n_min)."""
     @_builtins.property
     def commodities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The taxonomy keys the cells group by, sorted."""
@@ -371,6 +396,12 @@ class CatalogueEntry(_message.Message):
     @_builtins.property
     def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Who may receive the results ("members", "public", or an operator's name)."""
+
+    @_builtins.property
+    def concentration_scales(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """A scale Q for each commodity, in the order of commodities; empty: all use
+        concentration_scale.
+        """
 
     def __init__(
         self,
@@ -382,14 +413,17 @@ class CatalogueEntry(_message.Message):
         horizon_weeks: _builtins.int = ...,
         noise: Global___Noise | None = ...,
         min_contributors: _builtins.int = ...,
-        max_concentration: _builtins.str = ...,
-        presence_weight: _builtins.int = ...,
+        dominance: _builtins.str = ...,
+        presence_threshold: _builtins.int = ...,
         concentration_scale: _builtins.int = ...,
         recipients: _abc.Iterable[_builtins.str] | None = ...,
+        cadence: _builtins.str = ...,
+        planned_percent: _builtins.int = ...,
+        concentration_scales: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["noise", b"noise"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["commodities", b"commodities", "concentration_scale", b"concentration_scale", "horizon_weeks", b"horizon_weeks", "max_concentration", b"max_concentration", "metric", b"metric", "min_contributors", b"min_contributors", "name", b"name", "noise", b"noise", "presence_weight", b"presence_weight", "purpose", b"purpose", "recipients", b"recipients"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cadence", b"cadence", "commodities", b"commodities", "concentration_scale", b"concentration_scale", "concentration_scales", b"concentration_scales", "dominance", b"dominance", "horizon_weeks", b"horizon_weeks", "metric", b"metric", "min_contributors", b"min_contributors", "name", b"name", "noise", b"noise", "planned_percent", b"planned_percent", "presence_threshold", b"presence_threshold", "purpose", b"purpose", "recipients", b"recipients"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
