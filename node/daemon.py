@@ -243,9 +243,10 @@ class NodeDaemon:
         largest = groups(registry, members).largest if registry is not None else 1
         try:
             plan = check_plan(policy, self.config.opt_in, self._policy.budget, largest)
-        except PrivacyBudgetError:
+        except PrivacyBudgetError as exc:
             self._catalogue, self._refused = None, policy
-            raise
+            log.error("REFUSED: %s", exc)
+            return
         self._catalogue, self._refused = policy, None
         log.info(
             "policy version %d: the opted-in entries plan rho %.4g of %.4g a %s",

@@ -59,6 +59,13 @@ class NodeStore:
     def charges_in(self, period: str) -> list[Charge]:
         return storage.charges(self._db, period)
 
+    def released(self, query: str, window: str) -> list[bytes]:
+        rows = fetch(
+            self._db, "SELECT round_id FROM charges WHERE query = ? AND release_window = ?",
+            (query, window),
+        )  # fmt: skip
+        return [_blob(row[0]) for row in rows]
+
     def close(self) -> None:
         self._db.close()
 

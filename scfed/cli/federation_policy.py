@@ -88,11 +88,18 @@ def sign_catalogue(directory: Path, catalogue: Path) -> Policy:
     governance = pki.load_ed25519_private_pem(
         read_private_key_file(directory / "governance" / "governance.key")
     )
-    data = _read(catalogue)
     previous = directory / POLICY_FILE
     version = _version(previous) + 1 if previous.exists() else 1
+    policy = read_catalogue(catalogue, settings.origin, version)
+    write_public(previous, seal_policy(policy, governance).to_bytes())
+    return policy
+
+
+def read_catalogue(catalogue: Path, origin: str, version: int) -> Policy:
+    """The catalogue file as a policy, checked entry by entry as nodes will check it."""
+    data = _read(catalogue)
     message = pb.Policy(
-        origin=settings.origin,
+        origin=origin,
         version=version,
         taxonomy_version=_taxonomy_version(),
         rho_cap=str(data.get("rho_cap", "0.5")),
@@ -101,11 +108,9 @@ def sign_catalogue(directory: Path, catalogue: Path) -> Policy:
         entries=[_entry(catalogue, e) for e in _entries(catalogue, data)],
     )
     try:
-        policy = decode_policy(message.SerializeToString())
+        return decode_policy(message.SerializeToString())
     except RemoteProtocolError as exc:
         raise ConfigError(f"{catalogue}: {exc}") from None
-    write_public(previous, seal_policy(policy, governance).to_bytes())
-    return policy
 
 
 def _quorum(path: Path, value: object) -> int:

@@ -1,30 +1,41 @@
-"""``scfed privacy``: convert zCDP to (epsilon, delta)-DP, and plan the noise of a federation.
+"""``scfed privacy``: convert zCDP to (epsilon, delta)-DP, and plan a catalogue's noise.
 
-``privacy epsilon`` converts one rho; ``privacy plan`` turns a privacy unit, the smallest
-cohort and the release cadence into the noise every node adds, the privacy cost per release
-and per year, and the error bar that noise puts on each published cell.
+``privacy epsilon`` converts one rho. ``privacy plan`` turns a firm's budget, an entry's
+cadence and its privacy radius into the noise of each segment of a release (values,
+presence, concentration), what a release and a period cost at the planned survivors, the
+error bar of one release, and the lines to put in the catalogue; or, with ``--catalogue``,
+what a whole catalogue file plans to spend. Every plan it prints says whether a node with
+the default settings accepts it.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import dataclass
+from dataclasses import replace
 from fractions import Fraction
+from pathlib import Path
+from statistics import NormalDist
 
+from scfed.config import DEFAULT_NOISE_FLOOR
 from scfed.dp import accounting
-from scfed.dp.distribution import halfwidth, noise_sd
-from scfed.dp.params import MAX_LOCAL_VARIANCE
-from scfed.errors import ConfigError
+from scfed.dp.ledger import CADENCES, PERIODS, Budget, windows_per_period
+from scfed.dp.params import CONCENTRATION_LIPSCHITZ
+from scfed.dp.plan import VALUES_SHARE, entry_noise
+from scfed.errors import ConfigError, PrivacyBudgetError, RemoteProtocolError
+from scfed.policy import (
+    DEFAULT_DOMINANCE,
+    CatalogueEntry,
+    Policy,
+    check_plan,
+    decode_policy,
+    encode_policy,
+)
 
-#: Releases per year for each cadence.
-CADENCES = {"weekly": 52, "monthly": 12, "quarterly": 4}
-
-#: The largest yearly rho cap the planner accepts.
+#: The largest rho cap per period the planner accepts.
 MAX_RHO_CAP = 10
-
-#: sigma is chosen on a grid of this many steps per grid unit.
-SIGMA_STEPS = 10
+_PLANNED = "planned-entry"
+_COMMODITY = "fabrication/analog/90-180nm/200mm/JP-Kyushu"
 
 
 def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,128 +45,150 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     convert.add_argument("--rho", required=True, help="zCDP rho, e.g. 0.5 or 1/32")
     convert.add_argument("--delta", type=float, required=True, help="delta in (0, 1)")
     convert.set_defaults(func=_epsilon_command)
-    plan = tasks.add_parser("plan", help="noise, privacy cost and error bars of a federation")
-    unit = plan.add_mutually_exclusive_group(required=True)
-    unit.add_argument("--radius", type=int, help="privacy unit: one figure, moved by <= R")
-    unit.add_argument("--clip", type=int, help="privacy unit: one firm, L2-clipped to C")
-    plan.add_argument("--sigma", help="total noise sd, e.g. 120.5 (default: smallest in the cap)")
-    plan.add_argument("--n-min", type=int, default=5, help="fewest nodes in a release")
-    plan.add_argument("--t-collude", type=int, default=1, help="nodes that may pool noise")
-    plan.add_argument("--cadence", choices=list(CADENCES), default="monthly")
+    plan = tasks.add_parser("plan", help="a catalogue entry's noise, cost and error bars")
+    source = plan.add_mutually_exclusive_group(required=True)
+    source.add_argument("--radius", type=int, help="privacy radius R, L2 over one release")
+    source.add_argument("--catalogue", type=Path, help="plan every entry of a catalogue file")
+    plan.add_argument("--sigma", help="the values' noise sd (default: 40%% of the budget)")
+    plan.add_argument("--cadence", choices=CADENCES, default="weekly")
+    plan.add_argument("--candidates", type=int, default=64, help="firms a round asks (64)")
+    plan.add_argument("--planned-percent", type=int, default=80, help="survivors planned (80)")
+    plan.add_argument("--n-min", type=int, default=5, help="k, the fewest contributors (5)")
+    plan.add_argument("--t-collude", type=int, default=1, help="firms that may pool noise (1)")
+    plan.add_argument("--presence-threshold", type=int, help="P (default: the radius)")
+    plan.add_argument("--scale", type=int, default=10_000, help="smallest scale Q (10000)")
+    plan.add_argument("--group", type=int, default=1, help="largest corporate group (1)")
+    plan.add_argument("--rho-cap", default="0.5", help="a firm's rho per period (0.5)")
+    plan.add_argument("--period", choices=PERIODS, default="year")
     plan.add_argument("--delta", type=float, default=1e-9, help="delta in (0, 1)")
-    plan.add_argument("--rho-cap", default="0.5", help="rho per firm per year")
-    plan.add_argument(
-        "--releases-per-cadence", type=int, default=1, help="releases a firm joins per cadence"
-    )
     plan.set_defaults(func=_plan_command)
 
 
-@dataclass(frozen=True)
-class Plan:
-    """Everything ``privacy plan`` prints, worked out for the worst case m = n_min."""
-
-    unit: str
-    bound: int
-    delta2: int
-    n_min: int
-    t_collude: int
-    sigma: Fraction
-    sigma_chosen: bool
-    sigma_l2: int
-    delta: float
-    rho_cap: Fraction
-    releases_per_year: int
-    rho_release: Fraction
-    rho_year: Fraction
-    halfwidth: int
-    sd: float
-
-    @property
-    def fits(self) -> bool:
-        return self.rho_year <= self.rho_cap
+def _plan_command(args: argparse.Namespace) -> int:
+    budget = _budget(args)
+    if not 1 <= args.group <= 1000 or not args.n_min <= args.candidates <= 1000:
+        raise ConfigError("--group must be 1..1000 and --candidates from --n-min to 1000")
+    if args.catalogue is not None:
+        policy = _catalogue(args.catalogue, budget)
+        blocks = [
+            format_entry(e, args.candidates, args.group, budget, args.delta) for e in policy.entries
+        ]
+        print("\n\n".join([*blocks, format_total(policy, args.group, budget, args.delta)]))
+        return 0
+    entry = planned_entry(args, budget)
+    print(format_entry(entry, args.candidates, args.group, budget, args.delta))
+    print(format_total(_policy((entry,), budget), args.group, budget, args.delta))
+    return 0
 
 
-def make_plan(
-    *,
-    unit: str,
-    bound: int,
-    sigma: Fraction | None,
-    n_min: int,
-    t_collude: int,
-    releases_per_year: int,
-    delta: float,
-    rho_cap: Fraction,
-) -> Plan:
-    """The plan for these settings; sigma None picks the smallest that fits ``rho_cap``."""
-    _check_settings(bound=bound, n_min=n_min, t_collude=t_collude, delta=delta, rho_cap=rho_cap)
-    if releases_per_year < 1:
-        raise ConfigError(f"releases per year must be at least 1, got {releases_per_year}")
-    delta2 = accounting.sensitivity2(unit, bound)
-    chosen = sigma is None
-    if sigma is None:
-        sigma = smallest_sigma(
-            delta2=delta2, n_min=n_min, t_collude=t_collude, releases=releases_per_year, cap=rho_cap
-        )
-    sigma_l2 = _sigma_l2(sigma, n_min, t_collude)
-    rho = accounting.release_rho(
-        delta2=delta2, survivors=n_min, t_collude=t_collude, sigma_l2=sigma_l2
-    )
+def _budget(args: argparse.Namespace) -> Budget:
+    cap = _fraction(args.rho_cap, "--rho-cap")
+    if not 0 < cap <= MAX_RHO_CAP:
+        raise ConfigError(f"--rho-cap must be in (0, {MAX_RHO_CAP}], got {args.rho_cap}")
+    if not 0.0 < args.delta < 1.0:
+        raise ConfigError(f"--delta must be in (0, 1), got {args.delta}")
+    return Budget(cap, args.period)
+
+
+def _catalogue(path: Path, budget: Budget) -> Policy:
+    from scfed.cli.federation_policy import read_catalogue
+
+    read = read_catalogue(path, "plan", 1)
+    return replace(read, rho_cap=str(budget.cap), period=budget.period)
+
+
+def _policy(entries: tuple[CatalogueEntry, ...], budget: Budget) -> Policy:
+    policy = Policy("plan", 1, "plan", str(budget.cap), budget.period, entries)
     try:
-        half = halfwidth(sigma_l2, n_min)
+        return decode_policy(encode_policy(policy))
+    except RemoteProtocolError as exc:
+        raise ConfigError(f"no entry can use this noise: {exc}") from None
+
+
+def planned_entry(args: argparse.Namespace, budget: Budget) -> CatalogueEntry:
+    """The entry a firm's budget allows at the cadence, its noise chosen by scfed.dp.plan."""
+    radius = args.radius
+    if radius is None or not 1 <= radius <= 2**20 or not 1 <= args.scale <= 2**26:
+        raise ConfigError("--radius must be 1..2^20 and --scale 1..2^26")
+    if not 0 <= args.t_collude < args.n_min or not 1 <= args.planned_percent <= 100:
+        raise ConfigError("--t-collude must be 0 to --n-min - 1, --planned-percent 1 to 100")
+    presence = args.presence_threshold or radius
+    per_release = budget.cap / windows_per_period(args.cadence, budget.period)
+    share = VALUES_SHARE
+    if args.sigma is not None:
+        sigma = _fraction(args.sigma, "--sigma")
+        share = Fraction(radius * radius, 2) / sigma**2 / per_release if sigma > 0 else Fraction(0)
+    overlap = Fraction(2 * presence + 1, 2 * args.scale)
+    try:
+        noise = entry_noise(
+            bound=radius, rho_release=per_release, overlap=overlap, group=args.group,
+            values_share=share, t_collude=args.t_collude,
+        )  # fmt: skip
     except ValueError as exc:
-        raise ConfigError(f"{exc}; use a smaller radius or clip") from None
-    return Plan(
-        unit=unit,
-        bound=bound,
-        delta2=delta2,
-        n_min=n_min,
-        t_collude=t_collude,
-        sigma=sigma,
-        sigma_chosen=chosen,
-        sigma_l2=sigma_l2,
-        delta=delta,
-        rho_cap=rho_cap,
-        releases_per_year=releases_per_year,
-        rho_release=rho,
-        rho_year=rho * releases_per_year,
-        halfwidth=half,
-        sd=noise_sd(sigma_l2, n_min),
-    )
+        raise ConfigError(f"{exc} (a sigma of {args.sigma} leaves nothing for them?)") from None
+    if args.sigma is not None:
+        noise = replace(noise, sigma=args.sigma)
+    entry = CatalogueEntry(
+        _PLANNED, "", "demand-capacity", (_COMMODITY,), 13, noise, args.n_min,
+        DEFAULT_DOMINANCE, presence, args.scale, ("members",), args.cadence,
+        args.planned_percent,
+    )  # fmt: skip
+    return _policy((entry,), budget).entries[0]
 
 
-def smallest_sigma(
-    *, delta2: int, n_min: int, t_collude: int, releases: int, cap: Fraction
-) -> Fraction:
-    """The smallest sigma on the 1/SIGMA_STEPS grid whose yearly rho at m = n_min fits ``cap``.
-
-    The yearly rho is releases Delta^2 / (2 (n_min - t) sigma_l^2), so sigma_l^2 must reach
-    need = max(4, ceil(releases Delta^2 / (2 (n_min - t) cap))); and
-    ceil(sigma^2 / (n_min - t)) >= need exactly when sigma^2 > (need - 1)(n_min - t).
-    """
-    spread = n_min - t_collude
-    need = max(accounting.MIN_SIGMA_L2, math.ceil(Fraction(releases * delta2, 2 * spread) / cap))
-    steps = math.isqrt(SIGMA_STEPS**2 * (need - 1) * spread) + 1
-    return Fraction(steps, SIGMA_STEPS)
-
-
-def format_plan(plan: Plan) -> str:
-    """The readable block ``privacy plan`` prints."""
-    name = "radius R" if plan.unit == "magnitude" else "L2 clip C"
-    chosen = ", the smallest in 0.1 steps within the cap" if plan.sigma_chosen else ""
+def format_entry(
+    entry: CatalogueEntry, candidates: int, group: int, budget: Budget, delta: float
+) -> str:
+    """The plan of one entry, as ``privacy plan`` prints it."""
+    noise, period = entry.noise, budget.period
+    planned = entry.planned(candidates)
+    releases = windows_per_period(entry.cadence, period)
+    rho = entry.rho_planned(group)
+    local = replace(noise, planned=planned).local_variance(entry.min_contributors)
+    half = NormalDist().inv_cdf(0.975) * math.sqrt(planned * local)
+    name = "radius R" if noise.unit == "magnitude" else "L2 clip C"
     rows = [
-        ("privacy unit", f"{plan.unit}, {name} = {plan.bound} (Delta^2 = {plan.delta2})"),
-        ("nodes", f"n_min = {plan.n_min}, t_collude = {plan.t_collude}"),
-        ("sigma", f"{_decimal(plan.sigma)} (sigma^2 = {_decimal(plan.sigma**2)}){chosen}"),
-        ("sigma_l", f"{math.sqrt(plan.sigma_l2):.6g} per node (sigma_l^2 = {plan.sigma_l2})"),
-        ("rho per release", f"{_rational(plan.rho_release)} (worst case m = n_min)"),
-        ("epsilon per release", f"{_epsilon(plan.rho_release, plan.delta)} at delta {plan.delta}"),
-        ("releases per year", str(plan.releases_per_year)),
-        ("rho per year", _rational(plan.rho_year)),
-        ("epsilon per year", f"{_epsilon(plan.rho_year, plan.delta)} at delta {plan.delta}"),
-        (f"fits rho cap {_decimal(plan.rho_cap)}", "yes" if plan.fits else "NO"),
-        ("95% half-width", f"+/- {plan.halfwidth} per cell at m = {plan.n_min}"),
-        ("noise sd", f"{plan.sd:.6g} per cell at m = {plan.n_min}"),
+        ("entry", f"{entry.name} ({entry.metric}, commodities: {len(entry.commodities)})"),
+        ("privacy unit", f"{noise.unit}, {name} = {noise.bound} (L2 over one release)"),
+        ("cadence", f"{entry.cadence}: at most {releases} releases a {period}"),
+        ("survivors planned", f"{planned} of {candidates} candidates ({entry.planned_percent}%)"),
+        ("values", f'sigma = "{noise.sigma}", sensitivity {noise.bound}'),
+        ("presence", f'presence_sigma = "{noise.presence_sigma}", sensitivity {noise.bound}'),
+        (
+            "concentration",
+            f'concentration_sigma = "{noise.concentration_sigma}", '
+            f"sensitivity {CONCENTRATION_LIPSCHITZ * noise.bound}",
+        ),
+        ("rho per release", f"{float(rho):.6g} at {planned} or more survivors"),
+        (f"rho per {period}", f"{float(rho * releases):.6g}"),
+        (f"epsilon per {period}", f"{_epsilon(rho * releases, delta)} at delta {delta}"),
+        ("95% half-width", f"+/- {half:,.0f} per value cell of one release at {planned} survivors"),
     ]
+    return "\n".join(f"{label:<22}{text}" for label, text in rows)
+
+
+def format_total(policy: Policy, group: int, budget: Budget, delta: float) -> str:
+    """The plan of every entry together, and whether a default node accepts it."""
+    names = [e.name for e in policy.entries]
+    try:
+        plan = check_plan(policy, names, budget, group)
+        fits = "yes"
+    except PrivacyBudgetError as exc:
+        plan, fits = None, f"NO: {exc}"
+    total = sum((n * r for _, _, n, r in (plan.lines if plan else ())), Fraction(0))
+    spent = f"{float(total):.6g} of {float(budget.cap):.6g}" if plan else ""
+    floor = 1 / (2 * Fraction(DEFAULT_NOISE_FLOOR) ** 2)
+    steep = [e.name for e in policy.entries if e.rho_planned(group) > floor]
+    default = "accepts it" if fits == "yes" and not steep else "refuses it"
+    rows = [
+        (f"planned per {budget.period}", spent or "past the cap"),
+        (f"fits rho cap {float(budget.cap):.6g}", fits),
+        ("default node", f"{default} (rho cap 0.5 a year, noise floor {DEFAULT_NOISE_FLOOR})"),
+    ]
+    if plan:
+        rows.insert(
+            1, (f"epsilon per {budget.period}", f"{_epsilon(total, delta)} at delta {delta}")
+        )
     return "\n".join(f"{label:<22}{text}" for label, text in rows)
 
 
@@ -180,38 +213,6 @@ def _decimal(value: Fraction) -> str:
     return f"{float(value):.12g}"
 
 
-def _check_settings(
-    *, bound: int, n_min: int, t_collude: int, delta: float, rho_cap: Fraction
-) -> None:
-    if bound <= 0:
-        raise ConfigError(f"the radius or clip must be a positive integer, got {bound}")
-    if t_collude < 0:
-        raise ConfigError(f"--t-collude must be at least 0, got {t_collude}")
-    if n_min <= t_collude:
-        raise ConfigError(f"--n-min ({n_min}) must be above --t-collude ({t_collude})")
-    if not 0.0 < delta < 1.0:
-        raise ConfigError(f"--delta must be in (0, 1), got {delta}")
-    if not 0 < rho_cap <= MAX_RHO_CAP:
-        raise ConfigError(f"--rho-cap must be in (0, {MAX_RHO_CAP}], got {_decimal(rho_cap)}")
-
-
-def _sigma_l2(sigma: Fraction, n_min: int, t_collude: int) -> int:
-    if sigma <= 0:
-        raise ConfigError(f"--sigma must be positive, got {_decimal(sigma)}")
-    sigma_l2 = accounting.local_variance(sigma, n_min, t_collude)
-    if sigma_l2 < accounting.MIN_SIGMA_L2:
-        raise ConfigError(
-            f"sigma {_decimal(sigma)} gives sigma_l^2 = {sigma_l2} per node, below "
-            f"{accounting.MIN_SIGMA_L2} (sigma_l >= 2); raise --sigma"
-        )
-    if sigma_l2 > MAX_LOCAL_VARIANCE:
-        raise ConfigError(
-            f"sigma {_decimal(sigma)} gives sigma_l^2 = {sigma_l2} per node, above the "
-            f"{MAX_LOCAL_VARIANCE} a round allows; measure in a coarser grid unit"
-        )
-    return sigma_l2
-
-
 def _fraction(text: str, option: str) -> Fraction:
     try:
         return Fraction(text)
@@ -228,25 +229,4 @@ def _epsilon_command(args: argparse.Namespace) -> int:
     print(f"rho = {_rational(rho)} zCDP gives (epsilon, delta)-DP at delta = {args.delta}")
     print("epsilon (Canonne, Kamath and Steinke 2020, Corollary 13):")
     print(repr(value))
-    return 0
-
-
-def _plan_command(args: argparse.Namespace) -> int:
-    if args.releases_per_cadence < 1:
-        raise ConfigError(
-            f"--releases-per-cadence must be at least 1, got {args.releases_per_cadence}"
-        )
-    unit, bound = ("magnitude", args.radius) if args.radius is not None else ("firm", args.clip)
-    sigma = None if args.sigma is None else _fraction(args.sigma, "--sigma")
-    plan = make_plan(
-        unit=unit,
-        bound=bound,
-        sigma=sigma,
-        n_min=args.n_min,
-        t_collude=args.t_collude,
-        releases_per_year=CADENCES[args.cadence] * args.releases_per_cadence,
-        delta=args.delta,
-        rho_cap=_fraction(args.rho_cap, "--rho-cap"),
-    )
-    print(format_plan(plan))
     return 0

@@ -135,6 +135,9 @@ class UnmaskGuard(Protocol):
     def charges_in(self, period: str) -> list[Charge]:
         """The charges of a budget period."""
 
+    def released(self, query: str, window: str) -> list[bytes]:
+        """The rounds of ``query`` charged in cadence ``window``, in any budget period."""
+
     def record(self, round_id: bytes, request_hash: bytes, response: bytes, charge: Charge) -> None:
         """Remember the answer and its charge, atomically and durably, before it is sent."""
 
@@ -154,6 +157,9 @@ class MemoryGuard:
 
     def charges_in(self, period: str) -> list[Charge]:
         return [c for c in self.charges if c.period == period]
+
+    def released(self, query: str, window: str) -> list[bytes]:
+        return [c.round_id for c in self.charges if (c.query, c.window) == (query, window)]
 
     def record(self, round_id: bytes, request_hash: bytes, response: bytes, charge: Charge) -> None:
         if round_id not in self._answers:
@@ -371,13 +377,11 @@ class NodeRound:
         entry = release.entry
         if entry is None:
             return
-        for charge in self._guard.charges_in(release.period):
-            same = (charge.query, charge.window) == (entry.name, release.window)
-            if same and charge.round_id != round_id:
-                raise RefusedError(
-                    f"this node already took part in a release of {entry.name} in its "
-                    f"{entry.cadence} window {release.window}"
-                )
+        if any(other != round_id for other in self._guard.released(entry.name, release.window)):
+            raise RefusedError(
+                f"this node already took part in a release of {entry.name} in its "
+                f"{entry.cadence} window {release.window}"
+            )
 
     def _check_budget(self, rho: Fraction, round_id: bytes) -> None:
         """PrivacyBudgetError unless ``rho`` fits the period's cap (and the ad-hoc cap)."""

@@ -11,7 +11,6 @@ import pytest
 from scfed.cli import privacy
 from scfed.dp import accounting
 from scfed.dp.accounting import epsilon, local_variance, release_rho, rho_for_epsilon
-from scfed.dp.distribution import halfwidth
 from scfed.errors import ConfigError
 
 #: OpenDP's test value for its zCDP-to-approxDP conversion.
@@ -202,66 +201,6 @@ def test_cli_epsilon_prints_the_value_last(capsys: pytest.CaptureFixture[str]) -
     assert float(lines[-1]) == OPENDP_EPSILON
     lines = _run(["privacy", "epsilon", "--rho", "0.5", "--delta", "1e-9"], capsys)
     assert float(lines[-1]) == epsilon(Fraction(1, 2), 1e-9)
-
-
-def test_cli_plan_with_sigma(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["privacy", "plan", "--clip", "50", "--sigma", "120.5", "--cadence", "weekly"]
-    text = "\n".join(_run([*argv, "--releases-per-cadence", "3"], capsys))
-    assert "Delta^2 = 5000" in text
-    assert "sigma^2 = 14520.25" in text
-    assert "sigma_l^2 = 3631" in text
-    assert "625/3631" in text  # 5000 / (2 * 4 * 3631)
-    assert "156" in text  # 52 weeks, 3 releases each
-    assert "97500/3631" in text
-    assert "NO" in text
-    assert f"+/- {halfwidth(3631, 5)} per cell" in text
-
-
-def test_cli_plan_chooses_the_smallest_sigma(capsys: pytest.CaptureFixture[str]) -> None:
-    text = "\n".join(_run(["privacy", "plan", "--radius", "1000"], capsys))
-    assert "3464.2" in text
-    assert "sigma_l^2 = 3000171" in text
-    assert "fits rho cap 0.5      yes" in text
-
-
-@pytest.mark.parametrize("per", [1, 3])
-@pytest.mark.parametrize("releases", [4, 12, 52])
-@pytest.mark.parametrize(("bound", "cap"), [(1, "0.5"), (37, "0.5"), (1000, "0.1"), (9, "10")])
-def test_smallest_sigma_is_smallest(per: int, releases: int, bound: int, cap: str) -> None:
-    def fits(sigma: Fraction) -> bool:
-        sigma_l2 = local_variance(sigma, 5, 1)
-        if sigma_l2 < accounting.MIN_SIGMA_L2:
-            return False
-        rho = release_rho(delta2=bound * bound, survivors=5, t_collude=1, sigma_l2=sigma_l2)
-        return rho * releases * per <= Fraction(cap)
-
-    sigma = privacy.smallest_sigma(
-        delta2=bound * bound, n_min=5, t_collude=1, releases=releases * per, cap=Fraction(cap)
-    )
-    assert fits(sigma)
-    assert not fits(sigma - Fraction(1, 10))
-
-
-@pytest.mark.parametrize(
-    "extra",
-    [
-        ["--radius", "10", "--sigma", "3"],  # sigma_l^2 = 3 < 4
-        ["--radius", "10", "--n-min", "2", "--t-collude", "2"],
-        ["--radius", "10", "--t-collude", "-1"],
-        ["--radius", "0"],
-        ["--clip", "-4"],
-        ["--radius", "10", "--delta", "0"],
-        ["--radius", "10", "--delta", "1"],
-        ["--radius", "10", "--rho-cap", "0"],
-        ["--radius", "10", "--rho-cap", "10.5"],
-        ["--radius", "10", "--sigma", "abc"],
-        ["--radius", "10", "--sigma", "-5"],
-        ["--radius", "10", "--releases-per-cadence", "0"],
-    ],
-)
-def test_cli_plan_refuses_bad_input(extra: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(ConfigError):
-        _run(["privacy", "plan", *extra], capsys)
 
 
 @pytest.mark.parametrize(

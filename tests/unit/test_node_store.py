@@ -57,3 +57,31 @@ def test_a_failed_answer_charges_nothing(tmp_path: Path) -> None:
     with pytest.raises(StorageError):
         store.record(ROUND, b"\x02" * 32, b"other", other)  # one transaction: neither row
     assert store.spent("2026") == Fraction(1, 96)
+
+
+def test_a_release_is_found_by_its_window_in_any_period(tmp_path: Path) -> None:
+    store = NodeStore(tmp_path / "node.sqlite")
+    charge = Charge(bytes(16), "quarterly-demand", "2026-10", 7, Fraction(1, 8), "2026-Q4")
+    store.record(bytes(16), bytes(32), b"answer", charge)
+    store.close()
+    reopened = NodeStore(tmp_path / "node.sqlite")
+    assert reopened.released("quarterly-demand", "2026-Q4") == [bytes(16)]
+    assert reopened.released("quarterly-demand", "2027-Q1") == []
+    assert reopened.charges == [charge]
+
+
+def test_a_ledger_of_the_earlier_version_keeps_its_charges(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "node.sqlite"
+    db = sqlite3.connect(path)
+    db.execute(
+        "CREATE TABLE charges (round_id BLOB PRIMARY KEY, query TEXT NOT NULL, period TEXT "
+        "NOT NULL, survivors INTEGER NOT NULL, rho TEXT NOT NULL, charged_at REAL NOT NULL)"
+    )
+    db.execute("INSERT INTO charges VALUES (?, 'q', '2026', 5, '1/32', 0)", (bytes(16),))
+    db.commit()
+    db.close()
+    store = NodeStore(path)
+    assert store.charges == [Charge(bytes(16), "q", "2026", 5, Fraction(1, 32), "")]
+    assert store.spent("2026") == Fraction(1, 32)

@@ -31,3 +31,23 @@ def test_the_readme_shows_commands() -> None:
 def test_a_readme_command_parses(line: str) -> None:
     args = build_parser().parse_args(shlex.split(line)[1:])
     assert callable(args.func)
+
+
+def _examples() -> list[tuple[str, str]]:
+    """Each ``$ scfed ...`` example in the README with the output printed under it."""
+    text = README.read_text(encoding="utf-8")
+    blocks = re.findall(r"```\n\$ (scfed [^\n]*)\n(.*?)```", text, flags=re.DOTALL)
+    return [(command, output) for command, output in blocks]
+
+
+def test_the_readme_shows_examples() -> None:
+    assert _examples()
+
+
+@pytest.mark.parametrize(("command", "output"), _examples())
+def test_a_readme_example_prints_what_it_shows(
+    command: str, output: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = build_parser().parse_args(shlex.split(command)[1:])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out == output
