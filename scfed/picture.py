@@ -53,7 +53,7 @@ Floats = NDArray[np.float64]
 HISTORY_WEEKS = 26
 #: The smoothing penalty of each component, relative to the typical precision of a week;
 #: "" for components not named.
-SMOOTHING = {"": 32.0, "capacity_actual": 4096.0, "capacity_max": 4096.0}
+SMOOTHING = {"": 16.0, "capacity_actual": 4096.0, "capacity_max": 4096.0}
 #: The disclosure statistics are averaged over this many weeks either side.
 STRUCTURE_WEEKS = 26
 _SEGMENTS = 3

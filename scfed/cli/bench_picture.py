@@ -3,12 +3,14 @@
 A synthetic federation of 64 firms in Japan, Taiwan, Korea and the US (scfed.picture_data,
 shaped by the FRED semiconductor production and capacity series over the 2020-22 squeeze)
 runs a year of weekly releases of the demand-capacity entry at the default budget, through
-the real code: each firm's vector (scfed.catalogue.node_vector), its noise
-(scfed.dp.contribution with the exact sampler), and the published picture
-(scfed.picture.release, which combines, smooths and discloses). For each of many noise
-draws it compares every published traffic light with the noise-free light of the same
-survivors, and counts how often the squeeze cells show red in their truly red weeks and
-why cells were suppressed. Edge code: reads the FRED files, draws noise from the OS.
+the real code: each firm's vector (scfed.catalogue.node_vector, once), each firm's noise
+share of every segment from the exact sampler (scfed.dp.sampler.sample, drawn for all
+survivors of a release in one call per segment, as each node's contribution would), and
+the published picture (scfed.picture.release, which combines, smooths and discloses). For
+each of many noise draws it compares every published traffic light with the noise-free
+light of the same survivors, and counts how often the squeeze cells show red in their
+truly red weeks and why cells were suppressed. Edge code: reads the FRED files, draws
+noise from the OS.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ RADIUS = 100
 HORIZON = 13
 PRESENCE_THRESHOLD = 100
 DOMINANCE = "0.6"
-#: Survivors the noise is planned for: a node or two is down in some weeks.
+#: Survivors the noise is planned for (with --dropouts, a node or two is down some weeks).
 PLANNED_PERCENT = 95
 METRIC = "demand-capacity"
 #: How far above the dominance rule's least scale Q is set.
@@ -129,7 +131,7 @@ class Tally:
 
     def summary(self) -> dict[str, object]:
         rows: dict[str, object] = {}
-        for key in ("10+", "5-9", "any"):
+        for key in ("10+", "10+@0", "5-9", "any"):
             n, right = self.share(self.lights, key, "right")
             rows[f"lights {key} contributors"] = {"published": n, "right": right}
         for key in ("lead0", "all"):
@@ -146,9 +148,15 @@ class Tally:
             "| measure | count | share |",
             "|---|--:|--:|",
         ]
-        for key in ("10+", "5-9"):
+        labels = {
+            "10+": "10+ contributors",
+            "10+@0": "10+ contributors, in the week itself",
+            "5-9": "5-9 contributors",
+        }
+        for key, label in labels.items():
             n, right = self.share(self.lights, key, "right")
-            lines.append(f"| lights right, {key} contributors | {n:,} | {right:.1%} |")
+            shown = f"{right:.1%}" if n else "none published"
+            lines.append(f"| lights right, {label} | {n:,} | {shown} |")
         n, right = self.share(self.lights, "any", "right")
         lines.append(f"| every light right, before the disclosure rules | {n:,} | {right:.1%} |")
         for key, label in (("lead0", "in the week itself"), ("all", "at every lead")):
@@ -285,7 +293,10 @@ def _score(cells: Sequence[Cell], week: date, true: _Truth, fed: Federation, tal
             continue
         count = true.contributors[place]
         key = "10+" if count >= 10 else "5-9" if count >= 5 else "<5"
-        tally.lights[f"{key}:{'right' if light == actual else 'wrong'}"] += 1
+        verdict = "right" if light == actual else "wrong"
+        tally.lights[f"{key}:{verdict}"] += 1
+        if place[1] == week:
+            tally.lights[f"{key}@0:{verdict}"] += 1
 
 
 def _light(parts: Mapping[str, Estimate | None]) -> str | None:

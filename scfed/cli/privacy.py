@@ -49,7 +49,7 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     source = plan.add_mutually_exclusive_group(required=True)
     source.add_argument("--radius", type=int, help="privacy radius R, L2 over one release")
     source.add_argument("--catalogue", type=Path, help="plan every entry of a catalogue file")
-    plan.add_argument("--sigma", help="the values' noise sd (default: 40%% of the budget)")
+    plan.add_argument("--sigma", help="the values' noise sd (default: 60%% of the budget)")
     plan.add_argument("--cadence", choices=CADENCES, default="weekly")
     plan.add_argument("--candidates", type=int, default=64, help="firms a round asks (64)")
     plan.add_argument("--planned-percent", type=int, default=80, help="survivors planned (80)")

@@ -16,7 +16,7 @@ from fractions import Fraction
 from scfed.dp.params import CONCENTRATION_FINE, CONCENTRATION_LIPSCHITZ, MAGNITUDE, Noise
 
 #: The share of each release's rho the values get by default.
-VALUES_SHARE = Fraction(2, 5)
+VALUES_SHARE = Fraction(3, 5)
 
 
 def entry_noise(

@@ -16,10 +16,9 @@ rounds after the governance-signed registry and policy.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -29,20 +28,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from auditor import AuditReport, Finding, audit
 from scfed import envelope as env
 from scfed import note, tlog
-from scfed.catalogue import entry_layout_hash, layout, node_vector
+from scfed.catalogue import entry_layout_hash, layout
 from scfed.dp.contribution import Ints
 from scfed.dp.ledger import Budget, period_label
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import Envelope
 from scfed.errors import VerificationError
-from scfed.groups import group_of, groups
 from scfed.messages import Announce, Domain, Member, encode
 from scfed.policy import CatalogueEntry, Policy, seal_policy
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing
 from scfed.secagg.driver import Federation, federation, run_round
 from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound
-from tests.unit._support import Rng, deliver, int64_vector, make_announce
+from tests.unit._support import Rng, catalogue_inputs, deliver, int64_vector, make_announce
 
 DIM = 4
 
@@ -271,20 +269,7 @@ def catalogue_announce(fed: Federation, policy: Policy, week: date, seed: bytes)
 
 
 def _figures(fed: Federation, announce: Announce, member: str) -> Ints:
-    """A node's catalogue vector for some plausible demand and capacity figures."""
-    week = date.fromisoformat(announce.week)
-    number = int(member[-3:])
-    facts = {
-        "demand": Decimal(120 + 7 * number),
-        "capacity_actual": Decimal(100 + number),
-        "capacity_max": Decimal(150),
-    }
-
-    def weekly(metric: str, weeks: Sequence[date]) -> Mapping[tuple[str, date], Decimal]:
-        return {(KYUSHU, w): facts[metric] for w in weeks}
-
-    group = groups(fed.registry, announce.candidates).size(group_of(fed.registry, member))
-    return node_vector(ENTRY, week, weekly, group)
+    return catalogue_inputs(fed, ENTRY, announce, member)
 
 
 def _log_coordinator(leaves: list[bytes], pending: Sequence[Outgoing]) -> None:

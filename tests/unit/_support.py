@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
 
 from scfed import envelope as env
+from scfed.catalogue import node_vector
 from scfed.dp.contribution import Ints
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import Envelope
+from scfed.groups import group_of, groups
 from scfed.messages import (
     Abort,
     Announce,
@@ -29,6 +33,7 @@ from scfed.messages import (
     encode,
     layout_hash,
 )
+from scfed.policy import CatalogueEntry
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound
 from scfed.secagg.driver import Federation, federation
@@ -283,3 +288,23 @@ def unmask_task(script: Script, member: str) -> Envelope:
     task = script.tasks[member][3]
     assert isinstance(task, Envelope)
     return task
+
+
+def catalogue_inputs(
+    fed: Federation, entry: CatalogueEntry, announce: Announce, member: str
+) -> Ints:
+    """A node's catalogue vector for some plausible demand and capacity figures, with its
+    corporate group's members among the candidates as the real node counts them."""
+    number = int(member[-3:])
+    facts = {
+        "demand": Decimal(120 + 7 * number),
+        "capacity_actual": Decimal(100 + number),
+        "capacity_max": Decimal(150),
+    }
+    (commodity,) = entry.commodities[:1]
+
+    def weekly(metric: str, weeks: Sequence[date]) -> Mapping[tuple[str, date], Decimal]:
+        return {(commodity, w): facts[metric] for w in weeks}
+
+    group = groups(fed.registry, announce.candidates).size(group_of(fed.registry, member))
+    return node_vector(entry, date.fromisoformat(announce.week), weekly, group)

@@ -11,21 +11,19 @@ messages a malicious coordinator would change are forged with the real coordinat
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, timedelta
-from decimal import Decimal
 from fractions import Fraction
 
 import pytest
 
 from scfed import envelope as env
-from scfed.catalogue import entry_layout_hash, layout, node_vector
+from scfed.catalogue import entry_layout_hash, layout
 from scfed.dp.contribution import Ints
 from scfed.dp.ledger import Budget, Charge
 from scfed.envelope import Envelope
 from scfed.errors import PrivacyBudgetError, RefusedError
-from scfed.groups import group_of, groups
 from scfed.messages import Announce, decode_charge, decode_unmask_request
 from scfed.policy import (
     CatalogueEntry,
@@ -38,10 +36,11 @@ from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing
 from scfed.secagg.driver import Federation, federation, run_round
 from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound
-from tests.unit._audit_support import ENTRY, KYUSHU, NEXT_WEEK, WEEK
+from tests.unit._audit_support import ENTRY, NEXT_WEEK, WEEK
 from tests.unit._support import (
     Rng,
     announce_task,
+    catalogue_inputs,
     deliver,
     feed_node,
     five_node_script,
@@ -88,19 +87,7 @@ def _announce(fed: Federation, entry: CatalogueEntry, week: date, seed: bytes) -
 
 
 def _inputs(fed: Federation, entry: CatalogueEntry, announce: Announce, member: str) -> Ints:
-    """A node's catalogue vector for some plausible demand and capacity figures."""
-    number = int(member[-3:])
-    facts = {
-        "demand": Decimal(120 + 7 * number),
-        "capacity_actual": Decimal(100 + number),
-        "capacity_max": Decimal(150),
-    }
-
-    def weekly(metric: str, weeks: Sequence[date]) -> Mapping[tuple[str, date], Decimal]:
-        return {(KYUSHU, w): facts[metric] for w in weeks}
-
-    group = groups(fed.registry, announce.candidates).size(group_of(fed.registry, member))
-    return node_vector(entry, date.fromisoformat(announce.week), weekly, group)
+    return catalogue_inputs(fed, entry, announce, member)
 
 
 def _node(

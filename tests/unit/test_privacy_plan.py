@@ -83,7 +83,8 @@ def test_the_printed_plan_is_a_round_a_default_node_takes_part_in(
     assert report.result is not None, report.outcome
     assert len(report.result.survivors) == 5
     sums = np.frombuffer(report.result.sums, dtype="<i8")
-    assert abs(int(sums[0]) - 11_000) < 6 * 1152 * 5**0.5  # the values' noise, planned
+    sigma = float(_sigmas(text)["sigma"])
+    assert abs(int(sums[0]) - 11_000) < 6 * sigma * (5 / 4) ** 0.5  # the values' noise
 
 
 def test_a_catalogue_file_is_planned_whole(
