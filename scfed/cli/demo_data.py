@@ -43,15 +43,16 @@ class Firm:
 
 #: Ordered so that any first few firms already hold both sides of the Kyushu market.
 FIRMS = (
-    Firm("fab-kumamoto", "foundry", capacity={KYUSHU_ANALOG: 5200}),
+    Firm("fab-kumamoto", "foundry", capacity={KYUSHU_ANALOG: 3600}),
     Firm("auto-nagoya", "automotive", demand={KYUSHU_ANALOG: 3000, HSINCHU_LOGIC: 6000}),
-    Firm("fab-oita", "foundry", capacity={KYUSHU_ANALOG: 3900}),
+    Firm("fab-oita", "foundry", capacity={KYUSHU_ANALOG: 3400}),
     Firm("osat-kaohsiung", "OSAT", demand={HSINCHU_LOGIC: 9000, KYUSHU_ANALOG: 2200}),
-    Firm("fab-nagasaki", "IDM", capacity={KYUSHU_ANALOG: 3100}, demand={KYUSHU_ANALOG: 1200}),
-    Firm("fab-kagoshima", "foundry", capacity={KYUSHU_ANALOG: 2800}),
+    Firm("fab-nagasaki", "IDM", capacity={KYUSHU_ANALOG: 3200}, demand={KYUSHU_ANALOG: 1200}),
+    Firm("fab-kagoshima", "foundry", capacity={KYUSHU_ANALOG: 3000}),
     Firm("auto-detroit", "automotive", demand={KYUSHU_ANALOG: 2700, ARIZONA_LOGIC: 3000}),
-    Firm("fab-kitakyushu", "foundry", capacity={KYUSHU_ANALOG: 2500}),
+    Firm("fab-kitakyushu", "foundry", capacity={KYUSHU_ANALOG: 2800}),
     Firm("industrial-osaka", "industrial", demand={KYUSHU_ANALOG: 1900, GYEONGGI_MEMORY: 2500}),
+    Firm("fab-miyazaki", "foundry", capacity={KYUSHU_ANALOG: 2600}),
     Firm("fab-hsinchu", "foundry", capacity={HSINCHU_LOGIC: 41000, ARIZONA_LOGIC: 9000}),
     Firm("osat-incheon", "OSAT", demand={GYEONGGI_MEMORY: 7000, KYUSHU_ANALOG: 900}),
     Firm("fab-pyeongtaek", "IDM", capacity={GYEONGGI_MEMORY: 30000}),
@@ -64,7 +65,7 @@ CADENCE = "quarterly"
 PRESENCE_THRESHOLD = 1000
 #: Q per commodity: demand, actual and maximum capacity (Kyushu demand climbs 3.5-fold).
 SCALES = {
-    KYUSHU_ANALOG: (30_000, 12_000, 13_000),
+    KYUSHU_ANALOG: (30_000, 14_000, 15_000),
     HSINCHU_LOGIC: (12_000, 30_000, 33_000),
     GYEONGGI_MEMORY: (8_000, 22_000, 24_000),
     ARIZONA_LOGIC: (6_000, 7_000, 8_000),
