@@ -31,6 +31,9 @@ def test_only_opted_in_nodes_take_part_and_the_release_is_honest(tmp_path: Path)
     holdout = "fab-kitakyushu"  # has Kyushu capacity, but does not opt in
     config = fed / "members" / holdout / "node.toml"
     config.write_text(config.read_text().replace(f'opt_in = ["{demo_data.ENTRY}"]', "opt_in = []"))
+    frugal = "auto-detroit"  # opts in, but its cap cannot hold the entry's plan for a year
+    config = fed / "members" / frugal / "node.toml"
+    config.write_text(config.read_text().replace('rho_cap = "0.5"', 'rho_cap = "0.1"'))
     names = sorted(f.name for f in firms)
     with processes(tmp_path / "logs") as procs:
         address = f"127.0.0.1:{start_coordinator(fed, procs)}"
@@ -48,8 +51,10 @@ def test_only_opted_in_nodes_take_part_and_the_release_is_honest(tmp_path: Path)
         assert outcome.type == "round.result", outcome
         survivors = decode_result(outcome.body).survivors
         assert holdout not in survivors
-        assert len(survivors) == 7
+        assert frugal not in survivors
+        assert len(survivors) == 6
         assert "has not opted into catalogue entry" in procs.log_text(holdout)
+        assert "past its cap" in procs.log_text(frugal)  # said when the policy arrived
         coordinator = fed / "coordinator/coordinator.toml"
         shown = subprocess.run(
             [sys.executable, "-m", "scfed", "coordinator", "results", "--config",
@@ -58,7 +63,7 @@ def test_only_opted_in_nodes_take_part_and_the_release_is_honest(tmp_path: Path)
         )  # fmt: skip
     assert "estimated contributors below 3" in shown.stdout
     released = json.loads((tmp_path / "out/results.json").read_text())
-    assert released["survivors"] == 7
+    assert released["survivors"] == 6
     kyushu = [
         c for c in released["cells"]
         if c["commodity"] == demo_data.KYUSHU_ANALOG and c["component"] == "capacity_actual"
