@@ -289,6 +289,10 @@ def decode_announce(body: bytes) -> Announce:
     layout = fixed_bytes(m.layout_hash, HASH_BYTES, "a layout hash")
     if not m.HasField("noise"):
         raise RemoteProtocolError("an announce must carry its noise parameters")
+    if m.noise.disclosure and (m.dim % 3 or not m.week):
+        raise RemoteProtocolError(
+            "only a catalogue round has disclosure segments, three of the same length"
+        )
     return Announce(
         fixed_bytes(m.round_id, ROUND_ID_BYTES, "a round id"),
         _text(m.query, "query"),

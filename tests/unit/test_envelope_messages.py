@@ -523,6 +523,15 @@ DECODE_REJECTS: list[Any] = [
         _announce(cells=("a", "b", "a"), layout_hash=msg.layout_hash(("a", "b", "a"))),
         "repeated-cell",
     ),
+    (
+        msg.decode_announce,
+        _announce(
+            noise=dataclasses.replace(
+                TEST_NOISE, disclosure=True, presence_sigma="40", concentration_sigma="40"
+            )
+        ),
+        "ad-hoc-with-disclosure-segments",
+    ),
     (msg.decode_announce, _announce(query="q" * 201), "long-query"),
     # advertise keys
     (msg.decode_advertise_keys, encode(AdvertiseKeys(bytes(15), H32, K32, K32)), "short-round"),
