@@ -35,11 +35,8 @@ from scfed.dp.distribution import Estimate, ratio_of, traffic_light
 from scfed.dp.params import CONCENTRATION_FINE
 from scfed.errors import RefusedError
 from scfed.messages import Announce, layout_hash
-from scfed.policy import METRIC_COMPONENTS, CatalogueEntry
+from scfed.policy import DOS_BINS, LEAD_BINS, METRIC_COMPONENTS, CatalogueEntry
 
-#: Bins of the days-of-supply and quoted lead-time histograms: (label, lower bound).
-DOS_BINS = (("0-7d", 0), ("7-14d", 7), ("14-30d", 14), ("30-60d", 30), ("60d+", 60))
-LEAD_BINS = (("0-8w", 0), ("8-16w", 8), ("16-26w", 16), ("26-52w", 26), ("52w+", 52))
 #: Utilisation is computed by each node, in permille, clipped to this.
 MAX_UTILISATION = 1500
 

@@ -46,14 +46,17 @@ from scfed.messages import (
     noise_to_proto,
 )
 
+#: Bins of the days-of-supply and quoted lead-time histograms: (label, lower bound).
+DOS_BINS = (("0-7d", 0), ("7-14d", 7), ("14-30d", 14), ("30-60d", 30), ("60d+", 60))
+LEAD_BINS = (("0-8w", 0), ("8-16w", 8), ("16-26w", 16), ("26-52w", 26), ("52w+", 52))
 #: The components of each metric's cells, in layout order.
 METRIC_COMPONENTS: dict[str, tuple[str, ...]] = {
     "demand-capacity": ("demand", "capacity_actual", "capacity_max"),
     "stock": ("stock_finished", "stock_wip"),
     "book-to-bill": ("bookings", "billings"),
     "utilisation": ("utilisation",),
-    "days-of-supply": ("dos:0-7d", "dos:7-14d", "dos:14-30d", "dos:30-60d", "dos:60d+"),
-    "lead-time": ("lead:0-8w", "lead:8-16w", "lead:16-26w", "lead:26-52w", "lead:52w+"),
+    "days-of-supply": tuple(f"dos:{label}" for label, _ in DOS_BINS),
+    "lead-time": tuple(f"lead:{label}" for label, _ in LEAD_BINS),
 }
 METRICS = tuple(METRIC_COMPONENTS)
 MAX_ENTRIES = 200
@@ -183,6 +186,17 @@ class Policy:
         return next((e for e in self.entries if e.name == name), None)
 
 
+def _round_entry(policy: Policy | None, announce: Announce) -> CatalogueEntry | None:
+    """The catalogue entry a round releases; None for an ad-hoc round."""
+    return policy.entry(announce.query) if policy is not None and announce.week else None
+
+
+def _overlap(policy: Policy | None, announce: Announce) -> Fraction:
+    """How far the round's disclosure segments move together; 1 (the most) if unknown."""
+    entry = _round_entry(policy, announce)
+    return entry.overlap if entry is not None else Fraction(1)
+
+
 def release_rho(
     policy: Policy | None, announce: Announce, registry: Registry, survivors: Sequence[str]
 ) -> Fraction:
@@ -190,19 +204,17 @@ def release_rho(
     coordinator and auditor all apply. Corporate groups count as one firm: the members of
     the t_collude largest groups among the survivors may pool their noise, and the largest
     group among the candidates scales the concentration segment's sensitivity."""
-    entry = policy.entry(announce.query) if policy is not None and announce.week else None
     noise = announce.noise
     pooled = groups(registry, survivors).colluders(noise.t_collude)
     return noise.rho(
         announce.n_min, len(survivors), colluders=pooled,
-        group=groups(registry, announce.candidates).largest,
-        overlap=entry.overlap if entry is not None else Fraction(1),
+        group=groups(registry, announce.candidates).largest, overlap=_overlap(policy, announce),
     )  # fmt: skip
 
 
 def release_window(policy: Policy | None, announce: Announce) -> str:
     """The cadence window a catalogue round releases in; "" for an ad-hoc round."""
-    entry = policy.entry(announce.query) if policy is not None and announce.week else None
+    entry = _round_entry(policy, announce)
     if entry is None:
         return ""
     return window_label(entry.cadence, date.fromisoformat(announce.week))
@@ -212,12 +224,11 @@ def planned_release_rho(policy: Policy | None, announce: Announce, registry: Reg
     """What the release costs if the planned survivors survive, counting every member of
     the t_collude largest groups among the candidates as a colluder: the announce-time
     estimate of ``release_rho``, which is checked again for the actual survivors."""
-    entry = policy.entry(announce.query) if policy is not None and announce.week else None
     noise, candidates = announce.noise, groups(registry, announce.candidates)
     return noise.rho(
         announce.n_min, noise.planned_for(announce.n_min),
         colluders=candidates.colluders(noise.t_collude), group=candidates.largest,
-        overlap=entry.overlap if entry is not None else Fraction(1),
+        overlap=_overlap(policy, announce),
     )  # fmt: skip
 
 

@@ -171,13 +171,14 @@ def measure(fred: Path, *, draws: int, releases: int, seed: int, dropouts: int =
     """Run the federation's releases ``draws`` times with fresh noise, and tally."""
     fed = federation(fred, np.random.default_rng(seed))
     groups = Counter(f.group for f in fed.firms)
+    group_of = {f.member_id: f.group for f in fed.firms}
     entry = entry_for(fed, max(groups.values()))
     weeks = list(fed.weeks[:releases])
     plan = np.random.default_rng(seed + 1)
     survivors = [_survivors(fed, plan, dropouts) for _ in weeks]
     inputs = [
         sum(
-            (node_vector(entry, week, fed.weekly(m), groups[_group(fed, m)]) for m in alive),
+            (node_vector(entry, week, fed.weekly(m), groups[group_of[m]]) for m in alive),
             np.zeros(layout(entry, week).dim, dtype=np.int64),
         )
         for week, alive in zip(weeks, survivors, strict=True)
@@ -202,10 +203,6 @@ class _Year:
     inputs: Sequence[Ints]
     truth: Sequence[_Truth]
     largest: int
-
-
-def _group(fed: Federation, member_id: str) -> str:
-    return next(f.group for f in fed.firms if f.member_id == member_id)
 
 
 def _survivors(fed: Federation, rng: np.random.Generator, most: int) -> tuple[str, ...]:

@@ -328,7 +328,7 @@ class NodeRound:
         planned = announce.noise.planned_for(announce.n_min)
         rho = planned_release_rho(self.catalogue, announce, registry)
         self.policy.check_floor(rho, planned)
-        self._check_budget(rho, announce.round_id)
+        self._check_budget(rho)
         x = _checked_input(inputs(announce), announce.dim)
         source = Keystream(self._rng(32))
         self.contribution = contribution(
@@ -383,7 +383,7 @@ class NodeRound:
                 f"{entry.cadence} window {release.window}"
             )
 
-    def _check_budget(self, rho: Fraction, round_id: bytes) -> None:
+    def _check_budget(self, rho: Fraction) -> None:
         """PrivacyBudgetError unless ``rho`` fits the period's cap (and the ad-hoc cap)."""
         period = self._release.period
         self.policy.budget.check(self._guard.spent(period), rho, period)
@@ -544,7 +544,7 @@ class NodeRound:
         rho = release_rho(self.catalogue, announce, registry, request.survivors)
         self.policy.check_floor(rho, len(request.survivors))
         self._check_window(self._release, announce.round_id)
-        self._check_budget(rho, announce.round_id)
+        self._check_budget(rho)
         release = self._release
         return Charge(
             announce.round_id, announce.query, release.period, len(request.survivors), rho,

@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from auditor import AuditReport, Finding, audit
 from scfed import envelope as env
 from scfed import note, tlog
-from scfed.catalogue import entry_layout_hash, layout
 from scfed.dp.contribution import Ints
 from scfed.dp.ledger import Budget, period_label
 from scfed.dp.params import MAGNITUDE, Noise
@@ -40,7 +39,14 @@ from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing
 from scfed.secagg.driver import Federation, federation, run_round
 from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound
-from tests.unit._support import Rng, catalogue_inputs, deliver, int64_vector, make_announce
+from tests.unit._support import (
+    Rng,
+    catalogue_inputs,
+    deliver,
+    entry_announce,
+    int64_vector,
+    make_announce,
+)
 
 DIM = 4
 
@@ -258,14 +264,7 @@ def catalogue_policy(fed: Federation) -> Policy:
 
 def catalogue_announce(fed: Federation, policy: Policy, week: date, seed: bytes) -> Announce:
     """The announce a coordinator makes for a round of the policy's entry in ``week``."""
-    entry = policy.entries[0]
-    candidates = tuple(sorted(fed.member_keys))
-    noise = replace(entry.noise, planned=entry.planned(len(candidates)))
-    return Announce(
-        Rng(b"round:" + seed)(16), entry.name, layout(entry, week).dim, candidates,
-        len(candidates) // 2 + 1, entry.min_contributors, fed.registry.version, 1000,
-        entry_layout_hash(entry, week), noise, (), week.isoformat(),
-    )  # fmt: skip
+    return entry_announce(fed, policy.entries[0], week, seed)
 
 
 def _figures(fed: Federation, announce: Announce, member: str) -> Ints:

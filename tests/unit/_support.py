@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -19,7 +19,7 @@ from fractions import Fraction
 import numpy as np
 
 from scfed import envelope as env
-from scfed.catalogue import node_vector
+from scfed.catalogue import entry_layout_hash, layout, node_vector
 from scfed.dp.contribution import Ints
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import Envelope
@@ -308,3 +308,14 @@ def catalogue_inputs(
 
     group = groups(fed.registry, announce.candidates).size(group_of(fed.registry, member))
     return node_vector(entry, date.fromisoformat(announce.week), weekly, group)
+
+
+def entry_announce(fed: Federation, entry: CatalogueEntry, week: date, seed: bytes) -> Announce:
+    """The announce an honest coordinator makes for a round of ``entry`` in ``week``."""
+    candidates = tuple(sorted(fed.member_keys))
+    noise = replace(entry.noise, planned=entry.planned(len(candidates)))
+    return Announce(
+        Rng(b"round:" + seed)(16), entry.name, layout(entry, week).dim, candidates,
+        len(candidates) // 2 + 1, entry.min_contributors, fed.registry.version, 1000,
+        entry_layout_hash(entry, week), noise, (), week.isoformat(),
+    )  # fmt: skip

@@ -19,7 +19,6 @@ from fractions import Fraction
 import pytest
 
 from scfed import envelope as env
-from scfed.catalogue import entry_layout_hash, layout
 from scfed.dp.contribution import Ints
 from scfed.dp.ledger import Budget, Charge
 from scfed.envelope import Envelope
@@ -42,6 +41,7 @@ from tests.unit._support import (
     announce_task,
     catalogue_inputs,
     deliver,
+    entry_announce,
     feed_node,
     five_node_script,
     forge,
@@ -76,14 +76,7 @@ def _policy(fed: Federation, *entries: CatalogueEntry) -> Policy:
 
 
 def _announce(fed: Federation, entry: CatalogueEntry, week: date, seed: bytes) -> Announce:
-    """The announce an honest coordinator makes for a round of ``entry`` in ``week``."""
-    candidates = tuple(sorted(fed.member_keys))
-    noise = replace(entry.noise, planned=entry.planned(len(candidates)))
-    return Announce(
-        Rng(b"round:" + seed)(16), entry.name, layout(entry, week).dim, candidates,
-        len(candidates) // 2 + 1, entry.min_contributors, fed.registry.version, 1000,
-        entry_layout_hash(entry, week), noise, (), week.isoformat(),
-    )  # fmt: skip
+    return entry_announce(fed, entry, week, seed)
 
 
 def _inputs(fed: Federation, entry: CatalogueEntry, announce: Announce, member: str) -> Ints:
