@@ -4,10 +4,12 @@ Walking the leaves in order, the registry in force is the last governance-signed
 seen, and it alone says who may sign what: governance signs registries, the coordinator its
 announces, unmask requests, outcomes and charges, and each registered member its own round
 messages. Each leaf's signature is verified once, its body decoded once. A leaf that fails is
-reported and left out of the round checks, so nothing unauthenticated is believed; an older
-registry version logged again is reported and does not take effect. An authenticated announce
-that does not decode (one that lists a cell twice, say) is kept by its hash with the reason,
-so that the round whose messages refer to it can say which leaf it was and why it failed.
+reported and left out of the round checks, so nothing unauthenticated is believed. Registry and
+policy versions only go forward: one older than the version in force, another body signed as
+that version, or that version logged again is reported and does not take effect. An
+authenticated announce that does not decode (one that lists a cell twice, say) is kept by its
+hash with the reason, so that the round whose messages refer to it can say which leaf it was
+and why it failed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from auditor.model import Checks, Finding
 from scfed import envelope as env
 from scfed.envelope import Envelope
-from scfed.errors import RemoteProtocolError, ScfedError, VerificationError
+from scfed.errors import RefusedError, RemoteProtocolError, ScfedError, VerificationError
 from scfed.messages import (
     Abort,
     AdvertiseKeys,
@@ -42,6 +44,7 @@ from scfed.messages import (
 )
 from scfed.policy import Policy, open_policy
 from scfed.registry import open_registry
+from scfed.versions import Held, check_forward
 
 #: A 1e6-cell masked vector is 8 MB; a leaf far beyond that is no protocol message.
 MAX_LEAF_BYTES = 64 << 20
@@ -76,6 +79,8 @@ DECODE = "log.decode"
 SIGNATURES = "log.signatures"
 FIRST_REGISTRY = "log.first_registry"
 REGISTRY_VERSIONS = "log.registry_versions"
+POLICY_VERSIONS = "log.policy_versions"
+_VERSION_CHECKS = {env.REGISTRY: REGISTRY_VERSIONS, env.POLICY: POLICY_VERSIONS}
 
 
 @dataclass(frozen=True)
@@ -122,8 +127,10 @@ class _Reader:
     registries: list[tuple[int, Registry]] = field(default_factory=list)
     policy: Policy | None = None
     rejected: dict[bytes, tuple[int, str]] = field(default_factory=dict)
+    #: Each registry and policy version that took effect, oldest first, by envelope type.
+    taken: dict[str, list[Held]] = field(default_factory=lambda: {env.REGISTRY: [], env.POLICY: []})
     problems: dict[str, list[str]] = field(
-        default_factory=lambda: {DECODE: [], SIGNATURES: [], REGISTRY_VERSIONS: []}
+        default_factory=lambda: {k: [] for k in (DECODE, SIGNATURES, *_VERSION_CHECKS.values())}
     )
 
     @property
@@ -181,7 +188,7 @@ class _Reader:
         except RemoteProtocolError as exc:
             self.problems[DECODE].append(f"leaf {index} (registry): {exc}")
             return
-        if self._newer(index, "registry", registry.version, self.registry):
+        if self._newer(index, envelope, registry.version):
             self.registries.append((index, registry))
 
     def _policy(self, index: int, envelope: Envelope) -> None:
@@ -191,21 +198,30 @@ class _Reader:
         except VerificationError as exc:
             self.problems[SIGNATURES].append(f"leaf {index} (policy): {exc}")
             return
-        if self._newer(index, "policy", policy.version, self.policy):
+        if self._newer(index, envelope, policy.version):
             self.policy = policy
 
-    def _newer(
-        self, index: int, what: str, version: int, current: Registry | Policy | None
-    ) -> bool:
-        """Whether a signed version may take effect: taking an older one back would silently
-        remove members, restore a key or bring back an entry, so it is reported instead."""
-        if current is None or version > current.version:
-            return True
-        self.problems[REGISTRY_VERSIONS].append(
-            f"leaf {index}: {what} version {version} follows version {current.version}; "
-            "it does not take effect"
-        )
-        return False
+    def _newer(self, index: int, envelope: Envelope, version: int) -> bool:
+        """Whether a signed version takes effect. Going back (an older version, or another
+        body signed as the version in force) would silently re-admit a member, restore a key,
+        bring back an entry or lower a quorum; each version is logged once. So anything but
+        a newer version is reported instead."""
+        kind, taken = envelope.type, self.taken[envelope.type]
+        held = taken[-1] if taken else None
+        problems = self.problems[_VERSION_CHECKS[kind]]
+        try:
+            newer = check_forward(held, version, envelope.body)
+        except RefusedError as exc:
+            problems.append(f"leaf {index}: {exc}; it does not take effect")
+            return False
+        if held is not None and not newer:
+            problems.append(
+                f"leaf {index}: {kind} version {version} follows version {held.version} "
+                f"{held.where} with the same body, logged again; it does not take effect"
+            )
+            return False
+        taken.append(Held(kind, version, envelope.body, f"at leaf {index}"))
+        return True
 
     def _authenticate(self, envelope: Envelope) -> Registry:
         """The registry in force, once the envelope verifies with the key it gives the signer."""
@@ -247,10 +263,9 @@ def read_log(leaves: Sequence[bytes], *, origin: str, governance_key: bytes) -> 
         f"all {len(leaves)} leaves carry the signature of a key registered where they stand",
     )
     checks.run(FIRST_REGISTRY, lambda: _first_registry(reader.registries))
-    versions = ", ".join(str(r.version) for _, r in reader.registries)
-    checks.record(
-        REGISTRY_VERSIONS, reader.problems[REGISTRY_VERSIONS], f"registry versions {versions}"
-    )
+    for kind, check in _VERSION_CHECKS.items():
+        versions = ", ".join(str(held.version) for held in reader.taken[kind]) or "none"
+        checks.record(check, reader.problems[check], f"{kind} versions {versions}, each newer")
     return ReadLog(
         tuple(reader.leaves),
         tuple(reader.registries),

@@ -1,14 +1,19 @@
-"""The node's SQLite store: answered unmask requests, its privacy ledger, round outcomes.
+"""The node's SQLite store: answered unmask requests, its privacy ledger, round outcomes, and
+the governance-signed registry and policy versions it accepted.
 
 Does I/O. The unmask answers are the node's durable promise never to answer two different
 unmask requests for one round, and each answer is a release the node's budget is charged
 for: answer and charge are committed in one transaction before the response leaves the node,
-so a crash or restart can neither make it forget the answer nor the budget it spent.
+so a crash or restart can neither make it forget the answer nor the budget it spent. Every
+registry and policy version it accepts is kept with its envelope, so that a restart cannot
+make it take an older one back. A database written before a table existed gains it in place
+when opened (``CREATE TABLE IF NOT EXISTS``, in the opening transaction), keeping every row.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -37,9 +42,25 @@ CREATE TABLE IF NOT EXISTS log_view (
     checkpoint BLOB,
     halted TEXT
 );
+CREATE TABLE IF NOT EXISTS signed_versions (
+    kind TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    envelope BLOB NOT NULL,
+    accepted_at REAL NOT NULL,
+    PRIMARY KEY (kind, version)
+);
 """
     + storage.LEDGER_SCHEMA
 )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A governance-signed registry or policy version this node accepted, and when."""
+
+    version: int
+    envelope: bytes
+    accepted_at: float  # seconds since the epoch
 
 
 class NodeStore:
@@ -110,6 +131,27 @@ class NodeStore:
                 "INSERT INTO log_view (id, halted) VALUES (1, ?) "
                 "ON CONFLICT (id) DO UPDATE SET halted = excluded.halted",
                 (reason,),
+            )
+
+    def newest_accepted(self, kind: str) -> Accepted | None:
+        """The newest version of ``kind`` ("registry" or "policy") this node accepted."""
+        rows = fetch(
+            self._db, "SELECT version, envelope, accepted_at FROM signed_versions WHERE kind = ? "
+            "ORDER BY version DESC LIMIT 1", (kind,),
+        )  # fmt: skip
+        if not rows:
+            return None
+        version, envelope, accepted_at = rows[0]
+        if not isinstance(version, int) or not isinstance(accepted_at, float):
+            raise StorageError("the node database holds a value of the wrong type")
+        return Accepted(version, _blob(envelope), accepted_at)
+
+    def accept(self, kind: str, version: int, envelope: Envelope) -> None:
+        """Keep a newly accepted version; a version kept before is never replaced."""
+        with transaction(self._db) as db:
+            db.execute(
+                "INSERT INTO signed_versions VALUES (?, ?, ?, ?)",
+                (kind, version, envelope.to_bytes(), time.time()),
             )
 
     def keep_outcome(self, round_id: bytes, outcome: Envelope) -> None:
