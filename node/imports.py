@@ -356,6 +356,8 @@ def _read_json(
         document = json.loads(text, parse_float=Decimal)  # exact: 3.51 stays 3.51
     except json.JSONDecodeError as exc:
         raise ImportRowError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise ImportRowError(f"{path}: not valid JSON: nested too deeply to read") from None
     if isinstance(document, list):
         payloads = [(f"$[{i}]", payload) for i, payload in enumerate(document)]
     else:

@@ -1,6 +1,7 @@
 """The ``scfed`` command: one entry point, a subcommand per role.
 
-Errors print one clear line and exit non-zero; ``--debug`` shows the traceback instead.
+Errors print one clear line and exit non-zero; ``--debug`` shows the traceback instead. Output
+piped into a reader that stops early (``| head``) ends the command quietly, with status 141.
 Subcommand modules are imported when used, so ``scfed --help`` stays fast.
 """
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -16,7 +19,16 @@ from scfed.errors import ScfedError
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, every subcommand registered."""
-    from scfed.cli import audit, bench, coordinator, demo, federation, node, privacy
+    from scfed.cli import (
+        audit,
+        bench,
+        coordinator,
+        demo,
+        federation,
+        node,
+        operator,
+        privacy,
+    )
 
     parser = argparse.ArgumentParser(
         prog="scfed",
@@ -24,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     roles = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (federation, coordinator, node, privacy, audit, demo, bench):
+    for module in (federation, coordinator, node, operator, privacy, audit, demo, bench):
         module.add_parser(roles)
     return parser
 
@@ -40,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # here, so that a closed pipe is seen here and not at exit
+    except BrokenPipeError:
+        return _closed_pipe()
     except ScfedError as exc:
         if args.debug:
             raise
@@ -48,3 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``scfed ... | head -1``): stop quietly, as a
+    command killed by SIGPIPE would, with nothing left to flush into the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
