@@ -5,7 +5,8 @@ logged masked inputs (summed in Z_2^64) and the first t valid responses in sorte
 order, and must equal the published sums bit for bit. The charge must be the one the rule
 every role applies, ``scfed.policy.release_rho``, for the actual survivors, under the policy
 and registry in force at the round's announce: it counts corporate groups as one firm and the
-disclosure segments' joint cost.
+disclosure segments' joint cost. A round whose log holds t valid unmask responses has
+released its sum whatever became of it, so it must have a result and a charge.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from auditor.rounds import RoundView, distinct, message, names
 from auditor.unmasking import Responses
 from scfed import envelope as env
 from scfed.dp.ledger import parse_rho, rho_text
-from scfed.errors import VerificationError
+from scfed.errors import RemoteProtocolError, VerificationError
 from scfed.masking import Vector
 from scfed.messages import AdvertiseKeys, Announce, MaskedInput, Result, UnmaskRequest
 from scfed.policy import release_rho
@@ -104,6 +105,33 @@ def _difference(published: bytes, recomputed: bytes) -> str:
         f"{len(cells)} published sums differ from the recomputed ones; cell {first}: "
         f"published {int(a[first])}, recomputed {int(b[first])}"
     )
+
+
+def check_release_charged(
+    view: RoundView, announce: Announce, request: UnmaskRequest, responses: Responses
+) -> str:
+    """A release is a release (DESIGN.md section 3): once t valid unmask responses are logged,
+    anyone holding the log can rebuild the noisy sum, so the round must end in a logged
+    result and its charge. An abort passes only if the logged shares rebuild no sum."""
+    t, outcome, charge = announce.threshold, view.outcome_leaf, view.charge_leaf
+    if len(responses) < t:
+        return f"{len(responses)} valid unmask responses, fewer than t = {t}: no sum to rebuild"
+    if outcome is not None and outcome.type == env.RESULT and charge is not None:
+        return f"the release is published at leaf {outcome.index} and charged at {charge.index}"
+    if outcome is not None and outcome.type == env.ABORT:
+        try:
+            recompute(view, announce, request, responses)
+        except (VerificationError, RemoteProtocolError) as exc:
+            return f"aborted, and the logged shares rebuild no sum: {exc}"
+    ended = "no outcome" if outcome is None else _ENDINGS[outcome.type]
+    raise VerificationError(
+        f"uncharged release: {len(responses)} valid unmask responses are logged (t = {t}), "
+        f"enough for anyone holding the log to rebuild the noisy sum, yet the round has "
+        f"{ended} and no charge"
+    )
+
+
+_ENDINGS = {env.RESULT: "a result", env.ABORT: "an abort"}
 
 
 # ---- the charge ----------------------------------------------------------------------------

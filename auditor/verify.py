@@ -264,6 +264,11 @@ def _outcome_checks(
     if outcome is not None and outcome.type == env.ABORT:
         checks.run("abort.nothing_unmasked", lambda: unmasking.check_abort(view))
     checks.run("charge.present", lambda: results.check_charge_present(view))
+    if request is not None:
+        checks.run(
+            "release.charged",
+            lambda: results.check_release_charged(view, announce, request, responses),
+        )
     if outcome is None or outcome.type != env.RESULT:
         return None
     result = rounds.message(outcome, Result)

@@ -1,7 +1,9 @@
 """Runs rounds for the coordinator daemon: connected nodes, deadlines, and the round machine.
 
 Everything here runs on the server's one asyncio event loop, so the pure round machine is
-never entered by two calls at once. Does I/O through the store and the task queues.
+never entered by two calls at once. Does I/O through the store and the task queues. At
+start-up it first finishes, from the log, the rounds a stopped coordinator left open
+(``coordinator.recovery``), and sends each of their candidates the outcome when it connects.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from coordinator.journal import Journal
+from coordinator.recovery import Closed, ledger_row, recover
 from coordinator.requests import Limits, announce_for
 from coordinator.store import Store
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import envelope as env
-from scfed.dp.ledger import Budget, Charge, parse_rho, period_label
+from scfed.dp.ledger import Budget, Charge, period_label
 from scfed.envelope import Envelope
 from scfed.errors import OutOfOrderError, PrivacyBudgetError
 from scfed.messages import (
@@ -27,7 +30,6 @@ from scfed.messages import (
     KeySet,
     MaskingTask,
     Registry,
-    decode_charge,
 )
 from scfed.policy import Policy, planned_release_rho, release_window, witness_quorum
 from scfed.secagg import CoordinatorRound, Outgoing, Phase
@@ -101,6 +103,25 @@ class Rounds:
         self._active: CoordinatorRound | None = None
         self._round_policy: Policy | None = None  # the signed policy the active round follows
         self._changed = asyncio.Event()
+        self._recovered: list[Closed] = []  # rounds this start finished for a stopped one
+
+    def recover(self, origin: str, governance_key: bytes) -> None:
+        """Finish, from the log, every round a stopped coordinator left without an outcome;
+        their candidates are sent the outcome whenever they connect to this process."""
+        self._recovered = recover(
+            self._store, self._journal.log, origin=origin, governance_key=governance_key,
+            key=self._key, period=self._period(),
+        )  # fmt: skip
+
+    def connect(self, member_id: str) -> asyncio.Queue[spb.Task | None]:
+        """A node's task queue, holding first the outcome, with a fresh receipt, of each
+        round this start finished that the node was a candidate of."""
+        queue = self._hub.connect(member_id)
+        for closed in self._recovered:
+            if closed.index is not None and member_id in closed.announce.candidates:
+                receipt = self._journal.receipt(closed.index)
+                queue.put_nowait(task_to_proto(closed.outcome, receipt))
+        return queue
 
     def submit(self, member_id: str, envelope: Envelope) -> Receipt:
         """Hand a node's signed message to the running round and log it; its receipt."""
@@ -165,16 +186,7 @@ class Rounds:
         if signed is None:
             return None
         self._journal.record(signed)
-        charge = decode_charge(signed.body)
-        announce = active.announce
-        return Charge(
-            announce.round_id,
-            announce.query,
-            period,
-            charge.survivors,
-            parse_rho(charge.rho),
-            release_window(self._round_policy, announce),
-        )
+        return ledger_row(signed, active.announce, self._round_policy)
 
     async def run(self, request: spb.StartRoundRequest) -> tuple[bytes, Envelope]:
         """Run one round to its end; its id and the signed result or abort."""

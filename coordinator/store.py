@@ -58,6 +58,13 @@ class Store:
             if charge is not None:
                 insert_charge(db, charge, at)
 
+    def unfinished(self) -> dict[bytes, Envelope]:
+        """Round id -> signed announce of each round started and never finished, oldest
+        first: the coordinator stopped during them."""
+        sql = "SELECT round_id, announce FROM rounds WHERE outcome IS NULL ORDER BY started_at"
+        rows = storage.fetch(self._db, sql)
+        return {_blob(row[0]): Envelope.from_bytes(_blob(row[1])) for row in rows}
+
     def spent(self, period: str) -> Fraction:
         return storage.spent(self._db, period)
 
@@ -80,6 +87,12 @@ def read_rounds(path: Path) -> list[StoredRound]:
     """Every round in a coordinator database, oldest first, read-only."""
     sql = "SELECT round_id, started_at, announce, outcome FROM rounds ORDER BY started_at"
     return [_round(row) for row in fetch_read_only(path, sql)]
+
+
+def _blob(value: object) -> bytes:
+    if not isinstance(value, bytes):
+        raise StorageError("the coordinator database holds a value of the wrong type")
+    return value
 
 
 def _round(row: tuple[object, ...]) -> StoredRound:

@@ -3,7 +3,8 @@
 ``NodeRound`` and ``CoordinatorRound`` take signed messages in and give signed messages out;
 they never touch a socket, a file or a clock, and their randomness is passed in. The in-memory
 driver in ``scfed.secagg.driver`` joins them for tests and benchmarks; the daemons in ``node/``
-and ``coordinator/`` join them over gRPC.
+and ``coordinator/`` join them over gRPC. ``scfed.secagg.recovery`` replays a round from the
+protocol log to finish it after the coordinator was stopped mid-round.
 """
 
 from scfed.secagg._table import Phase

@@ -102,6 +102,11 @@ class CoordinatorRound:
                 return self._request[1].survivors
         return ()
 
+    @property
+    def unmask_request(self) -> Envelope | None:
+        """The signed unmask request, once the masking phase has closed."""
+        return None if self._request is None else self._request[0]
+
     def start(self) -> list[Outgoing]:
         """Announce the round to every candidate."""
         if self.phase is not Phase.NEW:
