@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from scfed import note, tlog
 from scfed.errors import (
@@ -99,23 +99,33 @@ class Listed:
 class ProtocolLog:
     """The append-only protocol log and its signed checkpoints, kept in an SQLite database."""
 
-    def __init__(self, path: Path, *, origin: str, key: Ed25519PrivateKey) -> None:
+    def __init__(
+        self, path: Path, *, origin: str, key: Ed25519PrivateKey, check: bool = True
+    ) -> None:
+        """Open the log; ``check=False`` leaves ``check_signer`` to the caller, who may know
+        the key the log was signed with before the coordinator's log key was rotated."""
         self._signer = note.Signer(origin, key)  # checks the origin is a valid key name
         self._origin = origin
         self._db = open_database(path, SCHEMA)
         try:
-            self._check_signer()
+            if check:
+                self.check_signer()
         except BaseException:
             self._db.close()
             raise
 
-    def _check_signer(self) -> None:
-        """Refuse a database whose checkpoints were signed for another origin or key."""
+    def check_signer(self, previous: bytes | None = None) -> None:
+        """Refuse a database whose latest checkpoint was signed for another origin or by a
+        key other than this log's or, after a rotation, ``previous`` (a raw Ed25519 key)."""
         rows = fetch(self._db, "SELECT note FROM log_checkpoints ORDER BY size DESC LIMIT 1")
         if not rows:
             return
+        verifiers = [self.verifier()]
+        if previous is not None and previous != self.verifier().public_key:
+            old = Ed25519PublicKey.from_public_bytes(previous)
+            verifiers.append(note.Verifier.ed25519(self._origin, old))
         try:
-            opened = note.open_note(_value(rows[0][0], bytes, "a checkpoint"), [self.verifier()])
+            opened = note.open_note(_value(rows[0][0], bytes, "a checkpoint"), verifiers)
             origin = note.parse_checkpoint(opened.text).origin
         except VerificationError as exc:
             raise ConfigError(

@@ -9,19 +9,22 @@ answers RESOURCE_EXHAUSTED; every other error is mapped to a status in ``_status
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Generic, TypeVar
+from datetime import UTC, datetime
 
 import grpc
 
 from coordinator._status import fail
+from coordinator._wire import add_services
 from coordinator.journal import Journal
 from coordinator.log import ProtocolLog
 from coordinator.log_service import LogService
 from coordinator.rounds import Hub, Rounds
+from coordinator.signed import RegistryFile, logged_log_key, logged_versions, signed_files
 from coordinator.store import Store
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
@@ -29,52 +32,21 @@ from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed import pki
 from scfed.config import (
     CoordinatorConfig,
+    TlsFiles,
     read_governance_key,
-    read_policy_file,
     read_private_key_file,
-    read_registry_file,
+    read_public_file,
 )
 from scfed.envelope import Envelope
-from scfed.errors import PermissionDeniedError, ScfedError, VerificationError
-from scfed.messages import MAX_PARTICIPANTS, Operator, Registry
+from scfed.errors import ConfigError, PermissionDeniedError, ScfedError, VerificationError
+from scfed.messages import MAX_PARTICIPANTS, Operator
 from scfed.tasks import receipt_to_proto
+from scfed.transport import check_tls_files, expiry_warnings
 
 log = logging.getLogger("scfed.coordinator")
-_T = TypeVar("_T")
 
 # Each node holds one task stream and at most one submission at a time; operators a few calls.
 MAX_CONCURRENT_RPCS = 2 * MAX_PARTICIPANTS + 16
-
-
-class SignedFile(Generic[_T]):
-    """A governance-signed file on disk, verified on load and re-read when it changes."""
-
-    def __init__(self, path: Path, read: Callable[[Path], tuple[_T, Envelope]]) -> None:
-        self._path, self._read = path, read
-        self._stamp: tuple[int, int] | None = None
-        self._loaded: tuple[_T, Envelope] | None = None
-
-    def load(self) -> tuple[_T, Envelope]:
-        stat = self._path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        if self._loaded is None or stamp != self._stamp:
-            self._loaded = self._read(self._path)
-            self._stamp = stamp
-        return self._loaded
-
-    def load_if_present(self) -> tuple[_T, Envelope] | None:
-        """As ``load``, or None while the file does not exist (a federation without one)."""
-        return self.load() if self._path.exists() else None
-
-
-class RegistryFile(SignedFile[Registry]):
-    """The signed member registry, which a coordinator cannot run without."""
-
-    def __init__(self, path: Path, origin: str, governance_key: bytes) -> None:
-        super().__init__(path, lambda p: read_registry_file(p, origin, governance_key))
-
-    def registry(self) -> Registry:
-        return self.load()[0]
 
 
 def peer_fingerprint(context: grpc.aio.ServicerContext[object, object]) -> bytes:
@@ -88,11 +60,41 @@ def peer_fingerprint(context: grpc.aio.ServicerContext[object, object]) -> bytes
         raise PermissionDeniedError(f"unreadable client certificate: {exc}") from exc
 
 
+class Expiries:
+    """Certificates that expire soon: the coordinator's own and the CA's (read when asked,
+    so an installed renewal counts at once) and each member's, seen when it connects."""
+
+    def __init__(self, tls: TlsFiles) -> None:
+        self._tls = tls
+        self._members: dict[str, str] = {}
+
+    def connected(self, member_id: str, context: grpc.aio.ServicerContext[object, object]) -> None:
+        pem = next(iter(context.auth_context().get("x509_pem_cert", ())), b"")
+        now = datetime.now(UTC)
+        try:
+            certificate = pki.load_certificate_pem(pem)
+        except ConfigError:
+            return  # the handshake verified it; gRPC gives it as PEM
+        warning = pki.expiry_warning(certificate, now, f"the certificate of member {member_id}")
+        if warning is None:
+            self._members.pop(member_id, None)
+        else:
+            self._members[member_id] = warning
+            log.warning("%s", warning)
+
+    def lines(self, connected: tuple[str, ...]) -> list[str]:
+        members = [self._members[m] for m in connected if m in self._members]
+        return [*expiry_warnings(self._tls, datetime.now(UTC)), *members]
+
+
 class NodeService(rpc.NodeServiceServicer):
     """Task streams to nodes and the messages they submit."""
 
-    def __init__(self, registry: RegistryFile, hub: Hub, rounds: Rounds) -> None:
+    def __init__(
+        self, registry: RegistryFile, hub: Hub, rounds: Rounds, expiries: Expiries
+    ) -> None:
         self._registry, self._hub, self._rounds = registry, hub, rounds
+        self._expiries = expiries
 
     def _member(self, context: grpc.aio.ServicerContext[object, object]) -> str:
         member = self._registry.registry().member_by_certificate(peer_fingerprint(context))
@@ -107,7 +109,8 @@ class NodeService(rpc.NodeServiceServicer):
             member_id = self._member(context)
         except ScfedError as exc:
             await fail(context, exc)
-        queue = self._hub.connect(member_id)
+        self._expiries.connected(member_id, context)
+        queue = self._rounds.connect(member_id)
         try:
             registry, signed = self._registry.load()
             if request.registry_version != registry.version:
@@ -153,8 +156,11 @@ class NodeService(rpc.NodeServiceServicer):
 class AdminService(rpc.AdminServiceServicer):
     """Operator commands; callable only with an operator's certificate."""
 
-    def __init__(self, registry: RegistryFile, hub: Hub, rounds: Rounds) -> None:
+    def __init__(
+        self, registry: RegistryFile, hub: Hub, rounds: Rounds, expiries: Expiries
+    ) -> None:
         self._registry, self._hub, self._rounds = registry, hub, rounds
+        self._expiries = expiries
 
     def _operator(self, context: grpc.aio.ServicerContext[object, object]) -> Operator:
         fingerprint = peer_fingerprint(context)
@@ -173,6 +179,7 @@ class AdminService(rpc.AdminServiceServicer):
                 connected=self._hub.connected,
                 phase=phase.value if phase else "",
                 registry_version=self._registry.registry().version,
+                expiring=self._expiries.lines(self._hub.connected),
             )
         except ScfedError as exc:
             await fail(context, exc)
@@ -198,54 +205,83 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
         ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.so_reuseport", 0),  # a second server on our port must fail, not share it
     ]
 
 
 def _credentials(config: CoordinatorConfig) -> grpc.ServerCredentials:
     key = read_private_key_file(config.tls.key)
     return grpc.ssl_server_credentials(
-        [(key, config.tls.certificate.read_bytes())],
-        root_certificates=config.tls.ca.read_bytes(),
+        [(key, read_public_file(config.tls.certificate))],
+        root_certificates=read_public_file(config.tls.ca),
         require_client_auth=True,
     )
+
+
+def check_address_free(address: str) -> None:
+    """Refuse an address this machine cannot listen on, in one line and before gRPC tries
+    (which would only say that it failed)."""
+    host, _, port = address.rpartition(":")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+        try:
+            probe.bind((host.strip("[]"), int(port)))
+        except OSError as exc:
+            why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise ConfigError(f"cannot listen on {address}: {why}") from exc
+
+
+def _listen(server: grpc.aio.Server, address: str, config: CoordinatorConfig) -> int:
+    check_address_free(address)
+    try:
+        return server.add_secure_port(address, _credentials(config))
+    except RuntimeError as exc:
+        raise ConfigError(f"cannot listen on {address}") from exc
 
 
 async def serve(
     config: CoordinatorConfig, listen: str | None = None, ready: Callable[[int], None] | None = None
 ) -> None:
     """Serve until SIGTERM or SIGINT; ``ready`` is told the bound port once listening."""
+    for warning in check_tls_files(config.tls, datetime.now(UTC)):
+        log.warning("%s", warning)
     governance = read_governance_key(config.governance_key)
-    registry = RegistryFile(config.registry, config.origin, governance)
-    registry.load()
     signing_key = pki.load_ed25519_private_pem(read_private_key_file(config.signing_key))
     store = Store(config.database)
-    protocol_log = ProtocolLog(config.database, origin=config.origin, key=signing_key)
+    protocol_log = ProtocolLog(config.database, origin=config.origin, key=signing_key, check=False)
+    floors = logged_versions(protocol_log, config.database)
+    protocol_log.check_signer(previous=logged_log_key(floors))  # this key, or the one rotated
+    own = pki.ed25519_public_raw(signing_key.public_key())
+    registry, policy = signed_files(config, governance, floors, own)  # none older than logged
+    journal = Journal(protocol_log)
+    journal.record_once(registry.load()[1])  # a new log key is named before it signs anything
     hub = Hub()
     rounds = Rounds(
         registry.load,
         signing_key,
         store,
         hub,
-        Journal(protocol_log),
+        journal,
         phase_timeout_ms=config.phase_timeout_ms,
         max_cells=config.max_cells,
         budget=config.privacy.budget,
-        policy=SignedFile(
-            config.policy, lambda p: read_policy_file(p, config.origin, governance)
-        ).load_if_present,
+        policy=policy.load_if_present,
     )
+    rounds.recover(config.origin, governance)  # before any node can connect
     server = grpc.aio.server(
         options=server_options(config.max_message_bytes),
         maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
     )
-    node_service = NodeService(registry, hub, rounds)
-    rpc.add_NodeServiceServicer_to_server(node_service, server)
-    rpc.add_LogServiceServicer_to_server(
-        LogService(protocol_log, node_service.authorize_reader), server
-    )
-    rpc.add_AdminServiceServicer_to_server(AdminService(registry, hub, rounds), server)
+    expiries = Expiries(config.tls)
+    node_service = NodeService(registry, hub, rounds, expiries)
+    add_services(server, {
+        "NodeService": node_service,
+        "LogService": LogService(protocol_log, node_service.authorize_reader),
+        "AdminService": AdminService(registry, hub, rounds, expiries),
+    })  # fmt: skip
     address = listen or config.listen
-    port = server.add_secure_port(address, _credentials(config))
+    port = _listen(server, address, config)
     await server.start()
     log.info("coordinator of %s listening on %s (port %d)", config.origin, address, port)
     if ready is not None:

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 import grpc
 
 from node.figures import input_vector
+from node.governance import SignedVersions
 from node.logcheck import NodeLog
 from node.records import RecordStore
 from node.store import NodeStore
@@ -45,8 +46,7 @@ from scfed.messages import (
     decode_result,
     decode_unmask_request,
 )
-from scfed.policy import Policy, check_plan, open_policy, witness_quorum
-from scfed.registry import open_registry
+from scfed.policy import Policy, check_plan, witness_quorum
 from scfed.secagg import Identity, NodePolicy, NodeRound
 from scfed.secagg.node import previous_answer
 from scfed.tasks import (
@@ -57,7 +57,7 @@ from scfed.tasks import (
     task_from_proto,
     task_receipt,
 )
-from scfed.transport import describe, secure_channel
+from scfed.transport import describe, secure_channel, unreachable
 
 log = logging.getLogger("scfed.node")
 
@@ -107,6 +107,8 @@ class NodeDaemon:
         self._stop = threading.Event()
         self._call: grpc.CallIterator[spb.Task] | None = None
         self._log_stub: rpc.LogServiceStub | None = None
+        self._versions = SignedVersions(self._store, config.origin, self._governance_key)
+        self._hold_stored()
 
     def stop(self) -> None:
         """End the connection and the run loop (safe from a signal handler)."""
@@ -118,20 +120,31 @@ class NodeDaemon:
     def run(self, backoff: Backoff = Backoff()) -> None:
         """Stay connected and take part in rounds until ``stop``."""
         attempt = 0
-        while not self._stop.is_set():
-            try:
-                if self._session():
-                    attempt = 0
-            except grpc.RpcError as exc:
-                if self._stop.is_set():
-                    break
-                log.warning("connection to %s lost: %s", self.address, describe(exc))
-            delay = backoff.delay(attempt)
-            attempt += 1
-            log.info("reconnecting in %.1f s", delay)
-            self._stop.wait(delay)
-        self._store.close()
+        try:
+            while not self._stop.is_set():
+                try:
+                    if self._session():
+                        attempt = 0
+                except grpc.RpcError as exc:
+                    if self._stop.is_set():
+                        break
+                    self._lost(exc)
+                delay = backoff.delay(attempt)
+                attempt += 1
+                log.info("reconnecting in %.1f s", delay)
+                self._stop.wait(delay)
+        finally:
+            self._store.close()
         log.info("stopped")
+
+    def _lost(self, error: grpc.RpcError) -> None:
+        """Log why the connection ended, or why there was none: the coordinator may not be
+        up yet, so a node that cannot reach it keeps trying."""
+        reason = unreachable(error)
+        if reason is not None:
+            log.warning("cannot reach the coordinator at %s: %s", self.address, reason)
+        else:
+            log.warning("connection to %s lost: %s", self.address, describe(error))
 
     def _session(self) -> bool:
         """One connection; True if the coordinator accepted us before it ended."""
@@ -146,6 +159,8 @@ class NodeDaemon:
         with secure_channel(tls, self.address, name, options) as channel:
             stub = rpc.NodeServiceStub(channel)
             self._log_stub = rpc.LogServiceStub(channel)
+            if self._registry is not None:  # receipts are checked with this connection's log
+                self._log.bind(self._registry, self._log_stub)
             version = self._registry.version if self._registry else 0
             stream = stub.Subscribe(spb.SubscribeRequest(registry_version=version))
             self._call = stream
@@ -221,23 +236,35 @@ class NodeDaemon:
             raise ScfedError(f"a task for round {round_id.hex()}, which this node is not in")
         return node_round
 
+    def _hold_stored(self) -> None:
+        """Hold the registry and policy accepted before a restart, before the coordinator
+        sends anything: the node subscribes with that registry version."""
+        registry = self._versions.stored_registry()
+        if registry is not None:
+            self._hold_registry(registry)
+        policy = self._versions.stored_policy()
+        if policy is not None:
+            self._hold_policy(policy)
+
     def _update_registry(self, envelope: Envelope) -> None:
-        registry = open_registry(envelope, self.config.origin, self._governance_key)
-        if self._registry is not None and registry.version < self._registry.version:
-            raise RefusedError(
-                f"registry version {registry.version} is older than {self._registry.version}"
-            )
+        """Take a signed registry unless it is older than the newest this node accepted
+        (RefusedError): the node keeps that one, and an announce built on another registry
+        version is refused."""
+        self._hold_registry(self._versions.accept_registry(envelope))
+
+    def _hold_registry(self, registry: Registry) -> None:
         self._registry = registry
         self._log.bind(registry, self._log_stub)
         log.info("registry version %d: %d members", registry.version, len(registry.members))
 
     def _update_policy(self, envelope: Envelope) -> None:
-        """Take a newer signed policy; refuse its catalogue if what this node opted into
-        would plan to spend past its cap (it then takes part in none of those entries)."""
-        policy = open_policy(envelope, self.config.origin, self._governance_key)
-        held = self._catalogue or self._refused
-        if held is not None and policy.version < held.version:
-            raise RefusedError(f"policy version {policy.version} is older than {held.version}")
+        """Take a signed policy unless it is older than the newest this node accepted
+        (RefusedError): the node keeps that one, with its witness quorum and catalogue."""
+        self._hold_policy(self._versions.accept_policy(envelope))
+
+    def _hold_policy(self, policy: Policy) -> None:
+        """Hold the policy; refuse its catalogue if what this node opted into would plan to
+        spend past its cap (it then takes part in none of those entries)."""
         registry = self._registry
         members = [m.member_id for m in registry.members] if registry is not None else []
         largest = groups(registry, members).largest if registry is not None else 1
@@ -302,8 +329,26 @@ class NodeDaemon:
     def _finish(self, outcome: Envelope) -> None:
         decode = decode_result if outcome.type == env.RESULT else decode_abort
         round_id = decode(outcome.body).round_id
-        node_round = self._round(round_id)
+        node_round = self._rounds.get(round_id)
+        if node_round is None:
+            self._keep_late_outcome(round_id, outcome)
+            return
         node_round.on_outcome(outcome)
         self._store.keep_outcome(round_id, outcome)
         del self._rounds[round_id]
         log.info("round %s: %s", round_id.hex(), outcome.type)
+
+    def _keep_late_outcome(self, round_id: bytes, outcome: Envelope) -> None:
+        """Keep the outcome of a round this node took part in (its store holds its unmask
+        answer) but no longer holds: it restarted, or a newer round replaced it, e.g. an
+        outcome a restarted coordinator finished from its log. Its receipt was checked."""
+        registry = self._registry
+        if registry is None or self._store.answered(round_id) is None:
+            raise ScfedError(f"an outcome for round {round_id.hex()}, which this node is not in")
+        env.verify(outcome, registry.origin, outcome.type, registry.coordinator_key)
+        if outcome.type == env.RESULT and (
+            self.config.member_id not in decode_result(outcome.body).survivors
+        ):
+            raise RefusedError("a result that leaves out this node, which answered as a survivor")
+        self._store.keep_outcome(round_id, outcome)
+        log.info("round %s: %s, kept from a later connection", round_id.hex(), outcome.type)

@@ -44,10 +44,12 @@ class NodeLog:
         """Use this registry's coordinator key and this connection's log service."""
         self._stub = stub
         view = self._view
-        if view is None or view.verifier.public_key != registry.coordinator_key:
+        if view is None:
             self._view = LogView(
                 registry.origin, registry.coordinator_key, self._store.latest_checkpoint()
             )
+        elif view.verifier.public_key != registry.coordinator_key:
+            self._view = view.rekeyed(registry.coordinator_key)  # the coordinator's new log key
 
     def check_running(self) -> None:
         """RefusedError if an inconsistent log made this node stop taking part."""

@@ -100,12 +100,13 @@ def new_ca(
     _check_federation(federation)
     name = _name((NameOID.COMMON_NAME, f"scfed federation CA: {federation}"))
     not_before, not_after = _validity(now, days)
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    public = key.public_key()
+    ski = x509.SubjectKeyIdentifier.from_public_key(public)
     builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
-        .public_key(key.public_key())
+        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
@@ -128,27 +129,35 @@ def _authority_key_id(ca: Issued) -> x509.AuthorityKeyIdentifier:
     return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value)
 
 
+TlsKey = ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey
+
+
+def _public(key: TlsKey) -> ec.EllipticCurvePublicKey:
+    return key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
+
+
 def _issue_leaf(
     ca: Issued,
     *,
     subject: x509.Name,
     names: list[x509.GeneralName],
     usage: x509.ObjectIdentifier,
-    key: ec.EllipticCurvePrivateKey,
+    key: TlsKey,
     now: datetime,
     days: int,
 ) -> x509.Certificate:
-    """Sign an end-entity certificate for ``key`` with ``ca``.
+    """Sign an end-entity certificate for ``key`` (its public half) with ``ca``.
 
     The validity ends no later than the CA's own ``not_valid_after``.
     """
+    public = _public(key)
     not_before, not_after = _validity(now, days)
     not_after = min(not_after, ca.certificate.not_valid_after_utc)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca.certificate.subject)
-        .public_key(key.public_key())
+        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
@@ -156,7 +165,7 @@ def _issue_leaf(
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(digital_signature=True, cert_sign=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(_authority_key_id(ca), critical=False)
     )
     return builder.sign(ca.key, hashes.SHA256())
@@ -192,7 +201,7 @@ def issue_server(  # noqa: PLR0917
     ca: Issued,
     federation: str,
     hosts: Sequence[str],
-    key: ec.EllipticCurvePrivateKey,
+    key: TlsKey,
     now: datetime,
     days: int = 825,
 ) -> x509.Certificate:
@@ -222,7 +231,7 @@ def issue_client(  # noqa: PLR0917
     federation: str,
     name: str,
     role: str,
-    key: ec.EllipticCurvePrivateKey,
+    key: TlsKey,
     now: datetime,
     days: int = 825,
 ) -> x509.Certificate:
@@ -239,6 +248,65 @@ def issue_client(  # noqa: PLR0917
     names: list[x509.GeneralName] = [x509.DNSName(f"{name}.{role}.scfed")]
     usage = ExtendedKeyUsageOID.CLIENT_AUTH
     return _issue_leaf(ca, subject=subject, names=names, usage=usage, key=key, now=now, days=days)
+
+
+def certificate_request(key: ec.EllipticCurvePrivateKey, name: str) -> bytes:
+    """A PEM PKCS#10 request (RFC 2986) for ``key``, subject CN=name, signed by the key."""
+    _check_name(name)
+    subject = _name((NameOID.COMMON_NAME, name))
+    request = x509.CertificateSigningRequestBuilder().subject_name(subject)
+    return request.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def load_certificate_request(data: bytes) -> ec.EllipticCurvePublicKey:
+    """The P-256 key of a PEM PKCS#10 request whose self-signature verifies; else ConfigError."""
+    try:
+        request = x509.load_pem_x509_csr(data)
+    except ValueError as exc:
+        raise ConfigError(f"cannot parse the certificate request: {exc}") from exc
+    if not request.is_signature_valid:
+        raise ConfigError("the certificate request's signature does not verify")
+    key = request.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ConfigError("the certificate request is not for an ECDSA P-256 key")
+    return key
+
+
+def same_key(cert: x509.Certificate, key: TlsKey) -> bool:
+    """Whether ``cert`` certifies ``key``."""
+    return bool(cert.public_key().public_bytes(*_SPKI) == _public(key).public_bytes(*_SPKI))
+
+
+def check_subject(cert: x509.Certificate, role: str, name: str) -> None:
+    """VerificationError unless ``cert`` is for ``role`` ``name`` (the coordinator: for the
+    server name ``name``), as this module issues them."""
+    if role == ROLE_COORDINATOR:
+        try:
+            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        except x509.ExtensionNotFound as exc:
+            raise VerificationError("the certificate names no server") from exc
+        if name not in names.value.get_values_for_type(x509.DNSName):
+            raise VerificationError(f"the certificate is not for the server name {name}")
+        return
+    common = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    unit = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)]
+    if common != [name] or unit != [role]:
+        raise VerificationError(f"the certificate is not for {role} {name}")
+
+
+#: Certificates that expire within this many days are warned about everywhere they are used.
+WARN_DAYS = 30
+
+
+def expiry_warning(cert: x509.Certificate, now: datetime, what: str) -> str | None:
+    """A warning line if ``cert`` expires within ``WARN_DAYS`` of ``now`` (or has), else None."""
+    left = cert.not_valid_after_utc - _utc(now)
+    if left > timedelta(days=WARN_DAYS):
+        return None
+    when = cert.not_valid_after_utc.date().isoformat()
+    if left <= timedelta(0):
+        return f"{what} expired on {when}"
+    return f"{what} expires on {when} (in {left.days} days): rotate it now"
 
 
 def fingerprint(cert: x509.Certificate) -> bytes:

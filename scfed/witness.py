@@ -75,7 +75,23 @@ class LogView:
         self.verifier = note.Verifier.ed25519(
             origin, Ed25519PublicKey.from_public_bytes(coordinator_key)
         )
-        self.latest: Verified | None = None if latest is None else self.opened(latest)
+        # ``latest`` comes from this party's own store, verified before it was kept, perhaps
+        # with a coordinator key since rotated: it is read, not verified again.
+        self.latest: Verified | None = None if latest is None else self._kept(latest)
+
+    def _kept(self, signed: bytes) -> Verified:
+        text, _ = note.parse_note(signed)
+        checkpoint = note.parse_checkpoint(text)
+        if checkpoint.origin != self.origin:
+            raise VerificationError(f"a checkpoint of {checkpoint.origin!r}, not {self.origin!r}")
+        return Verified(checkpoint, signed)
+
+    def rekeyed(self, coordinator_key: bytes) -> LogView:
+        """This view under a new coordinator key (a newer registry named it): the latest
+        checkpoint stays, verified once with the key in force when it arrived."""
+        view = LogView(self.origin, coordinator_key)
+        view.latest = self.latest
+        return view
 
     def opened(self, signed: bytes) -> Verified:
         """A checkpoint signed by the coordinator for this federation, or VerificationError."""

@@ -13,7 +13,8 @@ import numpy as np
 
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
-from scfed.cli import results
+from scfed import enrolment
+from scfed.cli import party, results
 from scfed.config import (
     OperatorConfig,
     load_coordinator_config,
@@ -24,6 +25,7 @@ from scfed.dp.distribution import halfwidth, noise_sd
 from scfed.dp.params import DEFAULT_PLAUSIBLE, MAGNITUDE, UNITS, Noise
 from scfed.envelope import RESULT, Envelope
 from scfed.errors import ConfigError, RemoteProtocolError, ScfedError
+from scfed.lock import state_lock
 from scfed.messages import (
     DEFAULT_N_MIN,
     Result,
@@ -31,7 +33,7 @@ from scfed.messages import (
     decode_result,
     noise_to_proto,
 )
-from scfed.transport import describe, secure_channel
+from scfed.transport import describe, secure_channel, unreachable
 
 
 def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,6 +65,7 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ledger.add_argument("--config", type=Path, required=True, help="coordinator.toml")
     ledger.set_defaults(func=_ledger)
     results.add_command(commands)
+    party.add_commands(commands, enrolment.KIND_COORDINATOR)
 
 
 def _noise_arguments(start: argparse.ArgumentParser) -> None:
@@ -91,7 +94,8 @@ def _serve(args: argparse.Namespace) -> int:
         if args.port_file is not None:
             write_public(args.port_file, f"{port}\n".encode())
 
-    asyncio.run(serve(config, args.listen, ready))
+    with state_lock(config.database, "scfed coordinator"):
+        asyncio.run(serve(config, args.listen, ready))
     return 0
 
 
@@ -111,8 +115,8 @@ class AdminClient:
     """The operator's connection to the coordinator's admin service."""
 
     def __init__(self, config: OperatorConfig, address: str | None = None) -> None:
-        target = address or config.coordinator
-        self._channel = secure_channel(config.tls, target, config.server_name)
+        self._target = address or config.coordinator
+        self._channel = secure_channel(config.tls, self._target, config.server_name)
         self._stub = rpc.AdminServiceStub(self._channel)
 
     def __enter__(self) -> AdminClient:
@@ -126,18 +130,21 @@ class AdminClient:
         try:
             return self._stub.Status(spb.StatusRequest(), timeout=timeout)
         except grpc.RpcError as exc:
-            raise _refused(exc) from exc
+            raise _refused(exc, self._target) from exc
 
     def start_round(self, request: spb.StartRoundRequest, timeout: float) -> tuple[bytes, Envelope]:
         """Run a round; its id and signed outcome."""
         try:
             answer = self._stub.StartRound(request, timeout=timeout)
         except grpc.RpcError as exc:
-            raise _refused(exc) from exc
+            raise _refused(exc, self._target) from exc
         return answer.round_id, Envelope.from_proto(answer.outcome)
 
 
-def _refused(exc: grpc.RpcError) -> RemoteProtocolError:
+def _refused(exc: grpc.RpcError, target: str) -> RemoteProtocolError:
+    reason = unreachable(exc)
+    if reason is not None:
+        return RemoteProtocolError(f"cannot reach the coordinator at {target}: {reason}")
     return RemoteProtocolError(f"the coordinator refused: {describe(exc)}")
 
 
@@ -240,4 +247,6 @@ def _status(args: argparse.Namespace) -> int:
     print(f"registry version {status.registry_version}")
     print(f"latest round: {status.phase or 'none yet'}")
     print(f"{len(status.connected)} connected: {', '.join(status.connected)}")
+    for line in status.expiring:
+        print(f"warning: {line}")
     return 0

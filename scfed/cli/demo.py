@@ -36,9 +36,14 @@ from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.cli import demo_data
 from scfed.cli._processes import Processes, processes, start_coordinator, wait_for
 from scfed.cli.coordinator import AdminClient
-from scfed.cli.federation import enroll_member, enroll_operator, init_federation
-from scfed.cli.federation_policy import sign_catalogue
-from scfed.config import load_federation_config, load_operator_config, read_governance_key
+from scfed.cli.local import (
+    coordinator_config,
+    enroll_member,
+    enroll_operator,
+    init_federation,
+    sign_catalogue,
+)
+from scfed.config import load_coordinator_config, load_operator_config, read_governance_key
 from scfed.dp.accounting import epsilon
 from scfed.envelope import ABORT, SHARE_KEYS, Envelope
 from scfed.errors import ConfigError
@@ -208,9 +213,9 @@ def _coverage(directory: Path, covered: int, total: int, rho: Fraction) -> int:
 def _policy(directory: Path) -> Policy:
     from scfed.config import read_policy_file
 
-    origin = load_federation_config(directory / "federation.toml").origin
-    governance = read_governance_key(directory / "governance" / "governance.pub")
-    return read_policy_file(directory / "policy.signed", origin, governance)[0]
+    config = load_coordinator_config(coordinator_config(directory))
+    governance = read_governance_key(config.governance_key)
+    return read_policy_file(config.policy, config.origin, governance)[0]
 
 
 def audit_log(directory: Path, address: str) -> int:
@@ -222,11 +227,12 @@ def audit_log(directory: Path, address: str) -> int:
     operator = load_operator_config(directory / "operators" / "operator" / "operator.toml")
     with secure_channel(operator.tls, address, operator.server_name) as channel:
         entries, checkpoint = fetch_log(rpc.LogServiceStub(channel))
+    config = load_coordinator_config(coordinator_config(directory))
     report = audit(
         entries,
         checkpoint=checkpoint,
-        governance_key=read_governance_key(directory / "governance" / "governance.pub"),
-        origin=load_federation_config(directory / "federation.toml").origin,
+        governance_key=read_governance_key(config.governance_key),
+        origin=config.origin,
     )
     print(f"\naudit of the protocol log ({len(entries)} signed messages):")
     print(text(report))

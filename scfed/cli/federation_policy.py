@@ -1,8 +1,8 @@
 """``scfed federation policy``: governance signs the query catalogue and the budget.
 
 Reads a catalogue file (TOML, documented below), checks every entry as nodes will, signs the
-next policy version with the governance key and writes ``policy.signed`` beside the registry,
-where the coordinator re-reads it. Does file I/O.
+next policy version with the governance key and writes ``public/policy.signed`` in governance's
+folder, for the operator to install (``scfed coordinator install --policy``). Does file I/O.
 
     rho_cap = "0.5"            # the federation's zCDP budget per period
     period = "year"
@@ -58,6 +58,7 @@ from scfed.policy import (
 )
 
 POLICY_FILE = "policy.signed"
+PUBLIC = "public"
 _ENTRY_KEYS = frozenset(
     {
         "name", "purpose", "metric", "commodities", "horizon_weeks", "sigma", "presence_sigma",
@@ -70,7 +71,7 @@ _ENTRY_KEYS = frozenset(
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     policy = commands.add_parser("policy", help="sign the query catalogue and budget")
-    policy.add_argument("directory", type=Path, metavar="DIR", help="the federation folder")
+    policy.add_argument("directory", type=Path, metavar="GOV", help="governance's folder")
     policy.add_argument("--catalogue", type=Path, required=True, help="catalogue.toml")
     policy.set_defaults(func=run_policy)
 
@@ -78,17 +79,15 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def run_policy(args: argparse.Namespace) -> int:
     policy = sign_catalogue(args.directory, args.catalogue)
     print(f"signed policy version {policy.version}: {len(policy.entries)} catalogue entries")
-    print(f"wrote {args.directory / POLICY_FILE} (a running coordinator re-reads it)")
+    print(f"wrote {args.directory / PUBLIC / POLICY_FILE}: hand it to the operator")
     return 0
 
 
 def sign_catalogue(directory: Path, catalogue: Path) -> Policy:
-    """Sign the catalogue file as the next policy version of the federation in ``directory``."""
-    settings = load_federation_config(directory / "federation.toml")
-    governance = pki.load_ed25519_private_pem(
-        read_private_key_file(directory / "governance" / "governance.key")
-    )
-    previous = directory / POLICY_FILE
+    """Sign the catalogue file as the next policy version, in governance's ``directory``."""
+    settings = load_federation_config(directory / PUBLIC / "federation.toml")
+    governance = pki.load_ed25519_private_pem(read_private_key_file(directory / "governance.key"))
+    previous = directory / PUBLIC / POLICY_FILE
     version = _version(previous) + 1 if previous.exists() else 1
     policy = read_catalogue(catalogue, settings.origin, version)
     write_public(previous, seal_policy(policy, governance).to_bytes())

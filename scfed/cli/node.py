@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from scfed.cli import node_data
+from scfed import enrolment
+from scfed.cli import node_data, party
 from scfed.config import load_node_config
+from scfed.lock import state_lock
+
+if TYPE_CHECKING:
+    from node.daemon import NodeDaemon
 
 
 def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,21 +30,43 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ledger.add_argument("--config", type=Path, required=True, help="the node's node.toml")
     ledger.set_defaults(func=_ledger)
     node_data.add_commands(commands)
+    party.add_commands(commands, enrolment.KIND_MEMBER)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from node.daemon import NodeDaemon
+    from scfed.transport import check_tls_files
 
-    daemon = NodeDaemon(load_node_config(args.config), args.coordinator)
-    # The daemon runs in a worker thread so that the main thread, where Python runs signal
-    # handlers, is always free to hear SIGTERM and wake the worker from a backoff wait.
-    worker = threading.Thread(target=daemon.run, name="scfed-node")
+    config = load_node_config(args.config)
+    with state_lock(config.database, "scfed node"):
+        for warning in check_tls_files(config.tls, datetime.now(UTC)):
+            logging.getLogger("scfed.node").warning("%s", warning)
+        _run(NodeDaemon(config, args.coordinator))
+    return 0
+
+
+def _run(daemon: NodeDaemon) -> None:
+    """Run the daemon until it stops; raise here what made it stop, if anything did.
+
+    The daemon runs in a worker thread so that the main thread, where Python runs signal
+    handlers, is always free to hear SIGTERM and wake the worker from a backoff wait.
+    """
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            daemon.run()
+        except BaseException as exc:  # handed to the main thread, which reports it
+            failed.append(exc)
+
+    worker = threading.Thread(target=work, name="scfed-node")
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())
     worker.start()
     while worker.is_alive():
         worker.join(0.2)
-    return 0
+    if failed:
+        raise failed[0]
 
 
 def _ledger(args: argparse.Namespace) -> int:

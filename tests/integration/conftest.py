@@ -13,7 +13,7 @@ import pytest
 
 from scfed.cli._processes import Processes, processes, start_coordinator, wait_for
 from scfed.cli.coordinator import AdminClient
-from scfed.cli.federation import enroll_member, enroll_operator, init_federation
+from scfed.cli.local import enroll_member, enroll_operator, init_federation
 from scfed.config import load_node_config, load_operator_config
 from scfed.errors import RemoteProtocolError
 from scfed.transport import secure_channel

@@ -20,8 +20,9 @@ from node.store import NodeStore
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
-from scfed.cli.federation import enroll_member, init_federation
-from scfed.config import load_federation_config, write_public
+from scfed.cli import federation, party
+from scfed.cli.local import enroll_member, init_federation
+from scfed.config import load_coordinator_config
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import Envelope
 from scfed.errors import RemoteProtocolError
@@ -204,10 +205,15 @@ def test_certificate_from_another_ca_is_refused(make_cluster: MakeCluster, tmp_p
 
 def test_enrolled_member_missing_from_registry_is_refused(make_cluster: MakeCluster) -> None:
     cluster = make_cluster(NAMES[:3])
-    registry = cluster.directory / "registry.signed"
-    before = registry.read_bytes()
-    mallory = enroll_member(cluster.directory, "mallory", None, None, dt.datetime.now(dt.UTC))
-    write_public(registry, before)  # governance never signed mallory in
+    now = dt.datetime.now(dt.UTC)
+    mallory = cluster.directory / "mallory"
+    who = party.member("mallory")
+    request = party.init_party(
+        mallory, cluster.directory / "governance/public/federation.toml", who
+    )
+    issued = federation.enroll(cluster.directory / "governance", request, now)
+    party.install_issued(who.kind, mallory / "node.toml", issued.certificate, now)
+    # a certificate from the federation's CA, but the operator never installed the registry
     with member_channel(mallory, cluster.address) as channel:
         stub = rpc.NodeServiceStub(channel)
         with pytest.raises(grpc.RpcError) as refused:
@@ -298,10 +304,10 @@ def test_an_auditor_verifies_the_log_online_and_exported(
     assert run_round(cluster, NAMES[:4]).type == "round.result"
     fed, address = cluster.directory, cluster.address
     operator = fed / "operators/operator/operator.toml"
-    origin = load_federation_config(fed / "federation.toml").origin
+    origin = load_coordinator_config(fed / "coordinator/coordinator.toml").origin
     trust: list[str | Path] = [
         "--governance-key",
-        fed / "governance/governance.pub",
+        fed / "governance/public/governance.pub",
         "--origin",
         origin,
     ]
@@ -326,7 +332,7 @@ def test_an_auditor_verifies_the_log_online_and_exported(
     assert offline.returncode == 0, offline.stdout + offline.stderr
     assert "\u2713 log.consistency" in offline.stdout
     # The exported checkpoint verifies with standard note tooling and the coordinator's vkey.
-    vkey = scfed("audit", "vkey", "--registry", fed / "registry.signed", *trust)
+    vkey = scfed("audit", "vkey", "--registry", fed / "coordinator/registry.signed", *trust)
     note_check = scfed("audit", "verify-note", "--vkey", vkey.stdout.strip(), out / "checkpoint")
     assert note_check.returncode == 0, note_check.stderr
     # An independent witness cosigns the checkpoint it verified.

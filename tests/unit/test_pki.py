@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -316,3 +317,99 @@ def _b64(data: bytes) -> str:
 def test_parse_ed25519_public_text_rejects(text: str) -> None:
     with pytest.raises(ConfigError):
         pki.parse_ed25519_public_text(text)
+
+
+# ---- Certificate requests and the checks on what was issued ----
+
+
+def test_issue_client_accepts_the_public_key_alone(ca: pki.Issued) -> None:
+    key = pki.new_tls_key()
+    cert = pki.issue_client(ca, FED, "dave", pki.ROLE_MEMBER, key.public_key(), NOW)
+    assert cert.public_key() == key.public_key()
+    pki.verify_issued_by(cert, ca.certificate, NOW)
+
+
+def test_issue_server_accepts_the_public_key_alone(ca: pki.Issued) -> None:
+    key = pki.new_tls_key()
+    cert = pki.issue_server(ca, FED, ["coord.example.org"], key.public_key(), NOW)
+    assert cert.public_key() == key.public_key()
+
+
+def test_certificate_request_names_and_carries_its_key() -> None:
+    key = pki.new_tls_key()
+    pem = pki.certificate_request(key, "fab-7")
+    assert pem.startswith(b"-----BEGIN CERTIFICATE REQUEST-----")
+    assert b"PRIVATE" not in pem
+    request = x509.load_pem_x509_csr(pem)
+    assert [a.value for a in request.subject] == ["fab-7"]
+    assert pki.load_certificate_request(pem) == key.public_key()
+
+
+def test_certificate_request_refuses_a_bad_name() -> None:
+    with pytest.raises(ConfigError, match="invalid name"):
+        pki.certificate_request(pki.new_tls_key(), "Not Valid")
+
+
+def _pem_request(request: x509.CertificateSigningRequest) -> bytes:
+    return request.public_bytes(serialization.Encoding.PEM)
+
+
+def test_load_certificate_request_refuses_a_tampered_subject() -> None:
+    pem = pki.certificate_request(pki.new_tls_key(), "alice")
+    der = x509.load_pem_x509_csr(pem).public_bytes(serialization.Encoding.DER)
+    assert der.count(b"alice") == 1
+    tampered = x509.load_der_x509_csr(der.replace(b"alice", b"mallo"))
+    with pytest.raises(ConfigError, match="does not verify"):
+        pki.load_certificate_request(_pem_request(tampered))
+
+
+@pytest.mark.parametrize(
+    "key",
+    [ec.generate_private_key(ec.SECP384R1()), ed25519.Ed25519PrivateKey.generate()],
+    ids=["p384", "ed25519"],
+)
+def test_load_certificate_request_refuses_a_key_that_is_not_p256(
+    key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey,
+) -> None:
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice")])
+    )
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    request = builder.sign(key, algorithm)
+    with pytest.raises(ConfigError, match="P-256"):
+        pki.load_certificate_request(_pem_request(request))
+
+
+def test_load_certificate_request_refuses_garbage() -> None:
+    with pytest.raises(ConfigError, match="cannot parse"):
+        pki.load_certificate_request(b"not a request")
+
+
+def test_same_key_compares_public_halves(server: pki.Issued) -> None:
+    assert pki.same_key(server.certificate, server.key)
+    assert pki.same_key(server.certificate, server.key.public_key())
+    assert not pki.same_key(server.certificate, pki.new_tls_key())
+
+
+def test_check_subject_accepts_the_party_a_certificate_was_issued_to(
+    ca: pki.Issued, server: pki.Issued
+) -> None:
+    member = pki.issue_client(ca, FED, "alice", pki.ROLE_MEMBER, pki.new_tls_key(), NOW)
+    pki.check_subject(member, pki.ROLE_MEMBER, "alice")
+    pki.check_subject(server.certificate, pki.ROLE_COORDINATOR, "coord.example.org")
+
+
+@pytest.mark.parametrize(
+    ("role", "name"),
+    [(pki.ROLE_MEMBER, "bob"), (pki.ROLE_OPERATOR, "alice"), (pki.ROLE_COORDINATOR, "alice")],
+    ids=["another-name", "another-role", "not-a-server"],
+)
+def test_check_subject_refuses_another_party(ca: pki.Issued, role: str, name: str) -> None:
+    member = pki.issue_client(ca, FED, "alice", pki.ROLE_MEMBER, pki.new_tls_key(), NOW)
+    with pytest.raises(VerificationError):
+        pki.check_subject(member, role, name)
+
+
+def test_check_subject_refuses_a_server_for_another_name(server: pki.Issued) -> None:
+    with pytest.raises(VerificationError, match=r"server name other\.example"):
+        pki.check_subject(server.certificate, pki.ROLE_COORDINATOR, "other.example")

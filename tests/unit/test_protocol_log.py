@@ -275,6 +275,25 @@ def test_reopening_with_another_key_is_refused(full: ProtocolLog, db_path: Path)
         ProtocolLog(db_path, origin="other.example/federation", key=KEY)
 
 
+def test_after_a_key_rotation_the_log_continues_under_the_new_key(
+    full: ProtocolLog, db_path: Path
+) -> None:
+    full.checkpoint()
+    full.check_signer(previous=KEY.public_key().public_bytes_raw())  # not rotated: no ambiguity
+    old = KEY.public_key().public_bytes_raw()
+    new = key_of("the rotated key")
+    rotated = ProtocolLog(db_path, origin=ORIGIN, key=new, check=False)
+    try:
+        rotated.check_signer(previous=old)  # the latest checkpoint is the old key's
+        with pytest.raises(ConfigError, match="signed by another origin or key"):
+            rotated.check_signer(previous=key_of("a stranger").public_key().public_bytes_raw())
+        rotated.append(b"the first leaf under the new key")
+        signed = rotated.checkpoint()
+    finally:
+        rotated.close()
+    assert note.open_note(signed, [ProtocolLog(db_path, origin=ORIGIN, key=new).verifier()])
+
+
 def test_a_failed_append_leaves_nothing_behind(full: ProtocolLog, db_path: Path) -> None:
     other = sqlite3.connect(db_path)
     other.execute(

@@ -573,6 +573,7 @@ class CoordinatorStatus(_message.Message):
     CONNECTED_FIELD_NUMBER: _builtins.int
     PHASE_FIELD_NUMBER: _builtins.int
     REGISTRY_VERSION_FIELD_NUMBER: _builtins.int
+    EXPIRING_FIELD_NUMBER: _builtins.int
     phase: _builtins.str
     """Phase of the latest round ("" before the first)."""
     registry_version: _builtins.int
@@ -580,16 +581,23 @@ class CoordinatorStatus(_message.Message):
     def connected(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Members connected now, sorted."""
 
+    @_builtins.property
+    def expiring(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Certificates that expire within the warning window (the coordinator's own, the CA's,
+        connected members'), one line each, so that they are rotated in time.
+        """
+
     def __init__(
         self,
         *,
         connected: _abc.Iterable[_builtins.str] | None = ...,
         phase: _builtins.str = ...,
         registry_version: _builtins.int = ...,
+        expiring: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["connected", b"connected", "phase", b"phase", "registry_version", b"registry_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connected", b"connected", "expiring", b"expiring", "phase", b"phase", "registry_version", b"registry_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
