@@ -21,7 +21,7 @@ from auditor.rounds import RoundView, distinct, message, names
 from auditor.unmasking import Responses
 from scfed import envelope as env
 from scfed.dp.ledger import parse_rho, rho_text
-from scfed.errors import RemoteProtocolError, VerificationError
+from scfed.errors import PrivacyParameterError, RemoteProtocolError, VerificationError
 from scfed.masking import Vector
 from scfed.messages import AdvertiseKeys, Announce, MaskedInput, Result, UnmaskRequest
 from scfed.policy import release_rho
@@ -142,7 +142,7 @@ def rule_rho(announce_leaf: Leaf, announce: Announce, survivors: Sequence[str]) 
     policy and registry in force at the announce; VerificationError if it cannot be priced."""
     try:
         return release_rho(announce_leaf.policy, announce, announce_leaf.registry, survivors)
-    except (ValueError, ArithmeticError) as exc:
+    except (PrivacyParameterError, ArithmeticError) as exc:
         raise VerificationError(f"no rho for {len(survivors)} survivors: {exc}") from None
 
 

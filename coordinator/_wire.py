@@ -4,12 +4,15 @@ The generated ``add_*Servicer_to_server`` functions parse a request with ``FromS
 parse failure never reaches our code: gRPC answers UNKNOWN. Here the handlers are built from the
 service descriptors instead, with a deserializer that turns bad bytes into a ``Malformed``
 marker; the handler answers the marker with a ``RemoteProtocolError``, so the status
-(INVALID_ARGUMENT) and its detail come from ``_status`` like every other refusal. No I/O.
+(INVALID_ARGUMENT) and its detail come from ``_status`` like every other refusal. Every
+method served must run inside the frame of ``_status.served``, which authorises its caller
+and answers its errors; a servicer with a method outside it is refused at start-up. No I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +21,13 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from coordinator._status import fail
+from coordinator._status import fail, is_served
 from protos.scfed.v1 import service_pb2 as spb
 from scfed.errors import RemoteProtocolError
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Unary = Callable[[Any, Context], Awaitable[Message]]
-Streaming = Callable[[Any, Context], AsyncIterator[Message]]
+Streaming = Callable[[Any, Context], AsyncGenerator[Message, None]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ def _handler(method: MethodDescriptor, servicer: object) -> grpc.RpcMethodHandle
     encode = message_factory.GetMessageClass(method.output_type).SerializeToString
     path = f"/{method.containing_service.full_name}/{method.name}"
     behaviour = getattr(servicer, method.name)
+    if not is_served(behaviour):
+        raise TypeError(f"{path}: the servicer method does not run inside _status.served")
     if method.client_streaming:
         raise TypeError(f"{path}: client streaming is not served here")
     if method.server_streaming:
@@ -83,10 +88,11 @@ def _unary(path: str, behaviour: Unary) -> Unary:
 
 
 def _streaming(path: str, behaviour: Streaming) -> Streaming:
-    async def handle(request: Any, context: Context) -> AsyncIterator[Message]:
+    async def handle(request: Any, context: Context) -> AsyncGenerator[Message, None]:
         if isinstance(request, Malformed):
             await fail(context, request.error(path))
-        async for answer in behaviour(request, context):
-            yield answer
+        async with aclosing(behaviour(request, context)) as answers:
+            async for answer in answers:
+                yield answer
 
     return handle

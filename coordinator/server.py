@@ -2,8 +2,9 @@
 
 A caller's identity is the SHA-256 fingerprint of its client certificate, looked up in the
 governance-signed registry: members may use NodeService, operators AdminService, and
-nobody else gets past the first message. Message sizes are bounded by gRPC itself, which
-answers RESOURCE_EXHAUSTED; every other error is mapped to a status in ``_status``.
+nobody else gets past the first message. Each method declares who may call it with
+``_status.served``, whose frame also maps every error to a status. Message sizes are bounded
+by gRPC itself, which answers RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import errno
 import logging
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import UTC, datetime
 
 import grpc
 
-from coordinator._status import fail
+from coordinator._status import Context, served
 from coordinator._wire import add_services
 from coordinator.journal import Journal
 from coordinator.log import ProtocolLog
@@ -38,7 +39,7 @@ from scfed.config import (
     read_public_file,
 )
 from scfed.envelope import Envelope
-from scfed.errors import ConfigError, PermissionDeniedError, ScfedError, VerificationError
+from scfed.errors import ConfigError, PermissionDeniedError, VerificationError
 from scfed.messages import MAX_PARTICIPANTS, Operator
 from scfed.tasks import receipt_to_proto
 from scfed.transport import check_tls_files, expiry_warnings
@@ -96,19 +97,16 @@ class NodeService(rpc.NodeServiceServicer):
         self._registry, self._hub, self._rounds = registry, hub, rounds
         self._expiries = expiries
 
-    def _member(self, context: grpc.aio.ServicerContext[object, object]) -> str:
+    def _member(self, context: Context) -> str:
         member = self._registry.registry().member_by_certificate(peer_fingerprint(context))
         if member is None:
             raise PermissionDeniedError("this certificate belongs to no registered member")
         return member.member_id
 
+    @served(_member)
     async def Subscribe(  # noqa: N802 - gRPC method name
-        self, request: spb.SubscribeRequest, context: grpc.aio.ServicerContext[object, object]
-    ) -> AsyncIterator[spb.Task]:
-        try:
-            member_id = self._member(context)
-        except ScfedError as exc:
-            await fail(context, exc)
+        self, request: spb.SubscribeRequest, context: Context, member_id: str
+    ) -> AsyncGenerator[spb.Task, None]:
         self._expiries.connected(member_id, context)
         queue = self._rounds.connect(member_id)
         try:
@@ -120,30 +118,25 @@ class NodeService(rpc.NodeServiceServicer):
         finally:
             self._hub.disconnect(member_id, queue)
 
+    @served(_member)
     async def Submit(  # noqa: N802 - gRPC method name
-        self, request: pb.Envelope, context: grpc.aio.ServicerContext[object, object]
+        self, request: pb.Envelope, context: Context, member_id: str
     ) -> spb.Ack:
-        try:
-            member_id = self._member(context)
-            envelope = Envelope.from_proto(request)
-            receipt = self._rounds.submit(member_id, envelope)
-            return spb.Ack(
-                envelope_hash=envelope.digest(self._registry.registry().origin),
-                receipt=receipt_to_proto(receipt),
-            )
-        except ScfedError as exc:
-            await fail(context, exc)
+        envelope = Envelope.from_proto(request)
+        receipt = self._rounds.submit(member_id, envelope)
+        return spb.Ack(
+            envelope_hash=envelope.digest(self._registry.registry().origin),
+            receipt=receipt_to_proto(receipt),
+        )
 
+    @served(_member)
     async def Cosign(  # noqa: N802 - gRPC method name
-        self, request: spb.Cosignature, context: grpc.aio.ServicerContext[object, object]
+        self, request: spb.Cosignature, context: Context, member_id: str
     ) -> spb.CosignAck:
-        try:
-            self._rounds.cosign(self._member(context), request)
-            return spb.CosignAck()
-        except ScfedError as exc:
-            await fail(context, exc)
+        self._rounds.cosign(member_id, request)
+        return spb.CosignAck()
 
-    def authorize_reader(self, context: grpc.aio.ServicerContext[object, object]) -> None:
+    def authorize_reader(self, context: Context) -> None:
         """Members and operators may read the protocol log; nobody else."""
         registry = self._registry.registry()
         fingerprint = peer_fingerprint(context)
@@ -162,38 +155,32 @@ class AdminService(rpc.AdminServiceServicer):
         self._registry, self._hub, self._rounds = registry, hub, rounds
         self._expiries = expiries
 
-    def _operator(self, context: grpc.aio.ServicerContext[object, object]) -> Operator:
+    def _operator(self, context: Context) -> Operator:
         fingerprint = peer_fingerprint(context)
         operator = self._registry.registry().operator_by_certificate(fingerprint)
         if operator is None:
             raise PermissionDeniedError("only an operator certificate may use the admin service")
         return operator
 
+    @served(_operator)
     async def Status(  # noqa: N802 - gRPC method name
-        self, request: spb.StatusRequest, context: grpc.aio.ServicerContext[object, object]
+        self, request: spb.StatusRequest, context: Context, operator: Operator
     ) -> spb.CoordinatorStatus:
-        try:
-            self._operator(context)
-            phase = self._rounds.phase
-            return spb.CoordinatorStatus(
-                connected=self._hub.connected,
-                phase=phase.value if phase else "",
-                registry_version=self._registry.registry().version,
-                expiring=self._expiries.lines(self._hub.connected),
-            )
-        except ScfedError as exc:
-            await fail(context, exc)
+        phase = self._rounds.phase
+        return spb.CoordinatorStatus(
+            connected=self._hub.connected,
+            phase=phase.value if phase else "",
+            registry_version=self._registry.registry().version,
+            expiring=self._expiries.lines(self._hub.connected),
+        )
 
+    @served(_operator)
     async def StartRound(  # noqa: N802 - gRPC method name
-        self, request: spb.StartRoundRequest, context: grpc.aio.ServicerContext[object, object]
+        self, request: spb.StartRoundRequest, context: Context, operator: Operator
     ) -> spb.RoundOutcome:
-        try:
-            operator = self._operator(context)
-            log.info("operator %s starts a round of %s", operator.name, request.query)
-            round_id, outcome = await self._rounds.run(request)
-            return spb.RoundOutcome(round_id=round_id, outcome=outcome.to_proto())
-        except ScfedError as exc:
-            await fail(context, exc)
+        log.info("operator %s starts a round of %s", operator.name, request.query)
+        round_id, outcome = await self._rounds.run(request)
+        return spb.RoundOutcome(round_id=round_id, outcome=outcome.to_proto())
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:

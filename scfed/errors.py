@@ -3,7 +3,7 @@
 Every error names whose fault it is: ``LocalProtocolError`` means we are wrong (a bug or a
 misuse of our own state machine), ``RemoteProtocolError`` means a peer sent something that
 breaks the protocol. Low-level exceptions are wrapped into these where they cross a module
-boundary; gRPC status codes are chosen from them in one place (``scfed.status``).
+boundary; gRPC status codes are chosen from them in one place (``coordinator._status``).
 """
 
 
@@ -44,6 +44,17 @@ class VerificationError(ScfedError):
 
 class PrivacyBudgetError(ScfedError):
     """A release would exceed a privacy budget or asks for less noise than the policy."""
+
+
+class PrivacyParameterError(ScfedError, ValueError):
+    """The caller handed the DP arithmetic a value outside its domain: a sigma, bound,
+    t_collude, survivor count, rho, epsilon, delta, privacy unit, level or sampler key.
+
+    The fault is the caller's. A boundary that took the value from a file or a peer rewraps
+    it as ConfigError or RemoteProtocolError, which says whose it was; one that reaches a
+    servicer unwrapped is ours. Also a ValueError, which is what it is: a value of the
+    right type that the function is not defined for.
+    """
 
 
 class ImportRowError(ScfedError):

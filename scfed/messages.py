@@ -19,7 +19,7 @@ from google.protobuf.message import DecodeError, Message
 
 from protos.scfed.v1 import messages_pb2 as pb
 from scfed.dp.params import Noise
-from scfed.errors import RemoteProtocolError, ScfedError
+from scfed.errors import PrivacyParameterError, RemoteProtocolError, ScfedError
 
 ROUND_ID_BYTES = 16
 HASH_BYTES = 32
@@ -332,7 +332,7 @@ def decode_noise(m: pb.Noise, n_min: int, error: type[ScfedError]) -> Noise:
     )  # fmt: skip
     try:
         noise.check(n_min)
-    except ValueError as exc:
+    except PrivacyParameterError as exc:
         raise error(f"noise parameters: {exc}") from None
     return noise
 

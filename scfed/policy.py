@@ -32,6 +32,7 @@ from scfed.envelope import GOVERNANCE, POLICY, Envelope, seal, verify
 from scfed.errors import (
     ConfigError,
     PrivacyBudgetError,
+    PrivacyParameterError,
     RemoteProtocolError,
     ScfedError,
     VerificationError,
@@ -312,7 +313,7 @@ def _entry_rest(m: pb.CatalogueEntry, name: str, commodities: tuple[str, ...]) -
     noise = decode_noise(m.noise, m.min_contributors, RemoteProtocolError)
     try:
         limit = parse_decimal(m.dominance, "the dominance limit")
-    except ValueError as exc:
+    except PrivacyParameterError as exc:
         raise RemoteProtocolError(f"{name}: {exc}") from None
     scales = (m.concentration_scale, *m.concentration_scales)
     per_cell = len(commodities) * len(METRIC_COMPONENTS[m.metric])

@@ -17,6 +17,8 @@ import math
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
+from scfed.errors import PrivacyParameterError
+
 #: The smallest per-node variance sigma_l^2 (grid units squared) a release may use.
 MIN_SIGMA_L2 = 4
 
@@ -47,9 +49,11 @@ def local_variance(sigma: Fraction, n_min: int, t_collude: int) -> int:
     _check_int(n_min, "n_min")
     _check_int(t_collude, "t_collude")
     if sigma <= 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
+        raise PrivacyParameterError(f"sigma must be positive, got {sigma}")
     if t_collude < 0 or n_min - t_collude < 1:
-        raise ValueError(f"need 0 <= t_collude < n_min, got t_collude={t_collude}, n_min={n_min}")
+        raise PrivacyParameterError(
+            f"need 0 <= t_collude < n_min, got t_collude={t_collude}, n_min={n_min}"
+        )
     return math.ceil(Fraction(sigma) ** 2 / (n_min - t_collude))
 
 
@@ -63,12 +67,14 @@ def sensitivity2(unit: str, bound: int) -> int:
     """
     _check_int(bound, "bound")
     if bound <= 0:
-        raise ValueError(f"the bound must be positive, got {bound}")
+        raise PrivacyParameterError(f"the bound must be positive, got {bound}")
     if unit == MAGNITUDE:
         return bound * bound
     if unit == FIRM:
         return 2 * bound * bound
-    raise ValueError(f"unknown privacy unit {unit!r}; expected one of {', '.join(UNITS)}")
+    raise PrivacyParameterError(
+        f"unknown privacy unit {unit!r}; expected one of {', '.join(UNITS)}"
+    )
 
 
 def release_rho(*, delta2: int, survivors: int, t_collude: int, sigma_l2: int) -> Fraction:
@@ -78,11 +84,13 @@ def release_rho(*, delta2: int, survivors: int, t_collude: int, sigma_l2: int) -
     _check_int(t_collude, "t_collude")
     _check_int(sigma_l2, "sigma_l2")
     if delta2 <= 0:
-        raise ValueError(f"Delta^2 must be positive, got {delta2}")
+        raise PrivacyParameterError(f"Delta^2 must be positive, got {delta2}")
     if t_collude < 0 or survivors - t_collude < 1:
-        raise ValueError(f"need 0 <= t_collude < survivors, got {t_collude} and {survivors}")
+        raise PrivacyParameterError(
+            f"need 0 <= t_collude < survivors, got {t_collude} and {survivors}"
+        )
     if sigma_l2 < MIN_SIGMA_L2:
-        raise ValueError(f"sigma_l^2 must be at least {MIN_SIGMA_L2}, got {sigma_l2}")
+        raise PrivacyParameterError(f"sigma_l^2 must be at least {MIN_SIGMA_L2}, got {sigma_l2}")
     return Fraction(delta2, 2 * (survivors - t_collude) * sigma_l2)
 
 
@@ -113,7 +121,7 @@ def rho_for_epsilon(epsilon: float, delta: float) -> float:
     errs low, never high.
     """
     if isinstance(epsilon, bool) or not math.isfinite(epsilon) or epsilon < 0:
-        raise ValueError(f"epsilon must be finite and non-negative, got {epsilon}")
+        raise PrivacyParameterError(f"epsilon must be finite and non-negative, got {epsilon}")
     _check_delta(delta)
     low, high = 0.0, max(epsilon, 1.0)
     while _convert(Fraction(high), delta) <= epsilon:
@@ -135,15 +143,15 @@ def _check_rho(rho: Fraction | float) -> Fraction | None:
     if isinstance(rho, float) and math.isinf(rho) and rho > 0:
         return None
     if isinstance(rho, float) and math.isnan(rho):
-        raise ValueError("rho must be a number, got nan")
+        raise PrivacyParameterError("rho must be a number, got nan")
     if rho < 0:
-        raise ValueError(f"rho must be non-negative, got {rho}")
+        raise PrivacyParameterError(f"rho must be non-negative, got {rho}")
     return Fraction(rho)
 
 
 def _check_delta(delta: float) -> None:
     if isinstance(delta, bool) or not 0.0 < delta < 1.0:
-        raise ValueError(f"delta must be in (0, 1), got {delta}")
+        raise PrivacyParameterError(f"delta must be in (0, 1), got {delta}")
 
 
 def _convert(rho: Fraction | None, delta: float) -> float:

@@ -15,6 +15,8 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import NDArray
 
+from scfed.errors import PrivacyParameterError
+
 Floats = NDArray[np.float64]
 
 #: Half-width of the support, in standard deviations, beyond which mass is below 1e-100.
@@ -29,7 +31,7 @@ def support_radius(sigma2: Fraction | int) -> int:
     """A radius K such that N_Z(0, sigma2) puts less than 1e-100 of its mass beyond +/-K."""
     sigma2 = Fraction(sigma2)
     if sigma2 <= 0:
-        raise ValueError("sigma^2 must be positive")
+        raise PrivacyParameterError("sigma^2 must be positive")
     return int(TAIL_SIGMAS * float(sigma2) ** 0.5) + TAIL_SIGMAS
 
 
@@ -60,12 +62,12 @@ class Estimate:
 
 def _check_count(value: int, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+        raise PrivacyParameterError(f"{name} must be a positive int, got {value!r}")
 
 
 def _check_level(level: float) -> None:
     if not 0.0 < level < 1.0:
-        raise ValueError(f"the level must be in (0, 1), got {level}")
+        raise PrivacyParameterError(f"the level must be in (0, 1), got {level}")
 
 
 def _fast_length(n: int) -> int:
@@ -99,7 +101,9 @@ def sum_pmf(sigma_l2: int, m: int) -> tuple[int, Floats]:
     reach = min(m * radius, int(TAIL_SIGMAS * math.sqrt(m * sigma_l2)) + radius)
     size = _fast_length(2 * reach + 1)
     if size > MAX_FFT_LENGTH:
-        raise ValueError(f"sigma_l^2 = {sigma_l2} with m = {m} is too wide for an exact sum")
+        raise PrivacyParameterError(
+            f"sigma_l^2 = {sigma_l2} with m = {m} is too wide for an exact sum"
+        )
     wrapped = np.zeros(size)
     wrapped[: radius + 1] = single[radius:]
     wrapped[size - radius :] = single[:radius]

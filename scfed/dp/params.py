@@ -13,6 +13,7 @@ from fractions import Fraction
 
 from scfed.dp import accounting
 from scfed.dp.accounting import FIRM, MAGNITUDE, UNITS
+from scfed.errors import PrivacyParameterError
 
 __all__ = ["FIRM", "MAGNITUDE", "SEGMENTS", "UNITS", "Noise", "Segment", "parse_decimal"]
 
@@ -36,14 +37,16 @@ _DECIMAL = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{0,8}[1-9])?")
 def parse_decimal(text: str, what: str) -> Fraction:
     """A positive canonical decimal ("120.5", "0.001") as an exact fraction.
 
-    Raises ValueError: no sign, exponent, leading zeros or trailing zeros after the point,
-    so each value has exactly one spelling.
+    Raises PrivacyParameterError: no sign, exponent, leading zeros or trailing zeros after
+    the point, so each value has exactly one spelling.
     """
     if not isinstance(text, str) or _DECIMAL.fullmatch(text) is None:
-        raise ValueError(f"{what} must be a positive decimal like 120.5, not {text!r:.40}")
+        raise PrivacyParameterError(
+            f"{what} must be a positive decimal like 120.5, not {text!r:.40}"
+        )
     value = Fraction(text)
     if value <= 0:
-        raise ValueError(f"{what} must be positive")
+        raise PrivacyParameterError(f"{what} must be positive")
     return value
 
 
@@ -134,7 +137,7 @@ class Noise:
         """
         honest = survivors - (self.t_collude if colluders is None else colluders)
         if honest < 1:
-            raise ValueError(f"{survivors} survivors leave no honest noise")
+            raise PrivacyParameterError(f"{survivors} survivors leave no honest noise")
         inverse = [Fraction(1, honest * s.sigma_l2) for s in self.segments(3, n_min)]
         return self._cost(inverse, group, overlap)
 
@@ -173,30 +176,40 @@ class Noise:
         return self.delta2 * (values + max(presence + low, high)) / 2
 
     def check(self, n_min: int) -> None:
-        """Raise ValueError unless these parameters are usable with ``n_min``."""
+        """Raise PrivacyParameterError unless these parameters are usable with ``n_min``."""
         parse_decimal(self.grid, "the grid unit")
         parse_decimal(self.sigma, "sigma")
         if self.unit not in UNITS:
-            raise ValueError(f"the privacy unit must be magnitude or firm, not {self.unit!r:.40}")
+            raise PrivacyParameterError(
+                f"the privacy unit must be magnitude or firm, not {self.unit!r:.40}"
+            )
         if not 0 <= self.t_collude < n_min:
-            raise ValueError(f"t_collude {self.t_collude} must lie in 0 .. n_min - 1")
+            raise PrivacyParameterError(f"t_collude {self.t_collude} must lie in 0 .. n_min - 1")
         if self.planned and not n_min <= self.planned <= MAX_PLANNED:
-            raise ValueError(f"planned survivors {self.planned} must lie in n_min .. {MAX_PLANNED}")
+            raise PrivacyParameterError(
+                f"planned survivors {self.planned} must lie in n_min .. {MAX_PLANNED}"
+            )
         if not 1 <= self.bound <= MAX_BOUND:
-            raise ValueError(f"the privacy bound must lie in 1 .. 2^40, not {self.bound}")
+            raise PrivacyParameterError(
+                f"the privacy bound must lie in 1 .. 2^40, not {self.bound}"
+            )
         if not 1 <= self.plausible <= MAX_PLAUSIBLE:
-            raise ValueError(f"the plausibility bound must lie in 1 .. 2^52, not {self.plausible}")
+            raise PrivacyParameterError(
+                f"the plausibility bound must lie in 1 .. 2^52, not {self.plausible}"
+            )
         if self.disclosure != bool(self.presence_sigma) or bool(self.presence_sigma) != bool(
             self.concentration_sigma
         ):
-            raise ValueError("disclosure segments need their own presence and concentration sigma")
+            raise PrivacyParameterError(
+                "disclosure segments need their own presence and concentration sigma"
+            )
         for segment in self.segments(3, n_min):
             self._check_variance(segment)
 
     @staticmethod
     def _check_variance(segment: Segment) -> None:
         if not MIN_LOCAL_VARIANCE <= segment.sigma_l2 <= MAX_LOCAL_VARIANCE:
-            raise ValueError(
+            raise PrivacyParameterError(
                 f"each node's noise variance sigma_l^2 = {segment.sigma_l2} for the "
                 f"{segment.name} must lie in {MIN_LOCAL_VARIANCE} .. {MAX_LOCAL_VARIANCE} "
                 "grid units squared"

@@ -14,6 +14,7 @@ import math
 from fractions import Fraction
 
 from scfed.dp.params import CONCENTRATION_FINE, CONCENTRATION_LIPSCHITZ, MAGNITUDE, Noise
+from scfed.errors import PrivacyParameterError
 
 #: The share of each release's rho the values get by default.
 VALUES_SHARE = Fraction(3, 5)
@@ -27,11 +28,13 @@ def entry_noise(
     """Magnitude-privacy noise for an entry whose releases may each cost ``rho_release``.
 
     ``overlap`` is the entry's (2 P + 1) / 2 Q (CatalogueEntry.overlap) and ``group`` the
-    largest corporate group expected among the candidates. Raises ValueError for a share
-    outside (0, 1), or a presence threshold P too close to Q / g.
+    largest corporate group expected among the candidates. Raises PrivacyParameterError for
+    a share outside (0, 1), or a presence threshold P too close to Q / g.
     """
     if not 0 < values_share < 1 or rho_release <= 0:
-        raise ValueError("the values' share must lie in (0, 1) and the budget be positive")
+        raise PrivacyParameterError(
+            "the values' share must lie in (0, 1) and the budget be positive"
+        )
     delta2 = bound * bound
     full = CONCENTRATION_LIPSCHITZ**2
     values = _sigma(Fraction(delta2, 2) / (values_share * rho_release))
@@ -39,7 +42,7 @@ def entry_noise(
     slope = min(Fraction(CONCENTRATION_LIPSCHITZ), 2 * CONCENTRATION_FINE * group * overlap + 1)
     spare = (full - slope**2) / Fraction(concentration) ** 2
     if spare <= 0:
-        raise ValueError(
+        raise PrivacyParameterError(
             "the presence threshold is too close to the smallest concentration scale for the "
             "presence segment to ride on the concentration segment's cost"
         )

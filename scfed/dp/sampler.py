@@ -9,7 +9,7 @@ anywhere in the sampling path, so the output follows N_Z(0, sigma2) exactly, up 
 quality of the random source.
 
 The vectorised path works on int64/uint64 arrays: each loop pass is one numpy operation
-over the candidates still undecided. Parameters are refused (ValueError) unless
+over the candidates still undecided. Parameters are refused (PrivacyParameterError) unless
 
     2 * p * q * t**2 <= 2**60,
 
@@ -40,6 +40,8 @@ from typing import Protocol
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from numpy.typing import NDArray
+
+from scfed.errors import PrivacyParameterError
 
 __all__ = ["Keystream", "Source", "sample"]
 
@@ -77,7 +79,9 @@ class Keystream:
 
     def __init__(self, key: bytes) -> None:
         if len(key) != _KEY_BYTES:
-            raise ValueError(f"a keystream key must be {_KEY_BYTES} bytes, not {len(key)}")
+            raise PrivacyParameterError(
+                f"a keystream key must be {_KEY_BYTES} bytes, not {len(key)}"
+            )
         self._encryptor = Cipher(algorithms.AES(key), modes.CTR(bytes(_AES_BLOCK))).encryptor()
         self._zeros = bytearray()
         self._out = bytearray()
@@ -85,7 +89,7 @@ class Keystream:
     def uint64(self, n: int) -> _Words:
         """``n`` uniform uint64 values, the next 8n bytes of the stream read little-endian."""
         if n < 0:
-            raise ValueError("cannot draw a negative number of words")
+            raise PrivacyParameterError("cannot draw a negative number of words")
         size = _WORD_BYTES * n
         if len(self._zeros) < size:
             # Growing geometrically keeps reallocation rare; the buffers are reused because
@@ -109,15 +113,15 @@ class _Params:
 
 def _params(sigma2: Fraction | int) -> _Params:
     if isinstance(sigma2, bool) or not isinstance(sigma2, Fraction | int):
-        raise ValueError("sigma^2 must be an exact rational: an int or a Fraction")
+        raise PrivacyParameterError("sigma^2 must be an exact rational: an int or a Fraction")
     exact = Fraction(sigma2)
     if exact <= 0:
-        raise ValueError("sigma^2 must be positive")
+        raise PrivacyParameterError("sigma^2 must be positive")
     p, q = exact.numerator, exact.denominator
     t = isqrt(p // q) + 1
     den = 2 * p * q * t * t
     if den > _MAX_DENOMINATOR:
-        raise ValueError(
+        raise PrivacyParameterError(
             f"sigma^2 = {exact} needs 2 p q t^2 = {den} > 2^60, beyond exact 64-bit sampling"
         )
     # den > 2 p^2 keeps p below _ROOT_INT64, so |Y| <= fast_limit gives |Y| q t - p in
@@ -283,12 +287,13 @@ def _batch_size(remaining: int, accepted: int, tried: int, t: int) -> int:
 def sample(sigma2: Fraction | int, n: int, source: Source) -> _Ints:
     """n independent draws of N_Z(0, sigma2).
 
-    Raises ValueError for sigma2 <= 0, a bool or a float, n < 0, or 2 p q t^2 > 2^60
-    (see the module docstring). The output depends only on sigma2, n and the source's words.
+    Raises PrivacyParameterError for sigma2 <= 0, a bool or a float, n < 0, or
+    2 p q t^2 > 2^60 (see the module docstring). The output depends only on sigma2, n and the
+    source's words.
     """
     params = _params(sigma2)
     if isinstance(n, bool) or n < 0:
-        raise ValueError("n must be a non-negative integer")
+        raise PrivacyParameterError("n must be a non-negative integer")
     parts: list[_Ints] = []
     have = accepted = tried = 0
     while have < n:

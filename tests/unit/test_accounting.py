@@ -11,7 +11,7 @@ import pytest
 from scfed.cli import privacy
 from scfed.dp import accounting
 from scfed.dp.accounting import epsilon, local_variance, release_rho, rho_for_epsilon
-from scfed.errors import ConfigError
+from scfed.errors import ConfigError, PrivacyParameterError
 
 #: OpenDP's test value for its zCDP-to-approxDP conversion.
 OPENDP_RHO = Fraction(1, 32)
@@ -110,13 +110,13 @@ def test_rho_for_zero_epsilon_is_tiny() -> None:
     [(-0.1, 1e-9), (Fraction(-1, 3), 1e-9), (0.5, 0.0), (0.5, 1.0), (0.5, -1e-3), (math.nan, 0.1)],
 )
 def test_epsilon_refuses_bad_input(rho: float, delta: float) -> None:
-    with pytest.raises(ValueError, match=r"rho|delta"):
+    with pytest.raises(PrivacyParameterError, match=r"rho|delta"):
         epsilon(rho, delta)
 
 
 def test_rho_for_epsilon_refuses_bad_input() -> None:
     for eps, delta in ((-1.0, 1e-9), (math.inf, 1e-9), (1.0, 0.0), (1.0, 2.0)):
-        with pytest.raises(ValueError, match=r"epsilon|delta"):
+        with pytest.raises(PrivacyParameterError, match=r"epsilon|delta"):
             rho_for_epsilon(eps, delta)
 
 
@@ -132,9 +132,9 @@ def test_local_variance_rounds_up() -> None:
 
 def test_local_variance_refuses_bad_input() -> None:
     for sigma, n_min, t in ((Fraction(0), 5, 1), (Fraction(-1), 5, 1), (Fraction(1), 3, 3)):
-        with pytest.raises(ValueError, match=r"sigma|t_collude"):
+        with pytest.raises(PrivacyParameterError, match=r"sigma|t_collude"):
             local_variance(sigma, n_min, t)
-    with pytest.raises(ValueError, match="t_collude"):
+    with pytest.raises(PrivacyParameterError, match="t_collude"):
         local_variance(Fraction(10), 5, -1)
     with pytest.raises(TypeError, match="bool"):
         local_variance(True, 5, 1)  # type: ignore[arg-type]
@@ -145,9 +145,9 @@ def test_local_variance_refuses_bad_input() -> None:
 def test_sensitivity2() -> None:
     assert accounting.sensitivity2("magnitude", 7) == 49
     assert accounting.sensitivity2("firm", 7) == 98
-    with pytest.raises(ValueError, match="privacy unit"):
+    with pytest.raises(PrivacyParameterError, match="privacy unit"):
         accounting.sensitivity2("household", 7)
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(PrivacyParameterError, match="positive"):
         accounting.sensitivity2("firm", 0)
 
 
@@ -165,7 +165,7 @@ def test_release_rho_is_exact() -> None:
 def test_release_rho_refuses_bad_input(
     delta2: int, survivors: int, t_collude: int, sigma_l2: int
 ) -> None:
-    with pytest.raises(ValueError, match=r"Delta|t_collude|sigma_l"):
+    with pytest.raises(PrivacyParameterError, match=r"Delta|t_collude|sigma_l"):
         release_rho(delta2=delta2, survivors=survivors, t_collude=t_collude, sigma_l2=sigma_l2)
 
 

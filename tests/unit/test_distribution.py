@@ -20,6 +20,7 @@ from scfed.dp.distribution import (
     support_radius,
     traffic_light,
 )
+from scfed.errors import PrivacyParameterError
 
 Z95 = 1.959963984540054
 
@@ -70,7 +71,7 @@ def test_sum_pmf_is_fast() -> None:
 
 @pytest.mark.parametrize(("sigma_l2", "m"), [(0, 1), (4, 0), (True, 2), (4, -3)])
 def test_sum_pmf_refuses_bad_input(sigma_l2: int, m: int) -> None:
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(PrivacyParameterError, match="positive int"):
         sum_pmf(sigma_l2, m)
 
 
@@ -104,7 +105,7 @@ def test_halfwidth_is_the_smallest_that_covers(sigma_l2: int, m: int, level: flo
 
 def test_halfwidth_refuses_bad_level() -> None:
     for level in (0.0, 1.0, -0.5, 1.5):
-        with pytest.raises(ValueError, match="level"):
+        with pytest.raises(PrivacyParameterError, match="level"):
             halfwidth(4, 2, level)
 
 
@@ -178,9 +179,9 @@ def test_traffic_light(
 
 
 def test_derived_figures_refuse_bad_input() -> None:
-    with pytest.raises(ValueError, match="m_a"):
+    with pytest.raises(PrivacyParameterError, match="m_a"):
         difference(1, 2, sigma_l2=4, m_a=0, m_b=5)
-    with pytest.raises(ValueError, match="level"):
+    with pytest.raises(PrivacyParameterError, match="level"):
         ratio(1, 2, sigma_l2=4, m_num=5, m_den=5, level=0.0)
-    with pytest.raises(ValueError, match="level"):
+    with pytest.raises(PrivacyParameterError, match="level"):
         cell_estimate(1, sigma_l2=4, m=5, level=1.0)

@@ -14,7 +14,7 @@ import grpc
 import pytest
 from google.protobuf import message_factory
 
-from coordinator._status import status_for
+from coordinator._status import Context, served, status_for
 from coordinator._wire import Malformed, _handler
 from node.imports import read_records
 from protos.scfed.v1 import service_pb2 as spb
@@ -203,7 +203,12 @@ def test_an_answer_from_the_server_is_not_unreachable(code: grpc.StatusCode, det
 # ---- Request bytes that do not parse ----
 
 
-async def _unused(request: object, context: object) -> None:
+def _anyone(servicer: object, context: Context) -> None:
+    """Admits every caller."""
+
+
+@served(_anyone)
+async def _unused(servicer: object, request: object, context: Context, caller: None) -> None:
     raise AssertionError("the handler is built, never called, here")
 
 

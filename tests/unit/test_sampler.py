@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from scfed.dp import sampler
 from scfed.dp.distribution import pmf, support_radius
 from scfed.dp.sampler import Keystream, sample
+from scfed.errors import PrivacyParameterError
 
 Floats = NDArray[np.float64]
 Ints = NDArray[np.int64]
@@ -274,7 +275,7 @@ def test_keystream_is_aes_256_ctr_with_a_zero_nonce() -> None:
 
 @pytest.mark.parametrize("size", [0, 16, 31, 33])
 def test_keystream_wants_a_32_byte_key(size: int) -> None:
-    with pytest.raises(ValueError, match="32 bytes"):
+    with pytest.raises(PrivacyParameterError, match="32 bytes"):
         Keystream(bytes(size))
 
 
@@ -287,12 +288,12 @@ def test_keystream_wants_a_32_byte_key(size: int) -> None:
     ids=repr,
 )
 def test_rejects_bad_or_oversized_sigma2(sigma2: Fraction | int) -> None:
-    with pytest.raises(ValueError, match="sigma"):
+    with pytest.raises(PrivacyParameterError, match="sigma"):
         sample(sigma2, 10, Keystream(_key(4)))
 
 
 def test_rejects_negative_n() -> None:
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(PrivacyParameterError, match="non-negative"):
         sample(Fraction(1), -1, Keystream(_key(4)))
 
 
