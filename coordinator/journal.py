@@ -5,7 +5,8 @@ log as its exact signed bytes, once: node messages as the round accepts them, th
 coordinator's own (registry, announce, unmask request, outcome, budget charge) before they
 are sent. A receipt is the message's leaf index and an inclusion proof against a freshly
 signed checkpoint. Before a privacy-critical step the checkpoint is first cosigned by the
-round's nodes, who are the federation's witnesses.
+round's nodes, who are the federation's witnesses: the journal verifies and keeps each
+cosignature line, and the round machine counts who cosigned which checkpoint.
 """
 
 from __future__ import annotations
@@ -78,7 +79,3 @@ class Journal:
         key = Ed25519PublicKey.from_public_bytes(member.identity_key)
         verifier = note.Verifier.cosigner(member_id, key)
         self.log.add_cosignature(size, member_id, line, verifier)
-
-    def cosigned(self, size: int, witnesses: tuple[str, ...]) -> int:
-        """How many of ``witnesses`` cosigned the checkpoint of ``size``."""
-        return len(set(self.log.cosigners(size)) & set(witnesses))

@@ -4,6 +4,9 @@ Everything here runs on the server's one asyncio event loop, so the pure round m
 never entered by two calls at once. Does I/O through the store and the task queues. At
 start-up it first finishes, from the log, the rounds a stopped coordinator left open
 (``coordinator.recovery``), and sends each of their candidates the outcome when it connects.
+The round machine decides when masking tasks and unmask requests go out: in its witnessing
+steps this module only logs, asks the step's witnesses to cosign a checkpoint, hands the
+machine each cosignature the journal verified, and closes the step at its deadline.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from scfed.messages import (
     MaskingTask,
     Registry,
 )
-from scfed.policy import Policy, planned_release_rho, release_window, witness_quorum
+from scfed.policy import Policy, planned_release_rho, release_window
 from scfed.secagg import CoordinatorRound, Outgoing, Phase
 from scfed.tasks import CheckpointTask, Receipt, task_to_proto
 
@@ -128,15 +131,23 @@ class Rounds:
         active = self._running()
         outgoing = active.receive(member_id, envelope)
         receipt = self._journal.receipt(self._journal.record(envelope))
-        if outgoing:
-            self._outbox.append(outgoing)
-            self._changed.set()
+        self._queue(outgoing)
         return receipt
 
     def cosign(self, member_id: str, cosignature: spb.Cosignature) -> None:
-        """Keep a node's cosignature of a checkpoint, once it verifies."""
-        registry = self._registry()[0] if self._active is None else self._active.registry
+        """Keep a node's cosignature of a checkpoint, once it verifies, and tell a round in
+        a witnessing step who cosigned which checkpoint."""
+        active = self._active
+        registry = self._registry()[0] if active is None else active.registry
         self._journal.cosign(registry, member_id, cosignature.size, cosignature.line)
+        if active is not None and active.witnessing:
+            self._queue(active.cosigned(member_id, cosignature.size))
+        self._changed.set()
+
+    def _queue(self, outgoing: list[Outgoing]) -> None:
+        """Send what the round gave out next; wake the phase loop, which reads its phase."""
+        if outgoing:
+            self._outbox.append(outgoing)
         self._changed.set()
 
     def _running(self) -> CoordinatorRound:
@@ -197,7 +208,7 @@ class Rounds:
         self._round_policy = None if loaded is None else loaded[0]
         announce = self.announce(request, registry, self._round_policy)
         self._check_budget(announce, registry, self._round_policy)
-        active = CoordinatorRound(announce, registry, self._key)
+        active = CoordinatorRound(announce, registry, self._key, policy=self._round_policy)
         self._active, self._outbox = active, []
         self._journal.forget_round()
         self._store.round_started(
@@ -227,13 +238,38 @@ class Rounds:
         """Send what is due, then wait until the phase ends or its deadline closes it."""
         await self._flush(active)
         phase = active.phase
+        if active.witnessing:
+            self._ask_witnesses(active)
         deadline = time.monotonic() + timeout
         while not phase.terminal and active.phase is phase and not self._outbox:
             self._changed.clear()
             if not await self._wait(deadline) and active.phase is phase:
-                missing = set(active.participants) - set(active.received[phase])
-                log.info("%s deadline: no answer from %s", phase.value, sorted(missing))
+                self._missed(active)
                 self._outbox.append(active.close())
+
+    def _ask_witnesses(self, active: CoordinatorRound) -> None:
+        """Log the unmask request the step holds, if any, and ask the step's witnesses to
+        cosign the checkpoint of the log that holds it."""
+        request = active.unmask_request
+        if request is not None:
+            self._journal.record(request)
+        size, signed = self._journal.checkpoint()
+        active.checkpoint(size)
+        for member_id in active.witnesses:
+            self._hub.push(member_id, task_to_proto(CheckpointTask(signed)))
+
+    @staticmethod
+    def _missed(active: CoordinatorRound) -> None:
+        """Log who the phase waited for in vain."""
+        phase = active.phase
+        if active.witnessing:
+            log.info(
+                "only %d of %d witnesses cosigned checkpoint %s",
+                len(active.cosigners), active.witness_quorum, active.checkpoint_size,
+            )  # fmt: skip
+            return
+        missing = set(active.participants) - set(active.received[phase])
+        log.info("%s deadline: no answer from %s", phase.value, sorted(missing))
 
     async def _wait(self, deadline: float) -> bool:
         """Wait for news until ``deadline``; False if the deadline passed."""
@@ -248,43 +284,30 @@ class Rounds:
             await self._send(active, self._outbox.pop(0))
 
     async def _send(self, active: CoordinatorRound, batch: list[Outgoing]) -> None:
-        """Log what the batch carries and send it with its receipt; before a masking task or
-        an unmask request, a quorum of the round's nodes must cosign the log first."""
+        """Log what the batch carries and send it with its receipt; a masking task or an
+        unmask request goes with the checkpoint its witnessing step counted a quorum on."""
         if not batch:
             return
-        task, to = batch[0].task, tuple(out.to for out in batch)
+        task = batch[0].task
         if isinstance(task, KeySet):
             self._hub.send(batch)
             return
-        index = None if isinstance(task, MaskingTask) else self._journal.record(task)
+        if isinstance(task, MaskingTask):
+            _, signed = self._journal.witnessed(self._witnessed_size(active))
+            self._hub.send(batch, Receipt(0, signed, ()))
+            return
+        index = self._journal.record(task)
         witnessed = None
-        if isinstance(task, MaskingTask) or task.type == env.UNMASK_REQUEST:
-            witnessed = await self._witnessed(active, to)
-            if witnessed is None:
-                await self._send(active, active.abandon("no quorum of witnesses cosigned the log"))
-                return
-        if index is None:
-            receipt = Receipt(0, witnessed[1], ()) if witnessed else None
-        else:
-            receipt = self._journal.receipt(index, witnessed)
-        self._hub.send(batch, receipt)
+        if task.type == env.UNMASK_REQUEST:
+            witnessed = self._journal.witnessed(self._witnessed_size(active))
+        self._hub.send(batch, self._journal.receipt(index, witnessed))
 
-    async def _witnessed(
-        self, active: CoordinatorRound, witnesses: tuple[str, ...]
-    ) -> tuple[int, bytes] | None:
-        """The current checkpoint cosigned by t of ``witnesses``, or None by the deadline."""
-        size, signed = self._journal.checkpoint()
-        for member_id in witnesses:
-            self._hub.push(member_id, task_to_proto(CheckpointTask(signed)))
-        deadline = time.monotonic() + active.announce.phase_timeout_ms / 1000
-        needed = witness_quorum(self._round_policy, active.announce)
-        while self._journal.cosigned(size, witnesses) < needed:
-            self._changed.clear()
-            if not await self._wait(deadline):
-                count = self._journal.cosigned(size, witnesses)
-                log.info("only %d of %d witnesses cosigned checkpoint %d", count, needed, size)
-                return None
-        return self._journal.witnessed(size)
+    @staticmethod
+    def _witnessed_size(active: CoordinatorRound) -> int:
+        size = active.checkpoint_size
+        if size is None:
+            raise AssertionError("the round let a witnessed task go without a checkpoint")
+        return size
 
     @property
     def phase(self) -> Phase | None:

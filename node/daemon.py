@@ -46,7 +46,7 @@ from scfed.messages import (
     decode_result,
     decode_unmask_request,
 )
-from scfed.policy import Policy, check_plan, witness_quorum
+from scfed.policy import Policy, check_plan
 from scfed.secagg import Identity, NodePolicy, NodeRound
 from scfed.secagg.node import previous_answer
 from scfed.tasks import (
@@ -58,6 +58,7 @@ from scfed.tasks import (
     task_receipt,
 )
 from scfed.transport import describe, secure_channel, unreachable
+from scfed.witness import Witnessed
 
 log = logging.getLogger("scfed.node")
 
@@ -207,10 +208,7 @@ class NodeDaemon:
                 return self._round(task.round_id).on_keys(task)
             case MaskingTask():
                 node_round = self._round(task.round_id)
-                announce = node_round.announce
-                needed = witness_quorum(self._catalogue, announce)
-                self._log.quorum(receipt, announce, node_round.identity.registry, needed)
-                return node_round.on_masking(task)
+                return node_round.on_masking(task, self._witnessed(node_round, receipt))
             case CheckpointTask():
                 return self._log.cosignature(task.note, self._identity_key)
             case Envelope() if task.type == env.REGISTRY:
@@ -229,6 +227,12 @@ class NodeDaemon:
             return self._unmask(task, receipt)
         self._finish(task)
         return None
+
+    def _witnessed(self, node_round: NodeRound, receipt: Receipt | None) -> Witnessed:
+        """The proof the round machine needs: the task's checkpoint, consistent with this
+        node's view, cosigned by the quorum the round froze at its announce."""
+        announce, registry = node_round.announce, node_round.identity.registry
+        return self._log.witnessed(receipt, announce, registry, node_round.witness_quorum)
 
     def _round(self, round_id: bytes) -> NodeRound:
         node_round = self._rounds.get(round_id)
@@ -318,9 +322,7 @@ class NodeDaemon:
         round_id = decode_unmask_request(request.body).round_id
         node_round = self._rounds.get(round_id)
         if node_round is not None:
-            needed = witness_quorum(self._catalogue, node_round.announce)
-            self._log.quorum(receipt, node_round.announce, registry, needed)
-            return node_round.on_unmask(request)
+            return node_round.on_unmask(request, self._witnessed(node_round, receipt))
         answer = previous_answer(self._store, round_id, request.digest(registry.origin))
         if answer is None:
             raise RefusedError(f"an unmask request for round {round_id.hex()}, unknown here")

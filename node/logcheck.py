@@ -2,9 +2,10 @@
 
 Edge code (does I/O): it keeps the latest verified checkpoint in the node's store, fetches
 consistency proofs from the coordinator's log service, and writes an evidence file when the
-log is inconsistent. The checks themselves are ``scfed.witness``. Once the log has been
-inconsistent the node refuses every further task, across restarts, until its operators have
-looked at the evidence (and removed the halt from the store).
+log is inconsistent. The checks themselves are ``scfed.witness``; from a task's checkpoint
+this module builds the ``Witnessed`` proof of a quorum that the round machine needs. Once the
+log has been inconsistent the node refuses every further task, across restarts, until its
+operators have looked at the evidence (and removed the halt from the store).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from scfed.config import write_public
 from scfed.errors import RefusedError, RemoteProtocolError
 from scfed.messages import Announce, Registry
 from scfed.tasks import MAX_PROOF_HASHES, Receipt
-from scfed.witness import LogInconsistencyError, LogView, Verified, check_quorum, cosign
+from scfed.witness import LogInconsistencyError, LogView, Verified, Witnessed, cosign, witnessed
 
 log = logging.getLogger("scfed.node")
 
@@ -71,20 +72,15 @@ class NodeLog:
             )
         )
 
-    def quorum(
-        self, receipt: Receipt | None, announce: Announce, registry: Registry, needed: int
-    ) -> None:
-        """Check the receipt's checkpoint and its cosignatures: ``needed`` of the round's
-        candidates."""
+    def witnessed(
+        self, receipt: Receipt | None, announce: Announce, registry: Registry, quorum: int
+    ) -> Witnessed:
+        """The proof, for the round machine, that the receipt's checkpoint is consistent with
+        ours and cosigned by ``quorum`` of the round's candidates."""
         if receipt is None:
             raise RefusedError("a privacy-critical step came without a cosigned checkpoint")
         verified = self._guarded(lambda view: view.advance(receipt.checkpoint, self._proofs))
-        witnesses = {
-            m.member_id: m.identity_key
-            for m in registry.members
-            if m.member_id in announce.candidates
-        }
-        check_quorum(verified.note, self._checked_view().verifier, witnesses, needed)
+        return witnessed(verified, self._checked_view().verifier, announce, registry, quorum)
 
     def cosignature(self, note: bytes, key: Ed25519PrivateKey) -> spb.Cosignature:
         """Our cosignature of a checkpoint, once it is verified consistent with our view."""

@@ -10,13 +10,20 @@ the witnesses: they only cosign checkpoints consistent with their own views, so 
 cannot show two groups two different logs. Any inconsistency raises ``LogInconsistencyError``,
 which carries the evidence (both checkpoints and the proof) for the node to keep.
 
+The quorum reaches the node's round machine as a ``Witnessed`` proof, which only
+``witnessed`` builds, once the cosignatures on a checkpoint verify under the registry
+identity keys of the round's candidates: the machine masks and reveals only with one for its
+round at the quorum it froze (``scfed.secagg.node``).
+
 Consistency proofs come from the coordinator's log service; the caller passes a function
 that fetches one, so this module stays free of I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -25,7 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from scfed import note, tlog
-from scfed.errors import VerificationError
+from scfed.errors import LocalProtocolError, VerificationError
+from scfed.messages import Announce, Registry
 
 #: Fetches the consistency proof between two tree sizes (size1 < size2).
 ProofSource = Callable[[int, int], Sequence[bytes]]
@@ -155,22 +163,90 @@ def cosigners(
 
     A cosignature line that claims a known witness but does not verify is VerificationError.
     """
-    verifiers = [coordinator] + [
-        note.Verifier.cosigner(name, Ed25519PublicKey.from_public_bytes(key))
-        for name, key in witnesses.items()
-    ]
-    opened = note.open_note(signed, verifiers)
-    found = {s.name for s in opened.signatures if s.timestamp is not None}
-    return tuple(sorted(found & set(witnesses)))
+    return _cosigners_of(_opened(signed, coordinator, witnesses), witnesses)
 
 
 def check_quorum(
     signed: bytes, coordinator: note.Verifier, witnesses: Mapping[str, bytes], quorum: int
 ) -> tuple[str, ...]:
     """The cosigners of the note; VerificationError if fewer than ``quorum`` witnesses."""
-    found = cosigners(signed, coordinator, witnesses)
+    return _at_least(cosigners(signed, coordinator, witnesses), quorum)
+
+
+def _opened(signed: bytes, coordinator: note.Verifier, witnesses: Mapping[str, bytes]) -> note.Note:
+    verifiers = [coordinator] + [
+        note.Verifier.cosigner(name, Ed25519PublicKey.from_public_bytes(key))
+        for name, key in witnesses.items()
+    ]
+    return note.open_note(signed, verifiers)
+
+
+def _cosigners_of(opened: note.Note, witnesses: Mapping[str, bytes]) -> tuple[str, ...]:
+    found = {s.name for s in opened.signatures if s.timestamp is not None}
+    return tuple(sorted(found & set(witnesses)))
+
+
+def _at_least(found: tuple[str, ...], quorum: int) -> tuple[str, ...]:
     if len(found) < quorum:
         raise VerificationError(
             f"the checkpoint carries {len(found)} witness cosignatures, {quorum} are needed"
         )
     return found
+
+
+#: True only while ``witnessed`` builds a proof: nothing else can make a ``Witnessed``.
+_BUILDING: ContextVar[bool] = ContextVar("building a Witnessed proof", default=False)
+
+
+@dataclass(frozen=True)
+class Witnessed:
+    """Proof that a quorum of a round's candidates cosigned a checkpoint: what a node's round
+    machine needs before it masks its input or reveals shares.
+
+    It binds the round and the witness quorum the round froze. Only ``witnessed`` builds
+    one, after checking the cosignatures; a direct construction, ``dataclasses.replace``
+    included, raises LocalProtocolError.
+    """
+
+    round_id: bytes
+    quorum: int
+    size: int  # of the cosigned checkpoint
+    cosigners: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not _BUILDING.get():
+            raise LocalProtocolError("only scfed.witness.witnessed builds a Witnessed proof")
+
+
+@contextmanager
+def _building() -> Iterator[None]:
+    token = _BUILDING.set(True)
+    try:
+        yield
+    finally:
+        _BUILDING.reset(token)
+
+
+def witnessed(
+    verified: Verified, coordinator: note.Verifier, announce: Announce, registry: Registry,
+    quorum: int,
+) -> Witnessed:  # fmt: skip
+    """The proof that ``quorum`` of the round's candidates cosigned ``verified``.
+
+    The coordinator must have signed the checkpoint, and each cosignature counts under the
+    registry identity key of a candidate of ``announce``. VerificationError otherwise, or
+    when fewer than ``quorum`` (at least one) of them cosigned.
+    """
+    if quorum < 1:
+        raise LocalProtocolError("a witness quorum is at least one cosignature")
+    witnesses = {
+        m.member_id: m.identity_key for m in registry.members if m.member_id in announce.candidates
+    }
+    opened = _opened(verified.note, coordinator, witnesses)
+    signer = (coordinator.name, coordinator.key_id)
+    if not any((s.name, s.key_id) == signer and s.timestamp is None for s in opened.signatures):
+        raise VerificationError("the checkpoint does not carry the coordinator's signature")
+    checkpoint = note.parse_checkpoint(opened.text)
+    found = _at_least(_cosigners_of(opened, witnesses), quorum)
+    with _building():
+        return Witnessed(announce.round_id, quorum, checkpoint.size, found)

@@ -4,9 +4,17 @@ Theory of operation. ``start`` signs the announce for the candidates. Each phase
 one signed message per expected node; it closes when all have arrived or when the edge calls
 ``close`` at the phase deadline. Closing moves the round on with the nodes that answered
 (U1 advertised keys, U2 shared keys, S sent masked inputs) or aborts it, without unmasking
-anything, once fewer than max(t, n_min) remain. The masked inputs are summed as they arrive;
-after the unmask responses the coordinator rebuilds each survivor's seed b_v and each dropped
-node's mask key s_sk_v from any t responders, removes the masks, and signs the result.
+anything, once fewer than max(t, n_min) remain. The masking tasks and the unmask request are
+made when the phase before theirs closes, then held in a witnessing step: the edge logs the
+unmask request, asks the nodes the held tasks go to for cosignatures of the log's checkpoint
+(``checkpoint``) and hands in each cosignature it verified (``cosigned``). The tasks go out
+only once the round's witness quorum (``scfed.policy.witness_quorum``) of those nodes has
+cosigned that checkpoint; the step's deadline aborts the round without them. A replay of the
+log passes the step on a logged message of the next phase (``logged``), which no node signs
+without a quorum.
+The masked inputs are summed as they arrive; after the unmask responses the coordinator
+rebuilds each survivor's seed b_v and each dropped node's mask key s_sk_v from any t
+responders, removes the masks, and signs the result.
 """
 
 from __future__ import annotations
@@ -47,11 +55,13 @@ from scfed.messages import (
     decode_unmask_response,
     encode,
 )
-from scfed.policy import Policy, release_rho
-from scfed.secagg._table import COORDINATOR, CoordinatorEvent, Phase
+from scfed.policy import Policy, release_rho, witness_quorum
+from scfed.secagg._table import COORDINATOR, CoordinatorEvent, Phase, successor
 
 Task = Envelope | KeySet | MaskingTask
 _COLLECTING = (Phase.ADVERTISING, Phase.SHARING, Phase.MASKING, Phase.UNMASKING)
+#: The abort reason of a witnessing step whose deadline passed without a quorum.
+NO_WITNESS_QUORUM = "no quorum of witnesses cosigned the log"
 
 
 @dataclass(frozen=True)
@@ -65,12 +75,17 @@ class Outgoing:
 class CoordinatorRound:
     """One round from the coordinator's side. Feed it node messages; it returns tasks."""
 
-    def __init__(self, announce: Announce, registry: Registry, key: Ed25519PrivateKey) -> None:
+    def __init__(
+        self, announce: Announce, registry: Registry, key: Ed25519PrivateKey, *,
+        policy: Policy | None = None,
+    ) -> None:  # fmt: skip
         unregistered = [c for c in announce.candidates if registry.member(c) is None]
         if unregistered:
             raise LocalProtocolError(f"unregistered candidates: {', '.join(unregistered)}")
         if announce.registry_version != registry.version:
             raise LocalProtocolError("the announce names another registry version")
+        if announce.quorum > len(announce.candidates):
+            raise LocalProtocolError("the announce needs more participants than it names")
         self.announce = announce
         self.registry = registry
         self.phase = Phase.NEW
@@ -87,6 +102,12 @@ class CoordinatorRound:
         self._sum = np.zeros(announce.dim, dtype=np.uint64)
         self._request: tuple[Envelope, UnmaskRequest] | None = None
         self._responses: dict[str, UnmaskResponse] = {}
+        #: Cosignatures of the nodes a witnessing step asks, out of the signed policy.
+        self.witness_quorum = witness_quorum(policy, announce)
+        self._held: list[Outgoing] = []  # the next phase's tasks, until they are witnessed
+        self._checkpoint: int | None = None  # the size the witnesses are asked to cosign
+        #: The step's witnesses that cosigned that checkpoint.
+        self.cosigners: frozenset[str] = frozenset()
 
     @property
     def participants(self) -> tuple[str, ...]:
@@ -104,8 +125,25 @@ class CoordinatorRound:
 
     @property
     def unmask_request(self) -> Envelope | None:
-        """The signed unmask request, once the masking phase has closed."""
+        """The signed unmask request, once the masking phase has closed (the edge logs it
+        before its witnessing step asks for cosignatures)."""
         return None if self._request is None else self._request[0]
+
+    @property
+    def witnessing(self) -> bool:
+        """Whether the round is in a witnessing step, waiting for cosignatures."""
+        return (self.phase, CoordinatorEvent.COSIGNATURE) in COORDINATOR
+
+    @property
+    def witnesses(self) -> tuple[str, ...]:
+        """The nodes a witnessing step asks to cosign the log: those its held tasks go to."""
+        return tuple(out.to for out in self._held)
+
+    @property
+    def checkpoint_size(self) -> int | None:
+        """The size of the checkpoint the current or latest witnessing step counted the
+        cosignatures of: the masking tasks and the unmask request go out with it."""
+        return self._checkpoint
 
     def start(self) -> list[Outgoing]:
         """Announce the round to every candidate."""
@@ -120,37 +158,107 @@ class CoordinatorRound:
             event = CoordinatorEvent(envelope.type)
         except ValueError:
             raise RemoteProtocolError(f"nodes do not send {envelope.type} messages") from None
-        if event in _EDGE_EVENTS or (self.phase, event) not in COORDINATOR:
-            raise OutOfOrderError(f"{envelope.type} is out of order in phase {self.phase.value}")
+        before = self.phase
+        if event not in _HANDLERS or (before, event) not in COORDINATOR:
+            raise OutOfOrderError(f"{envelope.type} is out of order in phase {before.value}")
         self._authenticate(sender, envelope)
         data = envelope.to_bytes()
-        received = self.received[self.phase]
+        received = self.received[before]
         if sender in received:
             if received[sender] != data:
                 raise RemoteProtocolError(f"{sender} sent a second, different {envelope.type}")
             return []
         _HANDLERS[event](self, sender, envelope)
         received[sender] = data
-        if len(received) == len(self.participants):
-            return self.close()
-        return []
+        outgoing = self.close() if len(received) == len(self.participants) else []
+        self._moved(before, event)
+        return outgoing
+
+    def checkpoint(self, size: int) -> None:
+        """The edge asked the witnesses of this step to cosign the log's checkpoint of
+        ``size``, which holds every message of the round so far: only cosignatures of that
+        checkpoint count from now on."""
+        before = self._edge_event(CoordinatorEvent.CHECKPOINT)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise LocalProtocolError(f"no checkpoint of size {size!r} can be witnessed")
+        self._checkpoint, self.cosigners = size, frozenset()
+        self._moved(before, CoordinatorEvent.CHECKPOINT)
+
+    def cosigned(self, witness: str, size: int) -> list[Outgoing]:
+        """``witness`` cosigned the log's checkpoint of ``size`` (the edge verified the line).
+
+        Returns the held masking tasks or unmask request once a quorum of the step's
+        witnesses cosigned the checkpoint it asked for, and nothing before: another size
+        or a node the tasks do not go to does not count.
+        """
+        before = self.phase
+        if (before, CoordinatorEvent.COSIGNATURE) not in COORDINATOR:
+            raise OutOfOrderError(f"a cosignature is out of order in phase {before.value}")
+        if size != self._checkpoint or witness not in self.witnesses:
+            return []
+        self.cosigners |= {witness}
+        if len(self.cosigners) < self.witness_quorum:
+            return []
+        return self._release(before, CoordinatorEvent.COSIGNATURE)
+
+    def logged(self, evidence: Envelope) -> None:
+        """Pass this witnessing step while replaying the log, sending nothing again.
+
+        ``evidence`` is the logged message of the next phase a witness of the step signed:
+        a node sends one only for a task that came with a quorum's cosignatures, so the
+        live round had passed the step. Cosignatures are not leaves of the log.
+        """
+        before = self._edge_event(CoordinatorEvent.LOGGED)
+        if evidence.type != _EVIDENCE[before]:
+            raise OutOfOrderError(f"a {evidence.type} does not show a {before.value} passed")
+        if evidence.signer not in self.witnesses:
+            raise PermissionDeniedError(f"{evidence.signer} is no witness of {before.value}")
+        member = self.registry.member(evidence.signer)
+        if member is None:
+            raise PermissionDeniedError(f"{evidence.signer} is not registered")
+        env.verify(evidence, self.registry.origin, evidence.type, member.identity_key)
+        self._release(before, CoordinatorEvent.LOGGED)
 
     def abandon(self, reason: str) -> list[Outgoing]:
         """Abort the round now, without unmasking anything more, for a reason of the edge's."""
-        if (self.phase, CoordinatorEvent.ABANDON) not in COORDINATOR:
-            raise LocalProtocolError(f"a round in phase {self.phase.value} cannot be abandoned")
-        return self._abort(reason)
+        before = self._edge_event(CoordinatorEvent.ABANDON)
+        outgoing = self._abort(reason)
+        self._moved(before, CoordinatorEvent.ABANDON)
+        return outgoing
 
     def close(self) -> list[Outgoing]:
-        """End the current phase with whoever answered (all of them, or the deadline passed)."""
-        if (self.phase, CoordinatorEvent.CLOSE) not in COORDINATOR:
-            raise LocalProtocolError(f"phase {self.phase.value} cannot be closed")
-        answered = tuple(sorted(self.received[self.phase]))
-        needed = self.announce.threshold if self.phase is Phase.UNMASKING else self.announce.quorum
-        if len(answered) < needed:
-            what = _WHAT[self.phase]
-            return self._abort(f"only {len(answered)} nodes {what}, {needed} are needed")
-        return _CLOSERS[self.phase](self, answered)
+        """End the current phase with whoever answered (all of them, or the deadline passed);
+        a witnessing step without its quorum by then aborts the round."""
+        before = self._edge_event(CoordinatorEvent.CLOSE)
+        witnessing = self.witnessing
+        outgoing = self._abort(NO_WITNESS_QUORUM) if witnessing else self._close_collecting()
+        self._moved(before, CoordinatorEvent.CLOSE)
+        return outgoing
+
+    # -- the table -------------------------------------------------------------------------
+
+    def _edge_event(self, event: CoordinatorEvent) -> Phase:
+        """The current phase; LocalProtocolError if the table has no ``event`` for it."""
+        if (self.phase, event) not in COORDINATOR:
+            raise LocalProtocolError(f"{event.value} is out of order in phase {self.phase.value}")
+        return self.phase
+
+    def _moved(self, before: Phase, event: CoordinatorEvent) -> None:
+        if self.phase not in COORDINATOR[(before, event)]:
+            raise LocalProtocolError(
+                f"{event.value} took the round from {before.value} to {self.phase.value}"
+            )
+
+    def _move_on(self, event: CoordinatorEvent) -> None:
+        """Enter the phase the table names after the current one on ``event``."""
+        self.phase = successor(self.phase, event)
+
+    def _release(self, before: Phase, event: CoordinatorEvent) -> list[Outgoing]:
+        """End a witnessing step: move on and hand out the tasks it held."""
+        held, self._held = self._held, []
+        self._move_on(event)
+        self._moved(before, event)
+        return held
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -233,13 +341,27 @@ class CoordinatorRound:
     def _abort(self, reason: str) -> list[Outgoing]:
         abort = Abort(self.announce.round_id, self.announce_hash, reason)
         self.outcome = self._seal(env.ABORT, encode(abort))
-        self.phase = Phase.ABORTED
+        self.phase, self._held = Phase.ABORTED, []
         return [Outgoing(c, self.outcome) for c in self.announce.candidates]
+
+    def _close_collecting(self) -> list[Outgoing]:
+        answered = tuple(sorted(self.received[self.phase]))
+        needed = self.announce.threshold if self.phase is Phase.UNMASKING else self.announce.quorum
+        if len(answered) < needed:
+            what = _WHAT[self.phase]
+            return self._abort(f"only {len(answered)} nodes {what}, {needed} are needed")
+        return _CLOSERS[self.phase](self, answered)
+
+    def _witness(self, held: list[Outgoing]) -> list[Outgoing]:
+        """Hold the next phase's tasks in the witnessing step the table names next."""
+        self._held, self._checkpoint, self.cosigners = held, None, frozenset()
+        self._move_on(CoordinatorEvent.CLOSE)
+        return []
 
     def _close_advertising(self, answered: tuple[str, ...]) -> list[Outgoing]:
         adverts = tuple(self.received[Phase.ADVERTISING][v] for v in answered)
         keyset = KeySet(self.announce.round_id, adverts)
-        self.phase = Phase.SHARING
+        self._move_on(CoordinatorEvent.CLOSE)
         return [Outgoing(v, keyset) for v in answered]
 
     def _close_sharing(self, answered: tuple[str, ...]) -> list[Outgoing]:
@@ -249,16 +371,16 @@ class CoordinatorRound:
                 if receiver in inbox:
                     inbox[receiver].append((sender, ciphertext))
         round_id = self.announce.round_id
-        self.phase = Phase.MASKING
-        return [Outgoing(v, MaskingTask(round_id, answered, tuple(inbox[v]))) for v in answered]
+        return self._witness(
+            [Outgoing(v, MaskingTask(round_id, answered, tuple(inbox[v]))) for v in answered]
+        )
 
     def _close_masking(self, answered: tuple[str, ...]) -> list[Outgoing]:
         dropped = tuple(v for v in sorted(self._shares) if v not in answered)
         request = UnmaskRequest(self.announce.round_id, self.announce_hash, answered, dropped)
         envelope = self._seal(env.UNMASK_REQUEST, encode(request))
         self._request = (envelope, request)
-        self.phase = Phase.UNMASKING
-        return [Outgoing(v, envelope) for v in answered]
+        return self._witness([Outgoing(v, envelope) for v in answered])
 
     def _close_unmasking(self, answered: tuple[str, ...]) -> list[Outgoing]:
         _, request = self._unmask_request()
@@ -269,7 +391,7 @@ class CoordinatorRound:
         sums = total.view("<i8").tobytes()
         result = Result(self.announce.round_id, self.announce_hash, request.survivors, sums)
         self.outcome = self._seal(env.RESULT, encode(result))
-        self.phase = Phase.FINISHED
+        self._move_on(CoordinatorEvent.CLOSE)
         return [Outgoing(c, self.outcome) for c in self.announce.candidates]
 
     def _unmasked_sum(self, request: UnmaskRequest, responders: tuple[str, ...]) -> masking.Vector:
@@ -348,7 +470,11 @@ _HANDLERS: dict[CoordinatorEvent, Callable[[CoordinatorRound, str, Envelope], No
     CoordinatorEvent.MASKED_INPUT: CoordinatorRound._on_masked_input,
     CoordinatorEvent.UNMASK_RESPONSE: CoordinatorRound._on_unmask_response,
 }
-_EDGE_EVENTS = (CoordinatorEvent.CLOSE, CoordinatorEvent.ABANDON)
+#: The message of the next phase that shows, in a replayed log, that a witnessing step passed.
+_EVIDENCE = {
+    Phase.WITNESSING_MASKING: env.MASKED_INPUT,
+    Phase.WITNESSING_UNMASKING: env.UNMASK_RESPONSE,
+}
 _CLOSERS: dict[Phase, Callable[[CoordinatorRound, tuple[str, ...]], list[Outgoing]]] = {
     Phase.ADVERTISING: CoordinatorRound._close_advertising,
     Phase.SHARING: CoordinatorRound._close_sharing,

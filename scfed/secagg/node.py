@@ -11,6 +11,9 @@ addressed to it and sends x_u + e_u + PRG(b_u) +/- the pairwise masks. On the un
 it reveals shares of b_v for survivors and of s_sk_v for dropped nodes, after the checks of
 DESIGN.md section 3 step 5, and only ever for one request per round, which the injected
 ``UnmaskGuard`` remembers across restarts together with the privacy budget the release costs.
+Neither step runs without a ``Witnessed`` proof (``scfed.witness``) that a quorum of the
+round's candidates cosigned the log: one for this round, with at least the witness quorum
+the node froze at the announce from the signed policy it held (``scfed.policy``).
 Any violation raises ``RefusedError`` (``PrivacyBudgetError`` for the budget and noise rules)
 and abandons the round: the node never reveals anything for it afterwards.
 """
@@ -59,8 +62,15 @@ from scfed.messages import (
     decode_unmask_request,
     encode,
 )
-from scfed.policy import CatalogueEntry, Policy, planned_release_rho, release_rho
+from scfed.policy import (
+    CatalogueEntry,
+    Policy,
+    planned_release_rho,
+    release_rho,
+    witness_quorum,
+)
 from scfed.secagg._table import NODE, NodeEvent, Phase
+from scfed.witness import Witnessed
 
 Random = Callable[[int], bytes]
 Inputs = Callable[[Announce], Ints]  # the node's figures on the round's grid
@@ -228,6 +238,8 @@ class NodeRound:
         self._release = _Release(None, period, "")
         self.phase = Phase.NEW
         self.outcome: Envelope | None = None
+        #: Cosignatures a masking or unmask step needs, frozen at the announce.
+        self.witness_quorum = 0
         self.contribution: Ints = np.zeros(0, dtype=np.int64)  # x_u + e_u, before masking
         self._guard = guard
         self._rng = rng
@@ -258,13 +270,15 @@ class NodeRound:
         """Check every peer's advertised keys and send them shares of our secrets."""
         return self._step(NodeEvent.KEYS, lambda: self._share(keys))
 
-    def on_masking(self, task: MaskingTask) -> Envelope:
-        """Open the shares addressed to us and send the masked input."""
-        return self._step(NodeEvent.MASKING, lambda: self._mask(task))
+    def on_masking(self, task: MaskingTask, witnessed: Witnessed) -> Envelope:
+        """Open the shares addressed to us and send the masked input, once ``witnessed``
+        shows a quorum of the round's candidates cosigned the log."""
+        return self._step(NodeEvent.MASKING, lambda: self._mask(task, witnessed))
 
-    def on_unmask(self, request: Envelope) -> Envelope:
-        """Check the unmask request and reveal the shares it may have, once per round."""
-        return self._step(NodeEvent.UNMASK, lambda: self._unmask(request))
+    def on_unmask(self, request: Envelope, witnessed: Witnessed) -> Envelope:
+        """Check the unmask request and reveal the shares it may have, once per round, once
+        ``witnessed`` shows a quorum of the round's candidates cosigned the log."""
+        return self._step(NodeEvent.UNMASK, lambda: self._unmask(request, witnessed))
 
     def on_outcome(self, outcome: Envelope) -> None:
         """Verify and keep the signed result or abort of the round."""
@@ -307,6 +321,22 @@ class NodeRound:
         if round_id != self.announce.round_id or announce_hash != self._announce_hash:
             raise RefusedError(f"the {what} belongs to another round or announce")
 
+    def _check_witnessed(self, proof: Witnessed, what: str) -> None:
+        """RefusedError unless ``proof`` shows this round's quorum cosigned the log."""
+        announce, needed = self.announce, self.witness_quorum
+        if not isinstance(proof, Witnessed):  # an untyped caller's None, or an imitation
+            raise RefusedError(f"the {what} came without a witness proof")
+        if proof.round_id != announce.round_id:
+            raise RefusedError(f"the witness proof for the {what} belongs to another round")
+        if not set(proof.cosigners) <= set(announce.candidates):
+            raise RefusedError(f"the witness proof for the {what} counts non-candidates")
+        if min(proof.quorum, len(proof.cosigners)) < needed:
+            raise RefusedError(
+                f"the checkpoint before the {what} carries {len(proof.cosigners)} witness "
+                f"cosignatures checked for a quorum of {proof.quorum}; the round froze "
+                f"a quorum of {needed}"
+            )
+
     # -- step 1 and 2: announce, advertise -------------------------------------------------
 
     def _advertise(self, envelope: Envelope, inputs: Inputs) -> Envelope:
@@ -337,6 +367,7 @@ class NodeRound:
         self._x = self.contribution.view(np.uint64).copy()
         self._announce = announce
         self._announce_hash = envelope.digest(self.identity.origin)
+        self.witness_quorum = witness_quorum(self.catalogue, announce)
         keys = AdvertiseKeys(
             announce.round_id,
             self._announce_hash,
@@ -466,7 +497,8 @@ class NodeRound:
 
     # -- step 4: masked input --------------------------------------------------------------
 
-    def _mask(self, task: MaskingTask) -> Envelope:
+    def _mask(self, task: MaskingTask, witnessed: Witnessed) -> Envelope:
+        self._check_witnessed(witnessed, "masking task")
         announce, me = self.announce, self.identity.member_id
         shared = task.shared
         if task.round_id != announce.round_id:
@@ -511,7 +543,8 @@ class NodeRound:
 
     # -- step 5: unmask --------------------------------------------------------------------
 
-    def _unmask(self, envelope: Envelope) -> Envelope:
+    def _unmask(self, envelope: Envelope, witnessed: Witnessed) -> Envelope:
+        self._check_witnessed(witnessed, "unmask request")
         self._verify_coordinator(envelope, env.UNMASK_REQUEST)
         request_hash = envelope.digest(self.identity.origin)
         round_id = self.announce.round_id

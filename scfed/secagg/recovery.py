@@ -6,11 +6,15 @@ it accepted and the unmask request it made. Replaying them through a fresh
 ``CoordinatorRound`` under the same key rebuilds its state. Ed25519 signatures are
 deterministic, so the announce and unmask request the replay signs are byte for byte the
 logged ones, which is checked; a phase the live round closed at its deadline is closed where
-the log shows the next phase began. The round then ends as DESIGN.md section 3 requires. A
-release is a release: once t unmask responses are logged, anyone holding the log can rebuild
-the noisy sum, so the round publishes its result, and its charge, exactly as the live round
-would have. Every other round is abandoned with a signed abort. An outcome or charge the log
-holds already is taken as it is, never signed a second time.
+the log shows the next phase began. Cosignatures are not leaves of the log, so a witnessing
+step is passed on the first logged message of the phase it led to (``logged``): its signer
+sent it only for a task that came with a quorum's cosignatures. A round stopped inside a
+witnessing step never sent what the step held, and the replay stops there too. The round
+then ends as DESIGN.md section 3 requires. A release is a release: once t unmask responses
+are logged, anyone holding the log can rebuild the noisy sum, so the round publishes its
+result, and its charge, exactly as the live round would have. Every other round is
+abandoned with a signed abort. An outcome or charge the log holds already is taken as it is,
+never signed a second time.
 
 ``LogReplay`` takes the log one leaf at a time, keeping O(cells) per round rather than its
 leaves, and knows the registry and the governance-signed policy in force at each announce as
@@ -45,13 +49,12 @@ from scfed.messages import (
 )
 from scfed.policy import Policy, open_policy
 from scfed.registry import open_registry
-from scfed.secagg._table import Phase
+from scfed.secagg._table import COORDINATOR_RUNNING, Phase
 from scfed.secagg.coordinator import CoordinatorRound
 
 #: The abort reason of a round that cannot be finished after a restart.
 RESTARTED = "the coordinator restarted during the round"
 
-_RUNNING = (Phase.ADVERTISING, Phase.SHARING, Phase.MASKING, Phase.UNMASKING)
 #: The phase each node message belongs to.
 _NODE_PHASES = {
     env.ADVERTISE_KEYS: Phase.ADVERTISING,
@@ -109,10 +112,10 @@ class _Replayed:
     def take(self, index: int, envelope: Envelope) -> None:
         phase = _NODE_PHASES.get(envelope.type)
         if phase is not None:
-            self._advance(phase, index)
+            self._advance(phase, index, envelope)
             self.machine.receive(envelope.signer, envelope)
         elif envelope.type == env.UNMASK_REQUEST:
-            self._advance(Phase.UNMASKING, index)
+            self._advance(Phase.WITNESSING_UNMASKING, index)  # logged before it was witnessed
             if self.machine.unmask_request != envelope:
                 raise LocalProtocolError(f"leaf {index}: the log's unmask request does not replay")
         elif envelope.type in (env.RESULT, env.ABORT):
@@ -120,16 +123,20 @@ class _Replayed:
         elif envelope.type == env.CHARGE:
             self.charge = self.charge or envelope
 
-    def _advance(self, phase: Phase, index: int) -> None:
-        """Close the phases the live round closed at their deadlines, up to ``phase``."""
+    def _advance(self, phase: Phase, index: int, evidence: Envelope | None = None) -> None:
+        """Close the phases the live round closed at their deadlines, up to ``phase``, and
+        pass its witnessing steps on the ``evidence`` of a node message of ``phase``."""
         machine = self.machine
         while machine.phase is not phase:
-            if not _before(machine.phase, phase):
+            if not _before(machine.phase, phase) or (machine.witnessing and evidence is None):
                 raise LocalProtocolError(
                     f"leaf {index}: a {phase.value} message does not replay in phase "
                     f"{machine.phase.value}"
                 )
-            machine.close()
+            if machine.witnessing and evidence is not None:
+                machine.logged(evidence)
+            else:
+                machine.close()
 
     def finish(self, period: str, reason: str) -> Recovered:
         """The logged outcome if there is one (a result checked against the replay), else
@@ -174,8 +181,10 @@ class _Replayed:
 
 
 def _before(phase: Phase, later: Phase) -> bool:
-    """Whether a running round in ``phase`` reaches ``later`` by closing phases."""
-    return phase in _RUNNING and _RUNNING.index(phase) < _RUNNING.index(later)
+    """Whether a running round in ``phase`` reaches ``later`` by closing phases (and
+    passing witnessing steps)."""
+    running = COORDINATOR_RUNNING
+    return phase in running and running.index(phase) < running.index(later)
 
 
 class LogReplay:
@@ -238,7 +247,9 @@ class LogReplay:
             raise LocalProtocolError(f"leaf {index}: not the announce the round was started with")
         if self._registry is None:
             raise LocalProtocolError(f"leaf {index}: an announce before any registry")
-        machine = CoordinatorRound(decode_announce(announce.body), self._registry, self._key)
+        machine = CoordinatorRound(
+            decode_announce(announce.body), self._registry, self._key, policy=self._policy
+        )
         if machine.announce_envelope != announce:
             raise LocalProtocolError(f"leaf {index}: the announce was signed by another key")
         machine.start()

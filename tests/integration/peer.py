@@ -1,6 +1,8 @@
 """A scripted member for integration tests: the real node state machine over a real mutual-TLS
 connection, stepped by the test instead of the daemon, so a test can hold a message back
-while it kills another node, and see exactly what the coordinator asks."""
+while it kills another node, and see exactly what the coordinator asks. It checks the log as
+the daemon does: it cosigns checkpoints it verified, and masks or reveals only with the
+``Witnessed`` proof it builds from the cosigned checkpoint that came with the task."""
 
 from __future__ import annotations
 
@@ -17,12 +19,12 @@ from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.config import load_node_config, read_governance_key, read_private_key_file
 from scfed.dp.contribution import Ints, to_grid
 from scfed.envelope import REGISTRY, Envelope
-from scfed.messages import Announce
+from scfed.messages import Announce, MaskingTask
 from scfed.pki import load_ed25519_private_pem
 from scfed.registry import open_registry
 from scfed.secagg import Identity, MemoryGuard, NodePolicy, NodeRound
-from scfed.tasks import CheckpointTask, Task, task_from_proto
-from scfed.witness import LogView, cosign
+from scfed.tasks import CheckpointTask, Receipt, Task, task_from_proto, task_receipt
+from scfed.witness import LogView, Witnessed, cosign, witnessed
 from tests.integration.conftest import member_channel
 
 
@@ -37,10 +39,11 @@ class ScriptedNode:
         self.witness = witness  # False: a node that never cosigns the log
         self._channel = member_channel(member_dir, address)
         self._stub = rpc.NodeServiceStub(self._channel)
-        self._tasks: queue.Queue[Task] = queue.Queue()
+        self._tasks: queue.Queue[tuple[Task, Receipt | None]] = queue.Queue()
+        self._receipt: Receipt | None = None  # of the task ``next_task`` returned last
         self._stream = self._stub.Subscribe(spb.SubscribeRequest())
         threading.Thread(target=self._read, daemon=True).start()
-        registry_envelope = self._tasks.get(timeout=20)
+        registry_envelope, _ = self._tasks.get(timeout=20)
         assert isinstance(registry_envelope, Envelope)
         governance = read_governance_key(self.config.governance_key)
         registry = open_registry(registry_envelope, self.config.origin, governance)
@@ -55,7 +58,7 @@ class ScriptedNode:
     def _read(self) -> None:
         try:
             for task in self._stream:
-                self._tasks.put(task_from_proto(task))
+                self._tasks.put((task_from_proto(task), task_receipt(task)))
         except grpc.RpcError as exc:
             if not isinstance(exc, grpc.Call) or exc.code() is not grpc.StatusCode.CANCELLED:
                 raise
@@ -64,22 +67,38 @@ class ScriptedNode:
         """The next round task; registry refreshes (same version) are passed over, and
         checkpoints are verified and cosigned as the node daemon does."""
         while True:
-            task = self._tasks.get(timeout=timeout)
+            task, self._receipt = self._tasks.get(timeout=timeout)
             if isinstance(task, CheckpointTask):
                 if self.witness:
                     self._cosign(task.note)
             elif not (isinstance(task, Envelope) and task.type == REGISTRY):
                 return task
 
-    def _cosign(self, signed: bytes) -> None:
-        def proofs(size1: int, size2: int) -> list[bytes]:
-            request = spb.ProofRequest(first=size1, second=size2)
-            return list(self._log.GetConsistencyProof(request, timeout=20).hashes)
+    def _proofs(self, size1: int, size2: int) -> list[bytes]:
+        request = spb.ProofRequest(first=size1, second=size2)
+        return list(self._log.GetConsistencyProof(request, timeout=20).hashes)
 
-        verified = self._view.advance(signed, proofs)
+    def _cosign(self, signed: bytes) -> None:
+        verified = self._view.advance(signed, self._proofs)
         line = cosign(verified, self.config.member_id, self._key, int(time.time()))
         size = verified.checkpoint.size
         self._stub.Cosign(spb.Cosignature(size=size, line=line), timeout=20)
+
+    def _witnessed(self) -> Witnessed:
+        """The proof the round machine needs, from the last task's cosigned checkpoint."""
+        assert self._receipt is not None, "a privacy-critical task came without a receipt"
+        verified = self._view.advance(self._receipt.checkpoint, self._proofs)
+        node = self.round
+        registry, quorum = node.identity.registry, node.witness_quorum
+        return witnessed(verified, self._view.verifier, node.announce, registry, quorum)
+
+    def mask(self, task: MaskingTask) -> Envelope:
+        """The masked input for the masking task ``next_task`` returned last."""
+        return self.round.on_masking(task, self._witnessed())
+
+    def unmask(self, request: Envelope) -> Envelope:
+        """The unmask response to the request ``next_task`` returned last."""
+        return self.round.on_unmask(request, self._witnessed())
 
     def inputs(self, announce: Announce) -> Ints:
         values = [self.figures.get(cell, 0) for cell in announce.cells]

@@ -36,8 +36,15 @@ from scfed.errors import VerificationError
 from scfed.messages import Announce, Domain, Member, encode
 from scfed.policy import CatalogueEntry, Policy, seal_policy
 from scfed.secagg._table import Phase
-from scfed.secagg.coordinator import CoordinatorRound, Outgoing
-from scfed.secagg.driver import Federation, federation, run_round
+from scfed.secagg.coordinator import CoordinatorRound
+from scfed.secagg.driver import (
+    Federation,
+    MemoryLog,
+    Witness,
+    federation,
+    run_round,
+    witness_step,
+)
 from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound
 from tests.unit._support import (
     Rng,
@@ -46,6 +53,7 @@ from tests.unit._support import (
     entry_announce,
     int64_vector,
     make_announce,
+    witnessed_task,
 )
 
 DIM = 4
@@ -271,15 +279,6 @@ def _figures(fed: Federation, announce: Announce, member: str) -> Ints:
     return catalogue_inputs(fed, ENTRY, announce, member)
 
 
-def _log_coordinator(leaves: list[bytes], pending: Sequence[Outgoing]) -> None:
-    """Log the announce, unmask request or outcome the tasks carry, once each."""
-    for out in pending:
-        if isinstance(out.task, Envelope) and out.task.signer == env.COORDINATOR:
-            data = out.task.to_bytes()
-            if data not in leaves:
-                leaves.append(data)
-
-
 @functools.cache
 def catalogue_round(day: date, seed: bytes, *, abort: bool = False) -> tuple[bytes, ...]:
     """The leaves of one round of ENTRY on ``day`` (its week's round), every node dated
@@ -303,11 +302,16 @@ def catalogue_round(day: date, seed: bytes, *, abort: bool = False) -> tuple[byt
         )
         for m in candidates
     }
-    coordinator = CoordinatorRound(announce, fed.registry, fed.coordinator_key)
-    leaves: list[bytes] = []
+    coordinator = CoordinatorRound(announce, fed.registry, fed.coordinator_key, policy=policy)
+    log, cosigned = MemoryLog(fed), b""
+    witnesses = {m: Witness(m, fed.member_keys[m], fed.registry) for m in candidates}
     pending = coordinator.start()
-    while pending:
-        _log_coordinator(leaves, pending)
+    while pending or coordinator.witnessing:
+        if coordinator.witnessing:
+            present = {m: w for m, w in witnesses.items() if vanish.get(m) is not nodes[m].phase}
+            pending, cosigned = witness_step(coordinator, log, present)
+            continue
+        log.coordinator_messages(pending)
         replies = []
         for out in pending:
             node = nodes[out.to]
@@ -316,17 +320,22 @@ def catalogue_round(day: date, seed: bytes, *, abort: bool = False) -> tuple[byt
             if isinstance(out.task, Envelope) and out.task.type in (env.RESULT, env.ABORT):
                 node.on_outcome(out.task)
                 continue
-            replies.append((out.to, deliver(node, out.task, _figures(fed, announce, out.to))))
+            proof = (
+                witnesses[out.to].proof(cosigned, log, node) if witnessed_task(out.task) else None
+            )
+            replies.append(
+                (out.to, deliver(node, out.task, _figures(fed, announce, out.to), proof))
+            )
         pending = []
         for member, reply in replies:
             pending += coordinator.receive(member, reply)
-            leaves.append(reply.to_bytes())
-        if not pending and not coordinator.phase.terminal:
+            log.append(reply)
+        if not pending and not coordinator.phase.terminal and not coordinator.witnessing:
             pending = coordinator.close()  # what the phase deadline would do
     charge = coordinator.charge(period, policy)
     if charge is not None:
-        leaves.append(charge.to_bytes())
-    return tuple(leaves)
+        log.append(charge)
+    return tuple(log.leaves[1:])  # the registry leaf comes first in ``catalogue_log``
 
 
 def catalogue_log(*rounds: Sequence[bytes]) -> Log:

@@ -3,7 +3,10 @@
 A ``Script`` is one complete round run in memory with every node's randomness derived from
 its member id, so a fresh ``NodeRound`` or ``CoordinatorRound`` fed the recorded tasks or
 messages reaches exactly the same state: that is how the tests put a real machine in any
-phase. Nothing here opens a socket or a file.
+phase. Its witnessing steps run on the driver's in-memory log: the script keeps who cosigned
+which checkpoint size, to feed a coordinator, and a real ``Witnessed`` proof of each step,
+to hand a node with its masking task or unmask request. Nothing here opens a socket or a
+file.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ from scfed.messages import (
 )
 from scfed.policy import CatalogueEntry
 from scfed.secagg._table import Phase
-from scfed.secagg.coordinator import CoordinatorRound
-from scfed.secagg.driver import Federation, federation
+from scfed.secagg.coordinator import CoordinatorRound, Outgoing
+from scfed.secagg.driver import Federation, MemoryLog, Witness, federation, witness_step
 from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound, UnmaskGuard
+from scfed.witness import Witnessed
 
 NodeTask = Envelope | KeySet | MaskingTask
 Random = Callable[[int], bytes]
@@ -113,17 +117,29 @@ def new_node(
     return NodeRound(identity, policy, guard or MemoryGuard(), rng, period="test")
 
 
-def deliver(node: NodeRound, task: NodeTask, inputs: Ints) -> Envelope:
-    """Hand a node a non-outcome task and return its reply."""
+def witnessed_task(task: NodeTask) -> bool:
+    """Whether a node needs a witness proof with the task: a masking task, an unmask request."""
+    return isinstance(task, MaskingTask) or (
+        isinstance(task, Envelope) and task.type == env.UNMASK_REQUEST
+    )
+
+
+def deliver(
+    node: NodeRound, task: NodeTask, inputs: Ints, witnessed: Witnessed | None = None
+) -> Envelope:
+    """Hand a node a non-outcome task, with the witness proof a masking task or unmask
+    request needs, and return its reply."""
+    if witnessed_task(task) and witnessed is None:
+        raise AssertionError("a masking task or unmask request goes with a witness proof")
     match task:
         case KeySet():
             return node.on_keys(task)
-        case MaskingTask():
-            return node.on_masking(task)
+        case MaskingTask() if witnessed is not None:
+            return node.on_masking(task, witnessed)
         case Envelope() if task.type == env.ANNOUNCE:
             return node.on_announce(task, lambda _: inputs)
-        case Envelope() if task.type == env.UNMASK_REQUEST:
-            return node.on_unmask(task)
+        case Envelope() if task.type == env.UNMASK_REQUEST and witnessed is not None:
+            return node.on_unmask(task, witnessed)
     raise AssertionError(f"not a task with a reply: {task!r}")
 
 
@@ -144,6 +160,10 @@ class Script:
     # The coordinator's phase when a reply was produced -> sender -> reply.
     replies: dict[Phase, dict[str, Envelope]] = field(default_factory=dict)
     outcome: Envelope | None = None
+    # Witnessing phase -> (the checkpoint size it asked for, who cosigned it, in order).
+    witnessing: dict[Phase, tuple[int, tuple[str, ...]]] = field(default_factory=dict)
+    # MASKING or UNMASKING -> a real proof of the step before it, for any candidate.
+    proofs: dict[Phase, Witnessed] = field(default_factory=dict)
 
     @property
     def round_id(self) -> bytes:
@@ -160,6 +180,16 @@ class Script:
 
     def input_of(self, member: str) -> Ints:
         return self.inputs[member]
+
+    def proof(self, phase: Phase) -> Witnessed:
+        """The proof a node needs for its masking task (MASKING) or unmask request."""
+        return self.proofs[phase]
+
+    def witnessed_for(self, task: NodeTask) -> Witnessed | None:
+        """The proof that goes with ``task``, if it needs one."""
+        if not witnessed_task(task):
+            return None
+        return self.proof(Phase.MASKING if isinstance(task, MaskingTask) else Phase.UNMASKING)
 
 
 def build_script(
@@ -185,9 +215,20 @@ def build_script(
         tasks={m: [] for m in candidates},
     )
     nodes = {m: new_node(fed, m) for m in candidates}
+    witnesses = {m: Witness(m, fed.member_keys[m], fed.registry) for m in candidates}
+    log, cosigned = MemoryLog(fed), b""
     pending = coordinator.start()
-    while pending:
+    while pending or coordinator.witnessing:
         phase = coordinator.phase
+        if coordinator.witnessing:
+            present = {m: w for m, w in witnesses.items() if vanish.get(m) is not nodes[m].phase}
+            asked = coordinator.witnesses
+            pending, cosigned = witness_step(coordinator, log, present)
+            size = coordinator.checkpoint_size
+            assert size is not None
+            script.witnessing[phase] = (size, tuple(m for m in asked if m in present))
+            continue
+        log.coordinator_messages(pending)
         replies = []
         for out in pending:
             node = nodes[out.to]
@@ -196,12 +237,17 @@ def build_script(
             if isinstance(out.task, Envelope) and out.task.type in (env.RESULT, env.ABORT):
                 node.on_outcome(out.task)
                 continue
+            proof = None
+            if witnessed_task(out.task):
+                proof = witnesses[out.to].proof(cosigned, log, node)
+                script.proofs.setdefault(phase, proof)
             script.tasks[out.to].append(out.task)
-            reply = deliver(node, out.task, script.inputs[out.to])
+            reply = deliver(node, out.task, script.inputs[out.to], proof)
             script.replies.setdefault(phase, {})[out.to] = reply
             replies.append((out.to, reply))
+            log.append(reply)
         pending = [task for m, reply in replies for task in coordinator.receive(m, reply)]
-        if not pending and not coordinator.phase.terminal:
+        if not pending and not coordinator.phase.terminal and not coordinator.witnessing:
             pending = coordinator.close()
     script.outcome = coordinator.outcome
     return script
@@ -222,10 +268,24 @@ def advance_coordinator(coordinator: CoordinatorRound, script: Script, target: P
         phase = coordinator.phase
         if phase.terminal:
             raise AssertionError(f"the round ended in {phase} before reaching {target}")
+        if coordinator.witnessing:
+            witness_coordinator(coordinator, script)
         for member, reply in script.replies.get(phase, {}).items():
             coordinator.receive(member, reply)
         if coordinator.phase is phase:
             coordinator.close()
+
+
+def witness_coordinator(coordinator: CoordinatorRound, script: Script) -> list[Outgoing]:
+    """Feed a coordinator in a witnessing step the recorded checkpoint and cosignatures;
+    what it let go."""
+    size, cosigners = script.witnessing[coordinator.phase]
+    coordinator.checkpoint(size)
+    released: list[Outgoing] = []
+    for member in cosigners:
+        if coordinator.witnessing:
+            released += coordinator.cosigned(member, size)
+    return released
 
 
 def coordinator_in(script: Script, phase: Phase) -> CoordinatorRound:
@@ -244,7 +304,8 @@ def coordinator_in(script: Script, phase: Phase) -> CoordinatorRound:
 def feed_node(node: NodeRound, script: Script, member: str, start: int, stop: int) -> None:
     """Give a node tasks[start:stop] of the script and check it replies as recorded."""
     for index in range(start, stop):
-        reply = deliver(node, script.tasks[member][index], script.input_of(member))
+        task = script.tasks[member][index]
+        reply = deliver(node, task, script.input_of(member), script.witnessed_for(task))
         assert reply.to_bytes() == script.replies[RUNNING[index]][member].to_bytes()
 
 

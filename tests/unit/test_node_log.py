@@ -98,14 +98,20 @@ def _cosigned(size: int, members: list[str]) -> bytes:
 
 
 def test_a_privacy_critical_step_needs_a_quorum_of_the_rounds_witnesses(tmp_path: Path) -> None:
-    node_log, _ = _node_log(tmp_path, HONEST)
+    node_log, store = _node_log(tmp_path, HONEST)
     announce, registry = SCRIPT.announce, FED.registry  # 4 candidates, t = 3
     candidates = list(announce.candidates)
-    node_log.quorum(Receipt(0, _cosigned(7, candidates[:3]), ()), announce, registry, 3)
+    receipt = Receipt(0, _cosigned(7, candidates[:3]), ())
+    proof = node_log.witnessed(receipt, announce, registry, 3)
+    assert (proof.round_id, proof.quorum, proof.size) == (announce.round_id, 3, 7)
+    assert proof.cosigners == tuple(candidates[:3])
+    assert store.latest_checkpoint() == receipt.checkpoint  # checked against the node's view
     with pytest.raises(VerificationError, match="2 witness cosignatures, 3 are needed"):
-        node_log.quorum(Receipt(0, _cosigned(8, candidates[:2]), ()), announce, registry, 3)
+        node_log.witnessed(Receipt(0, _cosigned(8, candidates[:2]), ()), announce, registry, 3)
+    with pytest.raises(VerificationError, match="3 witness cosignatures, 4 are needed"):
+        node_log.witnessed(Receipt(0, _cosigned(8, candidates[:3]), ()), announce, registry, 4)
     with pytest.raises(RefusedError, match="without a cosigned checkpoint"):
-        node_log.quorum(None, announce, registry, 3)
+        node_log.witnessed(None, announce, registry, 3)
 
 
 def test_a_cosignature_is_given_only_for_a_consistent_checkpoint(tmp_path: Path) -> None:

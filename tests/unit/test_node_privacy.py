@@ -109,7 +109,7 @@ def test_a_larger_radius_costs_more_and_can_be_refused() -> None:
 def test_unmasking_charges_the_actual_survivors() -> None:
     guard = MemoryGuard()
     node = node_in(script(), ME, Phase.MASKING, guard)
-    node.on_unmask(unmask_task(script(), ME))
+    node.on_unmask(unmask_task(script(), ME), script().proof(Phase.UNMASKING))
     (charge,) = guard.charges
     assert charge == Charge(script().round_id, "test.inventory", "test", 4, ACTUAL)
 
@@ -119,11 +119,11 @@ def test_unmasking_is_refused_when_other_releases_used_the_budget_meanwhile() ->
     node = node_in(script(), ME, Phase.MASKING, guard)
     _spent(guard, Fraction(1, 2) - ACTUAL + Fraction(1, 10**9))
     with pytest.raises(PrivacyBudgetError, match="past the cap"):
-        node.on_unmask(unmask_task(script(), ME))
+        node.on_unmask(unmask_task(script(), ME), script().proof(Phase.UNMASKING))
     assert guard.answered(script().round_id) is None
     assert node.phase is Phase.ABORTED
     with pytest.raises(RefusedError):
-        node.on_unmask(unmask_task(script(), ME))
+        node.on_unmask(unmask_task(script(), ME), script().proof(Phase.UNMASKING))
 
 
 def test_a_round_that_aborts_before_unmasking_costs_nothing() -> None:

@@ -55,7 +55,7 @@ def _refused(node: NodeRound, action: Callable[[], object], match: str) -> None:
         action()
     assert node.phase is Phase.ABORTED
     with pytest.raises(RefusedError):  # and nothing is ever answered for this round again
-        node.on_unmask(unmask_task(script(), ME))
+        node.on_unmask(unmask_task(script(), ME), script().proof(Phase.UNMASKING))
 
 
 def test_script_shape() -> None:
@@ -350,7 +350,7 @@ MASKING_CASES = {
 def test_masking_task_refused(case: str, match: str) -> None:
     task = MASKING_TASKS[case]()
     node = node_in(script(), ME, Phase.SHARING)
-    _refused(node, lambda: node.on_masking(task), match)
+    _refused(node, lambda: node.on_masking(task, script().proof(Phase.MASKING)), match)
 
 
 def test_masking_task_with_altered_shares_is_the_peers_fault() -> None:
@@ -360,7 +360,7 @@ def test_masking_task_with_altered_shares_is_the_peers_fault() -> None:
     task = dataclasses.replace(real, shares=((sender, altered), *real.shares[1:]))
     node = node_in(script(), ME, Phase.SHARING)
     with pytest.raises(RemoteProtocolError):
-        node.on_masking(task)
+        node.on_masking(task, script().proof(Phase.MASKING))
     assert node.phase is Phase.ABORTED
 
 
@@ -410,13 +410,15 @@ def test_unmask_request_refused_without_revealing(case: str) -> None:
     request = make()
     guard = MemoryGuard()
     node = node_in(script(), ME, Phase.MASKING, guard)
-    _refused(node, lambda: node.on_unmask(request), match)
+    _refused(node, lambda: node.on_unmask(request, script().proof(Phase.UNMASKING)), match)
     assert guard.answered(script().round_id) is None
 
 
 def test_real_unmask_request_reveals_seed_shares_of_survivors_only() -> None:
     node = node_in(script(), ME, Phase.MASKING)
-    response = decode_unmask_response(node.on_unmask(unmask_task(script(), ME)).body)
+    response = decode_unmask_response(
+        node.on_unmask(unmask_task(script(), ME), script().proof(Phase.UNMASKING)).body
+    )
     assert [owner for owner, _ in response.seed_shares] == list(S)
     assert response.key_shares == ()
     assert node.phase is Phase.UNMASKING
@@ -424,7 +426,9 @@ def test_real_unmask_request_reveals_seed_shares_of_survivors_only() -> None:
 
 def test_valid_request_with_dropped_node_reveals_its_key_share_only() -> None:
     node = node_in(script(), ME, Phase.MASKING)
-    response = decode_unmask_response(node.on_unmask(_request(S[:3], ("node-003",))).body)
+    response = decode_unmask_response(
+        node.on_unmask(_request(S[:3], ("node-003",)), script().proof(Phase.UNMASKING)).body
+    )
     assert [owner for owner, _ in response.seed_shares] == list(S[:3])
     assert [owner for owner, _ in response.key_shares] == ["node-003"]
 
@@ -436,18 +440,22 @@ def test_one_answer_per_round_even_after_a_restart() -> None:
     # would reveal its mask key next to the seed share already revealed for it.
     second = _request(S[:3], ("node-003",))
     assert second.digest(recorded.fed.registry.origin) != first.digest(recorded.fed.registry.origin)
-    node_in(recorded, ME, Phase.MASKING).on_unmask(second)  # valid for a node that never answered
+    node_in(recorded, ME, Phase.MASKING).on_unmask(
+        second, script().proof(Phase.UNMASKING)
+    )  # valid for a node that never answered
 
     guard = MemoryGuard()
-    answer = node_in(recorded, ME, Phase.MASKING, guard).on_unmask(first)
+    answer = node_in(recorded, ME, Phase.MASKING, guard).on_unmask(
+        first, script().proof(Phase.UNMASKING)
+    )
 
     restarted = node_in(recorded, ME, Phase.MASKING, guard)
     with pytest.raises(RefusedError, match="already answered"):
-        restarted.on_unmask(second)
+        restarted.on_unmask(second, script().proof(Phase.UNMASKING))
     assert restarted.phase is Phase.ABORTED
 
     again = node_in(recorded, ME, Phase.MASKING, guard)
-    assert again.on_unmask(first).to_bytes() == answer.to_bytes()
+    assert again.on_unmask(first, script().proof(Phase.UNMASKING)).to_bytes() == answer.to_bytes()
 
     stored = guard.answered(recorded.round_id)
     assert stored is not None
@@ -456,9 +464,9 @@ def test_one_answer_per_round_even_after_a_restart() -> None:
 
 def test_the_same_node_instance_answers_once() -> None:
     node = node_in(script(), ME, Phase.MASKING)
-    node.on_unmask(unmask_task(script(), ME))
+    node.on_unmask(unmask_task(script(), ME), script().proof(Phase.UNMASKING))
     with pytest.raises(RefusedError):
-        node.on_unmask(_request(S[:3], ("node-003",)))
+        node.on_unmask(_request(S[:3], ("node-003",)), script().proof(Phase.UNMASKING))
     assert node.phase is Phase.UNMASKING
 
 

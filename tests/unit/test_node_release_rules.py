@@ -33,8 +33,16 @@ from scfed.policy import (
 )
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing
-from scfed.secagg.driver import Federation, federation, run_round
+from scfed.secagg.driver import (
+    Federation,
+    MemoryLog,
+    Witness,
+    federation,
+    run_round,
+    witness_step,
+)
 from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound
+from scfed.witness import Witnessed
 from tests.unit._audit_support import ENTRY, NEXT_WEEK, WEEK
 from tests.unit._support import (
     Rng,
@@ -47,6 +55,7 @@ from tests.unit._support import (
     forge,
     new_node,
     unmask_task,
+    witnessed_task,
 )
 
 ME = "node-000"
@@ -133,28 +142,49 @@ class _Round:
             for m in announce.candidates
         }
         self.vanish = vanish or {}
-        self.coordinator = CoordinatorRound(announce, fed.registry, fed.coordinator_key)
+        self.coordinator = CoordinatorRound(
+            announce, fed.registry, fed.coordinator_key, policy=catalogue
+        )
         self.pending: list[Outgoing] = self.coordinator.start()
+        self.log, self.cosigned = MemoryLog(fed), b""
+        self.witnesses = {
+            m: Witness(m, fed.member_keys[m], fed.registry) for m in announce.candidates
+        }
 
     def run(self, until: Phase | None = None) -> None:
         """Deliver tasks until the coordinator enters ``until`` (its tasks not yet delivered)
-        or the round ends."""
-        while self.pending and self.coordinator.phase is not until:
+        or the round ends; the nodes still there cosign the log in its witnessing steps."""
+        coordinator = self.coordinator
+        while (self.pending or coordinator.witnessing) and coordinator.phase is not until:
+            if coordinator.witnessing:
+                present = {m: w for m, w in self.witnesses.items() if not self._silent(m)}
+                self.pending, self.cosigned = witness_step(coordinator, self.log, present)
+                continue
+            self.log.coordinator_messages(self.pending)
             replies = []
             for out in self.pending:
                 node = self.nodes[out.to]
-                if self.vanish.get(out.to) is node.phase:
+                if self._silent(out.to):
                     continue
                 if isinstance(out.task, Envelope) and out.task.type in (env.RESULT, env.ABORT):
                     node.on_outcome(out.task)
                     continue
                 inputs = _inputs(self.fed, self.entry, self.announce, out.to)
-                replies.append((out.to, deliver(node, out.task, inputs)))
+                proof = self.proof(out.to) if witnessed_task(out.task) else None
+                replies.append((out.to, deliver(node, out.task, inputs, proof)))
             self.pending = []
             for member, reply in replies:
-                self.pending += self.coordinator.receive(member, reply)
-            if not self.pending and not self.coordinator.phase.terminal:
-                self.pending = self.coordinator.close()  # what the phase deadline would do
+                self.pending += coordinator.receive(member, reply)
+                self.log.append(reply)
+            if not self.pending and not coordinator.phase.terminal and not coordinator.witnessing:
+                self.pending = coordinator.close()  # what the phase deadline would do
+
+    def _silent(self, member: str) -> bool:
+        return self.vanish.get(member) is self.nodes[member].phase
+
+    def proof(self, member: str = ME) -> Witnessed:
+        """The proof the node of ``member`` builds from the latest cosigned checkpoint."""
+        return self.witnesses[member].proof(self.cosigned, self.log, self.nodes[member])
 
     @property
     def request(self) -> Envelope:
@@ -189,18 +219,20 @@ def _refused_at_announce(
 
 
 def _refused_at_unmask(
-    node: NodeRound, request: Envelope, guard: MemoryGuard, error: type[Exception], match: str
-) -> None:
-    """The node refuses the request before revealing anything: no answer, no new charge."""
+    node: NodeRound, request: Envelope, guard: MemoryGuard, error: type[Exception], match: str,
+    *, proof: Witnessed,
+) -> None:  # fmt: skip
+    """The node refuses the request (with a valid witness ``proof``) before revealing
+    anything: no answer, no new charge."""
     charges = list(guard.charges)
     round_id = node.announce.round_id
     with pytest.raises(error, match=match):
-        node.on_unmask(request)
+        node.on_unmask(request, proof)
     assert node.phase is Phase.ABORTED
     assert guard.answered(round_id) is None
     assert guard.charges == charges
     with pytest.raises(RefusedError, match="out of order"):  # and never answers it later
-        node.on_unmask(request)
+        node.on_unmask(request, proof)
 
 
 def _charge(guard: MemoryGuard, rho: Fraction, window: str, period: str = YEAR) -> None:
@@ -263,8 +295,9 @@ def test_an_adhoc_round_past_the_adhoc_cap_by_the_unmask_is_refused_there() -> N
     feed_node(node, script, ME, 0, 3)  # up to the masked input, as recorded
     _charge(guard, Fraction(1, 10) - ACTUAL + EPSILON, "", period="test")  # meanwhile
     _refused_at_unmask(
-        node, unmask_task(script, ME), guard, PrivacyBudgetError, "ad-hoc release costing"
-    )
+        node, unmask_task(script, ME), guard, PrivacyBudgetError, "ad-hoc release costing",
+        proof=script.proof(Phase.UNMASKING),
+    )  # fmt: skip
 
 
 # ---- 2. cadence windows ----------------------------------------------------------------------
@@ -306,6 +339,7 @@ def test_of_two_rounds_joined_in_one_week_only_the_first_unmasked_is_answered() 
         guard,
         RefusedError,
         "already took part in a release of weekly-demand-capacity in its weekly window 2026-W49",
+        proof=second.proof(),
     )
 
 
@@ -507,6 +541,7 @@ def test_too_few_survivors_for_the_noise_floor_are_refused_before_anything_is_re
         PrivacyBudgetError,
         r"with 3 survivors the release would cost rho 0\.02\d*, more than this node's noise "
         r"floor allows for one release \(0\.02\)",
+        proof=unmasking.proof(),
     )
 
 
@@ -520,8 +555,9 @@ def test_too_few_survivors_for_the_budget_left_are_refused_before_anything_is_re
     _charge(guard, policy.budget.cap - at_announce, "2026-W48")  # the planned release fits
     unmasking = _planned_round(FEW, policy, guard)
     _refused_at_unmask(
-        unmasking.nodes[ME], unmasking.request, guard, PrivacyBudgetError, "past the cap"
-    )
+        unmasking.nodes[ME], unmasking.request, guard, PrivacyBudgetError, "past the cap",
+        proof=unmasking.proof(),
+    )  # fmt: skip
 
 
 def test_the_planned_survivors_are_answered_and_charged_for_exactly() -> None:
@@ -602,6 +638,7 @@ def test_survivors_of_fewer_corporate_groups_than_n_min_are_refused_at_the_unmas
         guard,
         RefusedError,
         "the 3 survivors belong to 2 corporate groups, fewer than n_min 3",
+        proof=unmasking.proof(),
     )
 
 

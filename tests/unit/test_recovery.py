@@ -24,6 +24,7 @@ from scfed.dp.ledger import parse_rho, period_label
 from scfed.envelope import Envelope
 from scfed.errors import LocalProtocolError
 from scfed.messages import Abort, decode_abort, decode_announce, decode_result
+from scfed.secagg._table import Phase
 from scfed.secagg.recovery import RESTARTED, LogReplay, Recovered
 from tests.unit._audit_support import (
     WEEK,
@@ -208,6 +209,40 @@ def test_an_outcome_logged_before_the_stop_is_not_signed_again() -> None:
     assert aborted.outcome.to_bytes() == log.leaves[find(log, ABORT, env.ABORT)]
     assert aborted.unlogged == ()
     assert aborted.charge is None
+
+
+def test_a_replay_passes_a_witnessing_step_only_on_a_message_of_its_witnesses() -> None:
+    # Cosignatures are not leaves: the first masked input shows the masking step had its
+    # quorum. node-003 never shared keys, so no masking task went to it: its masked input
+    # (signed with its real key) is no such evidence, and the log does not replay.
+    log = honest_log()
+    first = _indices(log, DROPOUTS, env.MASKED_INPUT)[0]
+    body = envelope(log.leaves[first]).body
+    honest = _replay(log, log.leaves[: first + 1], DROPOUTS, "memory")
+    assert decode_abort(honest.outcome.body).reason == RESTARTED
+    intruder = resign(log.fed, env.MASKED_INPUT, "node-003", body)
+    with pytest.raises(LocalProtocolError, match="node-003 is no witness of witnessing-masking"):
+        _replay(log, [*log.leaves[:first], intruder], DROPOUTS, "memory")
+
+
+def test_a_round_stopped_while_its_unmask_request_was_witnessed_is_abandoned() -> None:
+    # The request was logged, then the witnesses were asked to cosign: no node ever got it.
+    log = honest_log()
+    request = find(log, EVERYONE, env.UNMASK_REQUEST)
+    replay = LogReplay(
+        {_round_id(log, EVERYONE): _announce(log, EVERYONE)},
+        origin=log.origin,
+        governance_key=log.governance_key,
+        key=log.fed.coordinator_key,
+    )
+    for index, data in enumerate(log.leaves[: request + 1]):
+        replay.read(index, data)
+    machine = replay._rounds[_round_id(log, EVERYONE)].machine
+    assert machine.phase is Phase.WITNESSING_UNMASKING
+    assert machine.unmask_request is not None
+    assert machine.unmask_request.to_bytes() == log.leaves[request]
+    recovered = replay.finish(_round_id(log, EVERYONE), period="memory")
+    assert decode_abort(recovered.outcome.body).reason == RESTARTED
 
 
 def test_a_round_that_never_reached_the_log_is_aborted_but_not_logged() -> None:

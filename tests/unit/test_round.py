@@ -2,7 +2,9 @@
 
 Each node adds its noise before masking, so a result must equal, exactly, the sum of what
 the survivors contributed (x_u + e_u), and each contribution must differ from its input by
-a small noise share.
+a small noise share. The driver runs the witnessing steps with real cosignatures: a node that
+vanished cosigns nothing, so with fewer than t survivors left the unmask request never goes
+out.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from hypothesis import strategies as st
 
 from scfed import envelope as env
 from scfed.envelope import Envelope
+from scfed.errors import VerificationError
 from scfed.messages import decode_abort
 from scfed.secagg import driver
 from scfed.secagg._table import Phase
+from scfed.secagg.coordinator import NO_WITNESS_QUORUM
 from scfed.secagg.driver import Federation, Report, federation
 from scfed.secagg.node import Identity, NodePolicy, NodeRound, UnmaskGuard
+from scfed.witness import LogView, Witnessed, witnessed
 from tests.unit._support import Random, Rng, make_announce
 
 Int64s = npt.NDArray[np.int64]
@@ -67,9 +72,9 @@ def _observed_round(
             super().__init__(identity, policy, guard, rng, **kwargs)
             nodes[identity.member_id] = self
 
-        def on_unmask(self, request: Envelope) -> Envelope:
+        def on_unmask(self, request: Envelope, witnessed: Witnessed) -> Envelope:
             unmasked.append(self.identity.member_id)
-            return super().on_unmask(request)
+            return super().on_unmask(request, witnessed)
 
     candidates = tuple(sorted(inputs))
     dim = len(next(iter(inputs.values())))
@@ -135,9 +140,13 @@ def test_round_equals_numpy_sum_of_survivors(
         assert all(node.phase is not Phase.UNMASKING for node in observed.nodes.values())
         assert all(node.phase is not Phase.FINISHED for node in observed.nodes.values())
     elif len(answering) < threshold:
-        event("aborted after the unmask request")
+        # Too few survivors are left to cosign the log: no unmask request goes out.
+        event("aborted for want of witnesses before the unmask request")
         assert outcome.type == env.ABORT
-        assert sorted(observed.unmask_requests) == answering
+        assert decode_abort(outcome.body).reason == NO_WITNESS_QUORUM
+        assert observed.unmask_requests == []
+        assert "unmasking" not in observed.report.phases
+        assert "witnessing-unmasking" in observed.report.phases
     else:
         event("completed")
         result = observed.report.result
@@ -167,7 +176,10 @@ def test_round_without_dropouts() -> None:
     inputs[members[0]][:3] = [-PLAUSIBLE, -1, PLAUSIBLE]
     observed = _observed_round(fed, inputs, {}, threshold=3, seed=b"none")
     np.testing.assert_array_equal(_decoded_sums(observed.report), _expected(observed, members))
-    assert {"advertising", "sharing", "masking", "unmasking"} <= set(observed.report.phases)
+    assert set(observed.report.phases) == {
+        "advertising", "sharing", "witnessing-masking", "masking", "witnessing-unmasking",
+        "unmasking", "finished",
+    }  # fmt: skip
     assert all(node.phase is Phase.FINISHED for node in observed.nodes.values())
 
 
@@ -194,13 +206,36 @@ def test_survivors_vanishing_before_unmask_still_complete_with_t_answers() -> No
     assert sorted(observed.unmask_requests) == [m for m in members if m not in vanish]
 
 
-def test_too_few_unmask_answers_abort_after_the_request() -> None:
+def test_too_few_survivors_left_to_witness_abort_before_the_unmask_request() -> None:
     fed = _federation(7)
     members = sorted(fed.member_keys)
     vanish = dict.fromkeys(members[:4], Phase.MASKING)
     observed = _observed_round(fed, _inputs(members, 4), vanish, threshold=4, seed=b"silent")
     assert observed.report.outcome.type == env.ABORT
-    assert sorted(observed.unmask_requests) == members[4:]
+    assert decode_abort(observed.report.outcome.body).reason == NO_WITNESS_QUORUM
+    assert observed.unmask_requests == []  # 3 witnesses of 7 survivors: t = 4 is needed
+    assert all(observed.nodes[m].phase is Phase.ABORTED for m in members[4:])
+
+
+def test_the_driver_builds_real_proofs_from_cosigned_checkpoints() -> None:
+    fed = _federation(5)
+    members = sorted(fed.member_keys)
+    log = driver.MemoryLog(fed)
+    witnesses = [driver.Witness(m, fed.member_keys[m], fed.registry) for m in members]
+    size, signed = log.checkpoint()
+    lines = [w.cosign(signed, log) for w in witnesses[:3]]
+    announce = make_announce(fed, tuple(members), 3, 3)
+    view = LogView(fed.registry.origin, fed.registry.coordinator_key)
+    for count in (2, 3):
+        cosigned = view.opened(signed + "".join(lines[:count]).encode())
+        if count < 3:
+            with pytest.raises(VerificationError, match="2 witness cosignatures, 3 are needed"):
+                witnessed(cosigned, view.verifier, announce, fed.registry, 3)
+            continue
+        proof = witnessed(cosigned, view.verifier, announce, fed.registry, 3)
+        assert (proof.round_id, proof.size, proof.cosigners) == (
+            announce.round_id, size, tuple(members[:3]),
+        )  # fmt: skip
 
 
 def test_mixed_dropouts_sum_the_survivors_only() -> None:

@@ -1,21 +1,29 @@
-"""A node's view of the log: it accepts only consistent checkpoints and keeps the evidence."""
+"""A node's view of the log: it accepts only consistent checkpoints and keeps the evidence;
+and the ``Witnessed`` proof of a quorum, which only the witness module can make."""
 
 from __future__ import annotations
+
+import copy
+import dataclasses
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from scfed import note, tlog
-from scfed.errors import VerificationError
+from scfed.errors import LocalProtocolError, VerificationError
+from scfed.messages import Announce, Member, Registry
 from scfed.witness import (
     LogInconsistencyError,
     LogView,
     ProofSource,
+    Verified,
+    Witnessed,
     check_quorum,
     cosign,
     cosigners,
+    witnessed,
 )
-from tests.unit._support import Rng
+from tests.unit._support import TEST_NOISE, Rng
 
 ORIGIN = "scfed.test/witness"
 KEY = Ed25519PrivateKey.from_private_bytes(Rng(b"coordinator")(32))
@@ -123,3 +131,71 @@ def test_cosignatures_count_toward_a_quorum_of_known_witnesses() -> None:
     replayed = verified.note + cosign(other, "fab-3", keys["fab-3"], 5).encode()
     with pytest.raises(VerificationError):
         cosigners(replayed, view.verifier, witnesses)
+
+
+# ---- the proof a node's round machine needs ----
+
+
+def _round_of(n: int = 5) -> tuple[Registry, Announce, dict[str, Ed25519PrivateKey]]:
+    """A registry of ``n`` members whose checkpoints KEY signs, and a round of the first
+    four of them (t = 3); the fifth is a member but no candidate."""
+    keys = {f"fab-{i}": Ed25519PrivateKey.from_private_bytes(Rng(b"m%d" % i)(32)) for i in range(n)}
+    members = tuple(
+        Member(m, m, k.public_key().public_bytes_raw(), bytes(32), m) for m, k in keys.items()
+    )
+    registry = Registry(ORIGIN, 1, PUBLIC, members, ())
+    candidates = tuple(sorted(keys))[:4]
+    announce = Announce(
+        Rng(b"round")(16), "q", 1, candidates, 3, 3, 1, 1000, bytes(32), TEST_NOISE, ("c",)
+    )
+    return registry, announce, keys
+
+
+def _cosigned_by(names: list[str], keys: dict[str, Ed25519PrivateKey], size: int = 9) -> Verified:
+    view = LogView(ORIGIN, PUBLIC)
+    verified = view.opened(_signed(HONEST, size))
+    lines = "".join(cosign(verified, name, keys[name], 1) for name in names)
+    return view.opened(verified.note + lines.encode())
+
+
+def test_a_proof_binds_the_round_its_quorum_and_the_candidates_that_cosigned() -> None:
+    registry, announce, keys = _round_of()
+    verified = _cosigned_by(["fab-0", "fab-2", "fab-3", "fab-4"], keys)
+    proof = witnessed(verified, LogView(ORIGIN, PUBLIC).verifier, announce, registry, 3)
+    assert proof.round_id == announce.round_id
+    assert proof.quorum == 3
+    assert proof.size == 9
+    assert proof.cosigners == ("fab-0", "fab-2", "fab-3")  # fab-4 is no candidate
+
+
+def test_no_proof_without_a_quorum_of_candidates() -> None:
+    registry, announce, keys = _round_of()
+    verifier = LogView(ORIGIN, PUBLIC).verifier
+    only_two = _cosigned_by(["fab-0", "fab-1", "fab-4"], keys)  # the member fab-4 does not count
+    with pytest.raises(VerificationError, match="2 witness cosignatures, 3 are needed"):
+        witnessed(only_two, verifier, announce, registry, 3)
+    with pytest.raises(LocalProtocolError, match="at least one"):
+        witnessed(only_two, verifier, announce, registry, 0)
+
+
+def test_no_proof_for_a_checkpoint_the_coordinator_did_not_sign() -> None:
+    registry, announce, keys = _round_of()
+    verified = _cosigned_by(["fab-0", "fab-1", "fab-2"], keys)
+    text, _ = note.parse_note(verified.note)
+    lines = "".join(cosign(verified, name, keys[name], 1) for name in ("fab-0", "fab-1", "fab-2"))
+    unsigned = Verified(verified.checkpoint, text.encode() + b"\n" + lines.encode())
+    with pytest.raises(VerificationError, match="does not carry the coordinator's signature"):
+        witnessed(unsigned, LogView(ORIGIN, PUBLIC).verifier, announce, registry, 3)
+
+
+def test_a_proof_cannot_be_made_but_by_the_witness_module() -> None:
+    registry, announce, keys = _round_of()
+    with pytest.raises(LocalProtocolError, match=r"only scfed\.witness\.witnessed"):
+        Witnessed(announce.round_id, 3, 9, ("fab-0", "fab-1", "fab-2"))
+    verified = _cosigned_by(["fab-0", "fab-1"], keys)
+    proof = witnessed(verified, LogView(ORIGIN, PUBLIC).verifier, announce, registry, 2)
+    with pytest.raises(LocalProtocolError, match=r"only scfed\.witness\.witnessed"):
+        dataclasses.replace(proof, quorum=3, cosigners=("fab-0", "fab-1", "fab-2"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        proof.quorum = 3  # type: ignore[misc]
+    assert copy.deepcopy(proof) == proof  # a copy of a real proof is that proof
