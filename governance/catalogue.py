@@ -1,8 +1,9 @@
-"""``scfed federation policy``: governance signs the query catalogue and the budget.
+"""The query catalogue file, read as a policy and signed by governance. Does file I/O.
 
-Reads a catalogue file (TOML, documented below), checks every entry as nodes will, signs the
-next policy version with the governance key and writes ``public/policy.signed`` in governance's
-folder, for the operator to install (``scfed coordinator install --policy``). Does file I/O.
+``sign_catalogue`` reads a catalogue file (TOML, documented below), checks every entry as
+nodes will, signs the next policy version with the governance key and writes
+``public/policy.signed`` in governance's folder, for the operator to install (``scfed
+coordinator install --policy``); ``scfed federation policy`` runs it.
 
     rho_cap = "0.5"            # the federation's zCDP budget per period
     period = "year"
@@ -35,12 +36,12 @@ folder, for the operator to install (``scfed coordinator install --policy``). Do
 
 from __future__ import annotations
 
-import argparse
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
+from governance.federation import FEDERATION_FILE, GOVERNANCE_KEY, POLICY_FILE, PUBLIC
 from protos.scfed.v1 import messages_pb2 as pb
 from scfed import pki
 from scfed.config import load_federation_config, read_private_key_file, write_public
@@ -57,8 +58,6 @@ from scfed.policy import (
     seal_policy,
 )
 
-POLICY_FILE = "policy.signed"
-PUBLIC = "public"
 _ENTRY_KEYS = frozenset(
     {
         "name", "purpose", "metric", "commodities", "horizon_weeks", "sigma", "presence_sigma",
@@ -69,24 +68,10 @@ _ENTRY_KEYS = frozenset(
 )  # fmt: skip
 
 
-def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    policy = commands.add_parser("policy", help="sign the query catalogue and budget")
-    policy.add_argument("directory", type=Path, metavar="GOV", help="governance's folder")
-    policy.add_argument("--catalogue", type=Path, required=True, help="catalogue.toml")
-    policy.set_defaults(func=run_policy)
-
-
-def run_policy(args: argparse.Namespace) -> int:
-    policy = sign_catalogue(args.directory, args.catalogue)
-    print(f"signed policy version {policy.version}: {len(policy.entries)} catalogue entries")
-    print(f"wrote {args.directory / PUBLIC / POLICY_FILE}: hand it to the operator")
-    return 0
-
-
 def sign_catalogue(directory: Path, catalogue: Path) -> Policy:
     """Sign the catalogue file as the next policy version, in governance's ``directory``."""
-    settings = load_federation_config(directory / PUBLIC / "federation.toml")
-    governance = pki.load_ed25519_private_pem(read_private_key_file(directory / "governance.key"))
+    settings = load_federation_config(directory / PUBLIC / FEDERATION_FILE)
+    governance = pki.load_ed25519_private_pem(read_private_key_file(directory / GOVERNANCE_KEY))
     previous = directory / PUBLIC / POLICY_FILE
     version = _version(previous) + 1 if previous.exists() else 1
     policy = read_catalogue(catalogue, settings.origin, version)

@@ -1,4 +1,4 @@
-"""``scfed federation ...``: governance, offline, in its own folder. Edge code.
+"""Governance's folder, offline: the federation's keys, enrolment and removal. Edge code.
 
 Governance holds the two keys that everyone trusts: the Ed25519 key that signs the registry
 and the policy, and the federation CA's key. Neither ever leaves its folder, which nobody
@@ -20,19 +20,16 @@ version, signed here; the operator installs it with ``scfed coordinator install`
 
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from governance._toml import format_toml
 from scfed import enrolment, pki
-from scfed.cli import federation_policy
-from scfed.cli._toml import format_toml
 from scfed.config import (
-    DEFAULT_LISTEN,
     FederationConfig,
     check_address,
     check_name,
@@ -265,65 +262,3 @@ def remove(directory: Path, name: str) -> Enrolled:
     registry = without(governance.current(), check_name(name))
     path = governance.publish(registry)
     return Enrolled(directory / ISSUED / f"{name}.pem", path, registry.version)
-
-
-# ---- The command line ----
-
-
-def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``scfed federation init | enroll | remove | policy``."""
-    parser = roles.add_parser("federation", help="governance: the registry, the CA and the policy")
-    commands = parser.add_subparsers(dest="federation_command", required=True, metavar="COMMAND")
-    init = commands.add_parser("init", help="create governance's folder: its key, the CA")
-    init.add_argument("directory", type=Path, metavar="GOV", help="a new or empty folder")
-    init.add_argument("--name", required=True, help="short name: lowercase letters, digits, '-'")
-    init.add_argument("--origin", help="log origin (default: scfed.example/NAME)")
-    init.add_argument("--address", default=DEFAULT_LISTEN, help="coordinator HOST:PORT")
-    init.set_defaults(func=run_init)
-    add = commands.add_parser("enroll", help="turn an enrolment request into a certificate")
-    add.add_argument("directory", type=Path, metavar="GOV", help="governance's folder")
-    add.add_argument("--request", type=Path, required=True, help="the party's NAME.request")
-    add.add_argument("--replace", action="store_true", help="new keys for an enrolled party")
-    add.set_defaults(func=run_enroll)
-    drop = commands.add_parser("remove", help="remove a member or an operator")
-    drop.add_argument("directory", type=Path, metavar="GOV", help="governance's folder")
-    who = drop.add_mutually_exclusive_group(required=True)
-    who.add_argument("--member", metavar="NAME", help="a member to remove or suspend")
-    who.add_argument("--operator", metavar="NAME", help="an operator to remove")
-    drop.set_defaults(func=run_remove)
-    federation_policy.add_command(commands)
-
-
-def run_init(args: argparse.Namespace) -> int:
-    """``scfed federation init``."""
-    directory: Path = args.directory
-    init_federation(directory, args.name, args.origin, args.address, datetime.now(UTC))
-    print(f"created federation {args.name} in {directory}")
-    print(f"hand {directory / PUBLIC} to every party: it holds public files only")
-    print(f"keep {directory} offline: {GOVERNANCE_KEY} and {CA_KEY} sign everything")
-    return 0
-
-
-def run_enroll(args: argparse.Namespace) -> int:
-    """``scfed federation enroll``."""
-    data = read_public_file(args.request)
-    print(f"request fingerprint {enrolment.fingerprint(data)}: confirm it with its sender")
-    done = enroll(args.directory, args.request, datetime.now(UTC), replace=args.replace)
-    print(f"issued {done.certificate}")
-    print(f"signed registry version {done.version}: {done.registry}")
-    print("hand the certificate to its owner and the registry to the operator")
-    return 0
-
-
-def run_remove(args: argparse.Namespace) -> int:
-    """``scfed federation remove``."""
-    name = args.member or args.operator
-    done = remove(args.directory, name)
-    print(f"removed {name}: signed registry version {done.version}: {done.registry}")
-    print("hand the registry to the operator; nodes refuse rounds that name a removed member")
-    return 0
-
-
-def federation_settings(directory: Path) -> FederationConfig:
-    """The settings in governance's ``public/federation.toml``."""
-    return load_federation_config(directory / PUBLIC / FEDERATION_FILE)

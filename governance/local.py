@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from scfed.cli import federation, federation_policy, party
+from governance import catalogue as catalogue_file
+from governance import federation, install, party
 from scfed.config import load_coordinator_config
 from scfed.enrolment import KIND_COORDINATOR, KIND_OPERATOR
 from scfed.policy import Policy
@@ -35,14 +36,14 @@ def coordinator_config(directory: Path) -> Path:
 
 def _install_registry(directory: Path) -> None:
     config = load_coordinator_config(coordinator_config(directory))
-    party.install_registry(config, _public(directory) / federation.REGISTRY_FILE)
+    install.install_registry(config, _public(directory) / federation.REGISTRY_FILE)
 
 
 def _join(directory: Path, folder: Path, who: party.Who, now: datetime) -> Path:
     """A party's own init, governance's enrolment, the party's install; the folder."""
     request = party.init_party(folder, _public(directory) / "federation.toml", who)
     issued = federation.enroll(directory / GOVERNANCE, request, now, replace=False)
-    party.install_issued(who.kind, folder / party.CONFIG_FILES[who.kind], issued.certificate, now)
+    install.install_issued(who.kind, folder / party.CONFIG_FILES[who.kind], issued.certificate, now)
     _install_registry(directory)
     return folder
 
@@ -77,7 +78,7 @@ def enroll_operator(directory: Path, name: str, now: datetime) -> Path:
 
 def sign_catalogue(directory: Path, catalogue: Path) -> Policy:
     """Governance signs the catalogue; the operator installs it into the coordinator."""
-    policy = federation_policy.sign_catalogue(directory / GOVERNANCE, catalogue)
+    policy = catalogue_file.sign_catalogue(directory / GOVERNANCE, catalogue)
     config = load_coordinator_config(coordinator_config(directory))
-    party.install_policy(config, _public(directory) / federation.POLICY_FILE)
+    install.install_policy(config, _public(directory) / federation.POLICY_FILE)
     return policy

@@ -1,4 +1,4 @@
-"""How long an audit takes: build a real log of many in-memory rounds, then audit it.
+"""How long an audit takes (``scfed bench audit``): a real log of many rounds, audited.
 
 A benchmark, not a test: it draws keys and inputs from the operating system's randomness.
 Every round runs the real nodes and coordinator (``scfed.secagg.driver``); the log is their

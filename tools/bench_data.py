@@ -1,21 +1,24 @@
-"""``scfed bench import`` and ``scfed bench vector``: a node's data work, timed. Benchmarks.
+"""A node's vector for a large catalogue entry, timed: ``scfed bench vector``. A benchmark.
 
-``import`` writes a demand CSV of ``--rows`` rows and imports it into a fresh node database.
-``vector`` fills a node database with demand and capacity for enough commodities and weeks
-that a demand-capacity entry has ``--cells`` cells, then times computing the node's vector for
-it (reading the facts, putting them on the grid, the presence and concentration segments).
-Does I/O in a temporary folder.
+``bench_vector`` fills a node database with demand and capacity for enough commodities and
+weeks that a demand-capacity entry has about ``cells`` cells, then times computing the node's
+vector for it (reading the facts, putting them on the grid, the presence and concentration
+segments). Does I/O in a temporary folder. Its companion ``scfed bench import`` is
+``tools.bench_import``.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from node.imports import import_file
+from node.mapping import read_mapping
+from node.records import RecordStore
 from scfed.catalogue import layout, node_vector
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.policy import CatalogueEntry
@@ -23,23 +26,6 @@ from scfed.taxonomy import NODES, PRODUCT_CLASSES, STAGES, WAFERS
 
 WEEK = date(2026, 11, 30)
 HORIZON = 10
-
-
-def add_benchmarks(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    imports = kinds.add_parser("import", help="time importing a large CSV file into a node")
-    imports.add_argument("--rows", type=float, default=1e6)
-    imports.set_defaults(func=_import)
-    vector = kinds.add_parser("vector", help="time a node's vector for a large catalogue entry")
-    vector.add_argument("--cells", type=float, default=1e5)
-    vector.set_defaults(func=_vector)
-
-
-def _import(args: argparse.Namespace) -> int:
-    from node.bench_import import bench_import
-
-    seconds = bench_import(int(args.rows))
-    print(f"| CSV rows | import s |\n|--:|--:|\n| {int(args.rows):,} | {seconds:.1f} |")
-    return 0
 
 
 def commodities(count: int) -> tuple[str, ...]:
@@ -73,12 +59,18 @@ def _write_data(folder: Path, keys: tuple[str, ...]) -> None:
         (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _vector(args: argparse.Namespace) -> int:
-    from node.imports import import_file
-    from node.mapping import read_mapping
-    from node.records import RecordStore
+@dataclass(frozen=True)
+class Vector:
+    """What ``bench_vector`` timed: the vector's cells, its commodities, the seconds."""
 
-    keys = commodities(max(1, int(args.cells) // (3 * 3 * HORIZON)))
+    cells: int
+    commodities: int
+    seconds: float
+
+
+def bench_vector(cells: int) -> Vector:
+    """Time a node's vector for a demand-capacity entry of about ``cells`` cells."""
+    keys = commodities(max(1, cells // (3 * 3 * HORIZON)))
     entry = entry_of(keys)
     with tempfile.TemporaryDirectory() as directory:
         folder = Path(directory)
@@ -93,6 +85,4 @@ def _vector(args: argparse.Namespace) -> int:
         store.close()
     if vector.shape != (layout(entry, WEEK).dim,):
         raise AssertionError("the vector does not have the entry's cells")
-    print("| cells | commodities x weeks | vector s |\n|--:|--:|--:|")
-    print(f"| {vector.size:,} | {len(keys)} x {HORIZON} | {seconds:.2f} |")
-    return 0
+    return Vector(vector.size, len(keys), seconds)

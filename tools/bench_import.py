@@ -1,7 +1,8 @@
-"""How long a large CSV import takes: a benchmark function, not a test.
+"""How long a large CSV import takes: ``scfed bench import``. A benchmark, not a test.
 
 Does I/O: writes a demand CSV file, its mapping and a database in a temporary folder, imports
-the file and removes the folder. Run it with ``python -m node.bench_import [ROWS]``.
+the file into a fresh node database and removes the folder. Also runs as ``python -m
+tools.bench_import [ROWS]``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""``scfed bench picture``: is the published picture right? A benchmark, not a test.
+"""Is the published picture right? ``scfed bench picture``. A benchmark, not a test.
 
-A synthetic federation of 64 firms in Japan, Taiwan, Korea and the US (scfed.picture_data,
+A synthetic federation of 64 firms in Japan, Taiwan, Korea and the US (tools.picture_data,
 shaped by the FRED semiconductor production and capacity series over the 2020-22 squeeze)
 runs a year of weekly releases of the demand-capacity entry at the default budget, through
 the real code: each firm's vector (scfed.catalogue.node_vector, once), each firm's noise
@@ -15,10 +15,7 @@ noise from the OS.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -36,8 +33,8 @@ from scfed.dp.plan import entry_noise
 from scfed.dp.sampler import Keystream, sample
 from scfed.errors import ConfigError
 from scfed.picture import Round, release, round_of
-from scfed.picture_data import Federation, federation
 from scfed.policy import CatalogueEntry
+from tools.picture_data import Federation, federation
 
 #: The default budget and privacy unit the benchmark holds to.
 RHO_YEAR = Fraction(1, 2)
@@ -52,33 +49,8 @@ METRIC = "demand-capacity"
 SCALE_MARGIN = 1.15
 
 
-def add_benchmark(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    picture = kinds.add_parser("picture", help="how often the published traffic lights are right")
-    picture.add_argument("--draws", type=int, default=100, help="noise draws (default 100)")
-    picture.add_argument("--releases", type=int, default=52, help="weekly releases (52)")
-    picture.add_argument("--seed", type=int, default=2026, help="the synthetic federation's seed")
-    picture.add_argument(
-        "--dropouts", type=int, default=0, help="firms down in a week, at most (default 0)"
-    )
-    picture.add_argument("--fred", type=Path, help="folder of the FRED CSV files")
-    picture.add_argument("--json", action="store_true", help="the table as JSON")
-    picture.set_defaults(func=_picture)
-
-
-def _picture(args: argparse.Namespace) -> int:
-    fred = args.fred or _default_fred()
-    if args.draws < 1 or not 1 <= args.releases <= 57 or not 0 <= args.dropouts <= 3:
-        raise ConfigError("--draws must be at least 1, --releases 1 to 57, --dropouts 0 to 3")
-    started = time.perf_counter()
-    tally = measure(
-        fred, draws=args.draws, releases=args.releases, seed=args.seed, dropouts=args.dropouts
-    )
-    seconds = time.perf_counter() - started
-    print(json.dumps(tally.summary(), indent=2) if args.json else tally.table(seconds))
-    return 0
-
-
-def _default_fred() -> Path:
+def default_fred() -> Path:
+    """The FRED series' folder, ``shared/data/fred`` in a folder above the working one."""
     for parent in Path.cwd().resolve().parents:
         folder = parent / "shared" / "data" / "fred"
         if folder.is_dir():

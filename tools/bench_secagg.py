@@ -1,4 +1,4 @@
-"""``scfed bench secagg``: the in-memory round, timed per phase. Benchmarks, not tests.
+"""The in-memory round, timed per phase: ``scfed bench secagg``. A benchmark, not a test.
 
 Every node and the coordinator run in this one process on one core, one after another, so
 the wall time is the total work of the round; the result is checked against the plain sum of
@@ -8,14 +8,11 @@ advertise phase, so that column is, almost entirely, the cost of noise for all N
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from scfed.cli import bench_data, bench_picture, bench_tlog
 from scfed.dp.contribution import Ints
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.errors import ScfedError
@@ -24,34 +21,8 @@ from scfed.secagg import Phase
 from scfed.secagg.driver import Report, federation, run_round
 
 PHASES = {"advertising": Phase.ADVERTISING, "sharing": Phase.SHARING, "masking": Phase.MASKING}
-
-
-def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = roles.add_parser("bench", help="benchmarks")
-    kinds = parser.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
-    secagg = kinds.add_parser("secagg", help="time an in-memory secure-aggregation round")
-    secagg.add_argument("--nodes", type=int, default=100)
-    secagg.add_argument("--dim", type=float, default=1e5, help="cells per vector (1e5 works)")
-    secagg.add_argument("--dropout", type=float, default=0.0, help="fraction of nodes that vanish")
-    secagg.add_argument(
-        "--dropout-after", choices=sorted(PHASES), default="sharing", help="when they vanish"
-    )
-    secagg.add_argument(
-        "--sigma", default="4000", help="total noise sigma in grid units (default 4000, R 1000)"
-    )
-    secagg.add_argument("--json", action="store_true", help="one JSON object per run")
-    secagg.add_argument(
-        "--grid", action="store_true", help="README table: N 10/50/100, D 1e3/1e5, 0/10%%"
-    )
-    secagg.set_defaults(func=_secagg)
-    bench_tlog.add_benchmark(kinds)
-    bench_data.add_benchmarks(kinds)
-    bench_picture.add_benchmark(kinds)
-    audit = kinds.add_parser("audit", help="time scfed audit verify on a log of many rounds")
-    audit.add_argument("--rounds", type=int, default=100)
-    audit.add_argument("--nodes", type=int, default=50)
-    audit.add_argument("--dim", type=float, default=1e4, help="cells per round (1e4)")
-    audit.set_defaults(func=_audit)
+#: The README's table: N 10, 50, 100; D 1e3, 1e5; no dropouts or 10%.
+GRID = tuple((n, d, f) for n in (10, 50, 100) for d in (1000, 100_000) for f in (0.0, 0.1))
 
 
 @dataclass(frozen=True)
@@ -112,7 +83,8 @@ def _check(report: Report) -> None:
         raise ScfedError("the benchmark round produced a wrong sum")
 
 
-def _row(run: Run) -> str:
+def row(run: Run) -> str:
+    """The run as a row of the README's table (``HEADER``)."""
     cells = [f"{run.phases.get(p, (0.0, 0.0))[0]:.2f}" for p in (*PHASES, "unmasking")]
     noise = run.phases.get("advertising", (0.0, 0.0))[0]
     return (
@@ -126,26 +98,3 @@ HEADER = (
     "| share s | mask s | unmask s | MB/node |\n"
     "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 )
-
-
-def _secagg(args: argparse.Namespace) -> int:
-    after = PHASES[args.dropout_after]
-    if args.grid:
-        grid = [(n, d, f) for n in (10, 50, 100) for d in (1000, 100_000) for f in (0.0, 0.1)]
-    else:
-        grid = [(args.nodes, int(args.dim), args.dropout)]
-    if not args.json:
-        print(HEADER)
-    for nodes, dim, dropout in grid:
-        run = bench(nodes, dim, dropout, after, args.sigma)
-        print(json.dumps(run.__dict__) if args.json else _row(run), flush=True)
-    return 0
-
-
-def _audit(args: argparse.Namespace) -> int:
-    from auditor.bench import bench_audit
-
-    built, audited = bench_audit(args.rounds, args.nodes, int(args.dim))
-    print("| rounds | nodes | D | build the log s | audit s |\n|--:|--:|--:|--:|--:|")
-    print(f"| {args.rounds} | {args.nodes} | {int(args.dim):,} | {built:.1f} | {audited:.1f} |")
-    return 0

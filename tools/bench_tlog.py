@@ -1,16 +1,15 @@
-"""``scfed bench tlog``: the coordinator's protocol log at scale, timed. A benchmark, not a test.
+"""The coordinator's protocol log at scale, timed: ``scfed bench tlog``. Not a test.
 
-Builds a log of ``--leaves`` random 200-byte envelopes in big batches, then times what the
+Builds a log of ``leaves`` random 200-byte envelopes in big batches, then times what the
 coordinator does per acknowledged message: append one leaf (one durable transaction, as the
 daemon commits: WAL, synchronous=FULL) and produce its inclusion proof against the new size.
 For comparison it times the same work with the appends batched per transaction, then the
-signing of a checkpoint for a new size. Does I/O: the database goes to ``--dir`` or to a
-temporary directory.
+signing of a checkpoint for a new size. Does I/O: the database goes to the directory given
+or to a temporary one.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -19,30 +18,16 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from coordinator.log import ProtocolLog
 from scfed.errors import ConfigError
-
-if TYPE_CHECKING:
-    from coordinator.log import ProtocolLog
 
 ENVELOPE_BYTES = 200
 BUILD_BATCH = 100_000
 BATCHED_PER_TRANSACTION = 100
 ORIGIN = "bench.scfed.example/log"
-
-
-def add_benchmark(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``tlog`` on the ``scfed bench`` subcommands."""
-    parser = kinds.add_parser("tlog", help="time the protocol log: append, proofs, checkpoints")
-    parser.add_argument("--leaves", type=float, default=1e6, help="log size to build (1e6)")
-    parser.add_argument("--appends", type=int, default=1000, help="timed appends (1000)")
-    parser.add_argument(
-        "--dir", type=Path, default=None, help="directory for the database (default: a temp dir)"
-    )
-    parser.set_defaults(func=_run)
 
 
 @dataclass(frozen=True)
@@ -56,24 +41,20 @@ class Timings:
     proof_hashes: int
 
 
-def _run(args: argparse.Namespace) -> int:
-    leaves, appends = int(args.leaves), args.appends
-    if not 1 <= leaves <= 100_000_000 or not 1 <= appends <= 100_000:
-        raise ConfigError("--leaves must be 1..1e8 and --appends 1..1e5")
+def run(directory: Path | None, leaves: int, appends: int) -> Timings:
+    """``bench`` on a fresh database in ``directory`` (default: a temporary one), removed
+    afterwards."""
     with ExitStack() as stack:
-        directory = args.dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        directory = directory or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         path = directory / "tlog-bench.sqlite"
         if path.exists():
             raise ConfigError(f"{path} exists; the benchmark builds a fresh log")
         stack.callback(_remove_database, path)
-        print(_table(bench(path, leaves, appends)))
-    return 0
+        return bench(path, leaves, appends)
 
 
 def bench(path: Path, leaves: int, appends: int) -> Timings:
     """Build a log of ``leaves`` leaves at ``path`` and time it (see the module docstring)."""
-    from coordinator.log import ProtocolLog
-
     log = ProtocolLog(path, origin=ORIGIN, key=Ed25519PrivateKey.generate())
     try:
         started = time.perf_counter()
@@ -130,7 +111,8 @@ def _p99(values: list[float]) -> float:
     return sorted(values)[min(len(values) - 1, int(len(values) * 0.99))]
 
 
-def _table(t: Timings) -> str:
+def table(t: Timings) -> str:
+    """The timings as the README's table."""
     rows = [
         ("leaves", f"{t.leaves:,}"),
         ("build (append_many, 100k per transaction)", f"{t.build_s:.1f} s"),

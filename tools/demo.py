@@ -1,4 +1,4 @@
-"""``scfed demo``: a whole federation on this machine, one catalogue round, checked.
+"""A whole federation on this machine, one catalogue round, checked: ``scfed demo``.
 
 Makes a federation of synthetic firms (fabs, OSATs, wafer and materials suppliers, automotive
 and industrial buyers in Japan, Taiwan, Korea and the US). Each firm imports its own demand
@@ -16,12 +16,10 @@ it started is stopped before it returns.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import secrets
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -31,18 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
-from protos.scfed.v1 import service_pb2 as spb
-from protos.scfed.v1 import service_pb2_grpc as rpc
-from scfed.cli import demo_data
-from scfed.cli._processes import Processes, processes, start_coordinator, wait_for
-from scfed.cli.coordinator import AdminClient
-from scfed.cli.local import (
+from governance.local import (
     coordinator_config,
     enroll_member,
     enroll_operator,
     init_federation,
     sign_catalogue,
 )
+from protos.scfed.v1 import service_pb2 as spb
+from protos.scfed.v1 import service_pb2_grpc as rpc
+from scfed.cli.coordinator import AdminClient
 from scfed.config import load_coordinator_config, load_operator_config, read_governance_key
 from scfed.dp.accounting import epsilon
 from scfed.envelope import ABORT, SHARE_KEYS, Envelope
@@ -51,21 +47,13 @@ from scfed.messages import decode_abort, decode_result
 from scfed.picture import release, round_of
 from scfed.policy import Policy
 from scfed.transport import secure_channel
+from tools import demo_data
+from tools.processes import Processes, processes, start_coordinator, wait_for
 
 #: 95% intervals miss about 1 in 20: the demo fails when more than 1 + 25% of them miss,
 #: which happens by chance about once in 5,000 runs for its 18 published cells.
 ALLOWED_MISSES = 0.25
 Truth = dict[str, dict[tuple[str, str, dt.date], Decimal]]  # firm -> its own figures
-
-
-def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = roles.add_parser("demo", help="run a whole federation on this machine")
-    parser.add_argument(
-        "--nodes", type=int, default=len(demo_data.FIRMS), help="firms to start (3..12)"
-    )
-    parser.add_argument("--dropouts", type=int, default=0, help="nodes to kill mid-round")
-    parser.add_argument("--dir", type=Path, help="federation folder (default: a temporary one)")
-    parser.set_defaults(func=_demo)
 
 
 def setup(directory: Path, firms: tuple[demo_data.Firm, ...], start: dt.date) -> Truth:
@@ -237,10 +225,3 @@ def audit_log(directory: Path, address: str) -> int:
     print(f"\naudit of the protocol log ({len(entries)} signed messages):")
     print(text(report))
     return 0 if report.ok else 1
-
-
-def _demo(args: argparse.Namespace) -> int:
-    if args.dir is not None:
-        return run_demo(args.dir, args.nodes, args.dropouts)
-    with tempfile.TemporaryDirectory(prefix="scfed-demo-") as directory:
-        return run_demo(Path(directory), args.nodes, args.dropouts)

@@ -91,7 +91,7 @@ def _budget(args: argparse.Namespace) -> Budget:
 
 
 def _catalogue(path: Path, budget: Budget) -> Policy:
-    from scfed.cli.federation_policy import read_catalogue
+    from governance.catalogue import read_catalogue
 
     read = read_catalogue(path, "plan", 1)
     return replace(read, rho_cap=str(budget.cap), period=budget.period)

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from protos.scfed.v1 import service_pb2 as spb
-from scfed.cli import demo_data
-from scfed.cli._processes import processes, start_coordinator, wait_for
 from scfed.cli.coordinator import AdminClient
-from scfed.cli.demo import setup
 from scfed.config import load_operator_config
 from scfed.messages import decode_result
+from tools import demo_data
+from tools.demo import setup
+from tools.processes import processes, start_coordinator, wait_for
 
 pytestmark = pytest.mark.integration
 

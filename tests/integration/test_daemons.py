@@ -16,12 +16,12 @@ import grpc
 import numpy as np
 import pytest
 
+from governance import federation, install, party
+from governance.local import enroll_member, init_federation
 from node.store import NodeStore
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
-from scfed.cli import federation, party
-from scfed.cli.local import enroll_member, init_federation
 from scfed.config import load_coordinator_config
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import Envelope
@@ -175,11 +175,11 @@ def test_round_with_a_node_killed_after_sharing_keys(make_cluster: MakeCluster) 
     masking = peer.next_task()
     assert isinstance(masking, MaskingTask)
     assert victim in masking.shared
-    peer.submit(peer.round.on_masking(masking))
+    peer.submit(peer.mask(masking))
     unmask = peer.next_task()
     assert isinstance(unmask, Envelope)
     assert decode_unmask_request(unmask.body).dropped == (victim,)
-    peer.submit(peer.round.on_unmask(unmask))
+    peer.submit(peer.unmask(unmask))
     starter.join(30)
     peer.close()
     result = decode_result(outcomes[0].body)
@@ -212,7 +212,7 @@ def test_enrolled_member_missing_from_registry_is_refused(make_cluster: MakeClus
         mallory, cluster.directory / "governance/public/federation.toml", who
     )
     issued = federation.enroll(cluster.directory / "governance", request, now)
-    party.install_issued(who.kind, mallory / "node.toml", issued.certificate, now)
+    install.install_issued(who.kind, mallory / "node.toml", issued.certificate, now)
     # a certificate from the federation's CA, but the operator never installed the registry
     with member_channel(mallory, cluster.address) as channel:
         stub = rpc.NodeServiceStub(channel)

@@ -17,15 +17,15 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from governance.federation import open_governance
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import pki
-from scfed.cli._processes import Processes, processes, wait_for
-from scfed.cli.federation import open_governance
 from scfed.config import load_node_config, read_private_key_file
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.messages import noise_to_proto
 from scfed.registry import with_member_keys
 from tests.integration.conftest import Cluster, allow_adhoc, demo_cells, synthetic_figures
+from tools.processes import Processes, processes, wait_for
 
 pytestmark = pytest.mark.integration
 

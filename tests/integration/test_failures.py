@@ -22,7 +22,6 @@ import pytest
 
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import pki
-from scfed.cli._processes import wait_for
 from scfed.config import (
     TlsFiles,
     load_coordinator_config,
@@ -34,6 +33,7 @@ from scfed.config import (
 from scfed.lock import lock_path
 from scfed.transport import secure_channel
 from tests.integration.conftest import Cluster, member_channel
+from tools.processes import wait_for
 
 pytestmark = pytest.mark.integration
 

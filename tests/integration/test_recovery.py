@@ -21,7 +21,6 @@ import pytest
 
 from coordinator.store import read_rounds
 from scfed import envelope as env
-from scfed.cli._processes import start_coordinator, wait_for
 from scfed.config import load_coordinator_config, load_node_config
 from scfed.envelope import Envelope
 from scfed.errors import RemoteProtocolError, ScfedError
@@ -31,6 +30,7 @@ from scfed.storage import fetch_read_only
 from tests.integration.conftest import Cluster
 from tests.integration.peer import ScriptedNode
 from tests.integration.test_daemons import MakeCluster, assert_noisy_sum, ledger, run_round, scfed
+from tools.processes import start_coordinator, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -74,13 +74,13 @@ def interrupted_round(make_cluster: MakeCluster, peers_answering: int) -> tuple[
     for peer in peers:
         masking = peer.next_task()
         assert isinstance(masking, MaskingTask)
-        peer.submit(peer.round.on_masking(masking))
+        peer.submit(peer.mask(masking))
     requests = [peer.next_task() for peer in peers]  # each cosigns the checkpoint first
     for name in DAEMONS:
         _wait_for_log(cluster, name, "round.unmask_response accepted")
     for peer, request in list(zip(peers, requests, strict=True))[:peers_answering]:
         assert isinstance(request, Envelope)
-        peer.submit(peer.round.on_unmask(request))  # acknowledged once it is logged
+        peer.submit(peer.unmask(request))  # acknowledged once it is logged
     for peer in peers:
         peer.close()
     cluster.procs.kill("coordinator")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scfed.cli import bench_picture
+from tools import bench_picture
 
 FRED = Path(__file__).resolve().parents[3] / "shared" / "data" / "fred"
 
@@ -38,8 +38,8 @@ def test_the_entry_fits_a_default_node() -> None:
     import numpy as np
 
     from scfed.dp.ledger import Budget
-    from scfed.picture_data import federation
     from scfed.policy import Policy, check_plan
+    from tools.picture_data import federation
 
     fed = federation(FRED, np.random.default_rng(2026))
     largest = max(Counter(f.group for f in fed.firms).values())

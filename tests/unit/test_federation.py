@@ -1,6 +1,6 @@
 """Unit tests for scfed.registry and three-party enrolment: ``scfed federation`` (governance),
 ``scfed node | operator | coordinator init | install | rotate`` (each party's own folder) and
-``scfed.cli.local`` (every party on one machine)."""
+``governance.local`` (every party on one machine)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from coordinator.store import Store
+from governance import _toml, federation, install, local, party
+from governance.catalogue import sign_catalogue
 from scfed import enrolment, pki
-from scfed.cli import _toml, build_parser, federation, federation_policy, local, party
+from scfed.cli import build_parser
 from scfed.config import (
     CoordinatorConfig,
     TlsFiles,
@@ -296,7 +298,7 @@ def _install(folder: Path, who: party.Who, certificate: Path) -> bool:
     else:
         coordinator = load_coordinator_config(config_file)
         tls, server_name = coordinator.tls, coordinator.server_name
-    return party.install_certificate(tls, who, server_name, certificate, NOW)
+    return install.install_certificate(tls, who, server_name, certificate, NOW)
 
 
 @dataclass(frozen=True)
@@ -333,7 +335,7 @@ def fed(tmp_path: Path, governance: Path) -> Fed:
     issued = federation.enroll(governance, _init(governance, folder, _coordinator()), NOW)
     _install(folder, _coordinator(), issued.certificate)
     made = Fed(tmp_path, governance, folder)
-    party.install_registry(made.coordinator_config(), made.registry_file)
+    install.install_registry(made.coordinator_config(), made.registry_file)
     return made
 
 
@@ -795,14 +797,14 @@ def test_install_registry_refuses_an_older_version(fed: Fed) -> None:
     first = _save(fed.registry_file, fed.root / "v1.signed")
     fed.join(party.member("acme"))
     config = fed.coordinator_config()
-    assert party.install_registry(config, fed.registry_file) == (2, False)
+    assert install.install_registry(config, fed.registry_file) == (2, False)
     with pytest.raises(ConfigError, match="version 1 is older than version 2 installed in"):
-        party.install_registry(config, first)
+        install.install_registry(config, first)
     assert _registry_installed(fed).version == 2
 
 
 def test_install_registry_accepts_the_installed_version_again(fed: Fed) -> None:
-    assert party.install_registry(fed.coordinator_config(), fed.registry_file) == (1, False)
+    assert install.install_registry(fed.coordinator_config(), fed.registry_file) == (1, False)
 
 
 def test_install_registry_refuses_the_same_version_saying_otherwise(fed: Fed) -> None:
@@ -811,7 +813,7 @@ def test_install_registry_refuses_the_same_version_saying_otherwise(fed: Fed) ->
     forked = fed.root / "forked.signed"
     write_public(forked, seal_registry(other, opened.key).to_bytes())
     with pytest.raises(ConfigError, match="two different registry bodies as one version"):
-        party.install_registry(fed.coordinator_config(), forked)
+        install.install_registry(fed.coordinator_config(), forked)
 
 
 def test_install_registry_refuses_a_log_key_the_folder_lacks(fed: Fed) -> None:
@@ -819,7 +821,7 @@ def test_install_registry_refuses_a_log_key_the_folder_lacks(fed: Fed) -> None:
     request = _init(fed.governance, stranger, _coordinator())
     federation.enroll(fed.governance, request, NOW, replace=True)
     with pytest.raises(ConfigError, match="log key that this folder does not hold"):
-        party.install_registry(fed.coordinator_config(), fed.registry_file)
+        install.install_registry(fed.coordinator_config(), fed.registry_file)
     assert _registry_installed(fed).version == 1
 
 
@@ -829,7 +831,7 @@ def test_install_registry_refuses_another_governance(fed: Fed) -> None:
     newer = dataclasses.replace(opened.current(), version=9)
     write_public(forged, seal_registry(newer, Ed25519PrivateKey.generate()).to_bytes())
     with pytest.raises(VerificationError):
-        party.install_registry(fed.coordinator_config(), forged)
+        install.install_registry(fed.coordinator_config(), forged)
 
 
 def test_coordinator_rotation_promotes_the_log_key_with_the_registry(fed: Fed) -> None:
@@ -839,7 +841,7 @@ def test_coordinator_rotation_promotes_the_log_key_with_the_registry(fed: Fed) -
     done = federation.enroll(fed.governance, request, NOW, replace=True)
     assert _install(folder, _coordinator(), done.certificate) is True
     assert (folder / "signing.key.next").exists()  # until the registry names it
-    assert party.install_registry(fed.coordinator_config(), done.registry) == (2, True)
+    assert install.install_registry(fed.coordinator_config(), done.registry) == (2, True)
     assert not (folder / "signing.key.next").exists()
     assert _ed25519_public(folder / "signing.key") == pending_log
     assert _registry_installed(fed).coordinator_key == pending_log
@@ -853,25 +855,25 @@ def test_a_new_log_key_waits_until_no_round_is_unfinished(fed: Fed) -> None:
     done = federation.enroll(fed.governance, party.rotate(fed.coordinator, "coordinator"), NOW,
                              replace=True)  # fmt: skip
     with pytest.raises(ConfigError, match="a round is unfinished"):
-        party.install_registry(config, done.registry)
+        install.install_registry(config, done.registry)
     assert (fed.coordinator / "signing.key.next").exists()
     store.round_finished(b"r" * 16, 2.0, announce, None)
     store.close()
-    assert party.install_registry(config, done.registry) == (2, True)
+    assert install.install_registry(config, done.registry) == (2, True)
 
 
 def test_install_policy_refuses_an_older_version(fed: Fed) -> None:
     catalogue = fed.root / "catalogue.toml"
     catalogue.write_text('rho_cap = "0.5"\n', encoding="utf-8")
     policy_file = fed.governance / "public" / "policy.signed"
-    assert federation_policy.sign_catalogue(fed.governance, catalogue).version == 1
+    assert sign_catalogue(fed.governance, catalogue).version == 1
     first = _save(policy_file, fed.root / "policy-v1.signed")
-    assert federation_policy.sign_catalogue(fed.governance, catalogue).version == 2
+    assert sign_catalogue(fed.governance, catalogue).version == 2
     config = fed.coordinator_config()
-    assert party.install_policy(config, policy_file) == 2
+    assert install.install_policy(config, policy_file) == 2
     with pytest.raises(ConfigError, match="version 1 is older than version 2 installed in"):
-        party.install_policy(config, first)
-    assert party.install_policy(config, policy_file) == 2
+        install.install_policy(config, first)
+    assert install.install_policy(config, policy_file) == 2
 
 
 # ---- scfed federation remove ----
@@ -1004,7 +1006,7 @@ def test_command_remove_needs_exactly_one_of_member_and_operator(governance: Pat
         parser.parse_args(["federation", "remove", str(governance), *both])
 
 
-# ---- scfed.cli.local: every party on one machine ----
+# ---- governance.local: every party on one machine ----
 
 
 @pytest.fixture

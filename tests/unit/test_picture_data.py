@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scfed.picture_data import (
+from scfed.taxonomy import parse_commodity
+from tools.picture_data import (
     COUNTRIES,
     KYUSHU_ANALOG,
     METRICS,
@@ -23,7 +24,6 @@ from scfed.picture_data import (
     Weekly,
     federation,
 )
-from scfed.taxonomy import parse_commodity
 
 FRED = Path(__file__).resolve().parents[3] / "shared" / "data" / "fred"
 SEED = 2026

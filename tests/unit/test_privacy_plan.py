@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from coordinator.requests import Limits, announce_for
+from governance.catalogue import read_catalogue
 from protos.scfed.v1 import service_pb2 as spb
 from scfed.catalogue import node_vector
 from scfed.cli import build_parser
-from scfed.cli.federation_policy import read_catalogue
 from scfed.dp.ledger import Budget
 from scfed.errors import ConfigError
 from scfed.policy import check_plan

@@ -1,0 +1,144 @@
+"""``scfed bench ...``: the benchmarks, which live in ``tools``. Benchmarks, not tests.
+
+``secagg`` times an in-memory round per phase (``tools.bench_secagg``), ``tlog`` the
+protocol log at scale (``tools.bench_tlog``), ``import`` and ``vector`` a node's data work
+(``tools.bench_import``, ``tools.bench_data``), ``picture`` how often the published traffic
+lights are right (``tools.bench_picture``) and ``audit`` the audit of many rounds
+(``tools.bench_audit``). This module parses the arguments and prints the tables; each
+benchmark is imported when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from scfed.errors import ConfigError
+
+
+def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = roles.add_parser("bench", help="benchmarks")
+    kinds = parser.add_subparsers(dest="bench_command", required=True, metavar="BENCHMARK")
+    _add_secagg(kinds)
+    _add_tlog(kinds)
+    imports = kinds.add_parser("import", help="time importing a large CSV file into a node")
+    imports.add_argument("--rows", type=float, default=1e6)
+    imports.set_defaults(func=_import)
+    vector = kinds.add_parser("vector", help="time a node's vector for a large catalogue entry")
+    vector.add_argument("--cells", type=float, default=1e5)
+    vector.set_defaults(func=_vector)
+    _add_picture(kinds)
+    audit = kinds.add_parser("audit", help="time scfed audit verify on a log of many rounds")
+    audit.add_argument("--rounds", type=int, default=100)
+    audit.add_argument("--nodes", type=int, default=50)
+    audit.add_argument("--dim", type=float, default=1e4, help="cells per round (1e4)")
+    audit.set_defaults(func=_audit)
+
+
+def _add_secagg(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from tools.bench_secagg import PHASES
+
+    secagg = kinds.add_parser("secagg", help="time an in-memory secure-aggregation round")
+    secagg.add_argument("--nodes", type=int, default=100)
+    secagg.add_argument("--dim", type=float, default=1e5, help="cells per vector (1e5 works)")
+    secagg.add_argument("--dropout", type=float, default=0.0, help="fraction of nodes that vanish")
+    secagg.add_argument(
+        "--dropout-after", choices=sorted(PHASES), default="sharing", help="when they vanish"
+    )
+    secagg.add_argument(
+        "--sigma", default="4000", help="total noise sigma in grid units (default 4000, R 1000)"
+    )
+    secagg.add_argument("--json", action="store_true", help="one JSON object per run")
+    secagg.add_argument(
+        "--grid", action="store_true", help="README table: N 10/50/100, D 1e3/1e5, 0/10%%"
+    )
+    secagg.set_defaults(func=_secagg)
+
+
+def _add_tlog(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = kinds.add_parser("tlog", help="time the protocol log: append, proofs, checkpoints")
+    parser.add_argument("--leaves", type=float, default=1e6, help="log size to build (1e6)")
+    parser.add_argument("--appends", type=int, default=1000, help="timed appends (1000)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="directory for the database (default: a temp dir)"
+    )
+    parser.set_defaults(func=_tlog)
+
+
+def _add_picture(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    picture = kinds.add_parser("picture", help="how often the published traffic lights are right")
+    picture.add_argument("--draws", type=int, default=100, help="noise draws (default 100)")
+    picture.add_argument("--releases", type=int, default=52, help="weekly releases (52)")
+    picture.add_argument("--seed", type=int, default=2026, help="the synthetic federation's seed")
+    picture.add_argument(
+        "--dropouts", type=int, default=0, help="firms down in a week, at most (default 0)"
+    )
+    picture.add_argument("--fred", type=Path, help="folder of the FRED CSV files")
+    picture.add_argument("--json", action="store_true", help="the table as JSON")
+    picture.set_defaults(func=_picture)
+
+
+def _secagg(args: argparse.Namespace) -> int:
+    from tools.bench_secagg import GRID, HEADER, PHASES, bench, row
+
+    after = PHASES[args.dropout_after]
+    grid = GRID if args.grid else ((args.nodes, int(args.dim), args.dropout),)
+    if not args.json:
+        print(HEADER)
+    for nodes, dim, dropout in grid:
+        run = bench(nodes, dim, dropout, after, args.sigma)
+        print(json.dumps(run.__dict__) if args.json else row(run), flush=True)
+    return 0
+
+
+def _tlog(args: argparse.Namespace) -> int:
+    from tools.bench_tlog import run, table
+
+    leaves, appends = int(args.leaves), args.appends
+    if not 1 <= leaves <= 100_000_000 or not 1 <= appends <= 100_000:
+        raise ConfigError("--leaves must be 1..1e8 and --appends 1..1e5")
+    print(table(run(args.dir, leaves, appends)))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from tools.bench_import import bench_import
+
+    seconds = bench_import(int(args.rows))
+    print(f"| CSV rows | import s |\n|--:|--:|\n| {int(args.rows):,} | {seconds:.1f} |")
+    return 0
+
+
+def _vector(args: argparse.Namespace) -> int:
+    from tools.bench_data import HORIZON, bench_vector
+
+    timed = bench_vector(int(args.cells))
+    print("| cells | commodities x weeks | vector s |\n|--:|--:|--:|")
+    print(f"| {timed.cells:,} | {timed.commodities} x {HORIZON} | {timed.seconds:.2f} |")
+    return 0
+
+
+def _picture(args: argparse.Namespace) -> int:
+    from tools.bench_picture import default_fred, measure
+
+    fred = args.fred or default_fred()
+    if args.draws < 1 or not 1 <= args.releases <= 57 or not 0 <= args.dropouts <= 3:
+        raise ConfigError("--draws must be at least 1, --releases 1 to 57, --dropouts 0 to 3")
+    started = time.perf_counter()
+    tally = measure(
+        fred, draws=args.draws, releases=args.releases, seed=args.seed, dropouts=args.dropouts
+    )
+    seconds = time.perf_counter() - started
+    print(json.dumps(tally.summary(), indent=2) if args.json else tally.table(seconds))
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from tools.bench_audit import bench_audit
+
+    built, audited = bench_audit(args.rounds, args.nodes, int(args.dim))
+    print("| rounds | nodes | D | build the log s | audit s |\n|--:|--:|--:|--:|--:|")
+    print(f"| {args.rounds} | {args.nodes} | {int(args.dim):,} | {built:.1f} | {audited:.1f} |")
+    return 0

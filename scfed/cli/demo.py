@@ -1,0 +1,29 @@
+"""``scfed demo``: a whole federation on this machine, one catalogue round, checked.
+
+The demo itself is ``tools.demo``; this module parses the arguments and picks its folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+
+def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from tools.demo_data import FIRMS
+
+    parser = roles.add_parser("demo", help="run a whole federation on this machine")
+    parser.add_argument("--nodes", type=int, default=len(FIRMS), help="firms to start (3..12)")
+    parser.add_argument("--dropouts", type=int, default=0, help="nodes to kill mid-round")
+    parser.add_argument("--dir", type=Path, help="federation folder (default: a temporary one)")
+    parser.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from tools.demo import run_demo
+
+    if args.dir is not None:
+        return run_demo(args.dir, args.nodes, args.dropouts)
+    with tempfile.TemporaryDirectory(prefix="scfed-demo-") as directory:
+        return run_demo(Path(directory), args.nodes, args.dropouts)

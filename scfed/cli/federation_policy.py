@@ -1,0 +1,27 @@
+"""``scfed federation policy``: governance signs the query catalogue and the budget.
+
+The catalogue file's format, and the checks and signing, are in ``governance.catalogue``;
+this module parses the arguments and prints what was signed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from governance.catalogue import sign_catalogue
+from governance.federation import POLICY_FILE, PUBLIC
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    policy = commands.add_parser("policy", help="sign the query catalogue and budget")
+    policy.add_argument("directory", type=Path, metavar="GOV", help="governance's folder")
+    policy.add_argument("--catalogue", type=Path, required=True, help="catalogue.toml")
+    policy.set_defaults(func=run_policy)
+
+
+def run_policy(args: argparse.Namespace) -> int:
+    policy = sign_catalogue(args.directory, args.catalogue)
+    print(f"signed policy version {policy.version}: {len(policy.entries)} catalogue entries")
+    print(f"wrote {args.directory / PUBLIC / POLICY_FILE}: hand it to the operator")
+    return 0
