@@ -12,11 +12,11 @@ import hashlib
 
 import grpc
 
+from edge.transport import describe
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1.service_pb2_grpc import LogServiceStub
 from scfed import note
 from scfed.errors import RemoteProtocolError
-from scfed.transport import describe
 
 #: Leaves asked for per GetEntries call; the server may answer with fewer.
 PAGE = 256

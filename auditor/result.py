@@ -110,9 +110,9 @@ def _difference(published: bytes, recomputed: bytes) -> str:
 def check_release_charged(
     view: RoundView, announce: Announce, request: UnmaskRequest, responses: Responses
 ) -> str:
-    """A release is a release (DESIGN.md section 3): once t valid unmask responses are logged,
-    anyone holding the log can rebuild the noisy sum, so the round must end in a logged
-    result and its charge. An abort passes only if the logged shares rebuild no sum."""
+    """A release is a release (docs/architecture.md, step 7): once t valid unmask responses
+    are logged, anyone holding the log can rebuild the noisy sum, so the round must end in a
+    logged result and its charge. An abort passes only if the logged shares rebuild no sum."""
     t, outcome, charge = announce.threshold, view.outcome_leaf, view.charge_leaf
     if len(responses) < t:
         return f"{len(responses)} valid unmask responses, fewer than t = {t}: no sum to rebuild"

@@ -1,4 +1,4 @@
-"""Audit a protocol log: every check of DESIGN.md sections 2 to 5, recorded. Pure, no I/O.
+"""Audit a protocol log: every check docs/architecture.md lists, recorded. Pure, no I/O.
 
 The governance key is the only trust anchor. From it the auditor opens the registries the log
 carries, and from those it learns the coordinator's and the members' keys. ``audit`` runs every
@@ -178,7 +178,7 @@ def check_budget(spent: dict[str, Fraction], budget: Budget) -> str:
 
 
 def check_cadence(audited: Sequence[RoundAudit]) -> str:
-    """No catalogue entry is released twice in one cadence window (DESIGN.md section 4):
+    """No catalogue entry is released twice in one cadence window (README, Differential privacy):
     every round with a logged result counts, aborted rounds and rounds in progress do not."""
     released: dict[tuple[str, str, str], list[str]] = {}
     for entry in audited:

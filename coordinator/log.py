@@ -31,6 +31,8 @@ from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from edge.logdir import write_log_dir
+from edge.storage import fetch, open_database, transaction
 from scfed import note, tlog
 from scfed.errors import (
     ConfigError,
@@ -39,8 +41,6 @@ from scfed.errors import (
     StorageError,
     VerificationError,
 )
-from scfed.logdir import write_log_dir
-from scfed.storage import fetch, open_database, transaction
 
 __all__ = ["SCHEMA", "Listed", "ProtocolLog"]
 

@@ -27,22 +27,18 @@ from coordinator.log_service import LogService
 from coordinator.rounds import Hub, Rounds
 from coordinator.signed import RegistryFile, logged_log_key, logged_versions, signed_files
 from coordinator.store import Store
+from edge.config import read_governance_key
+from edge.files import read_private_key_file, read_public_file
+from edge.transport import check_tls_files, expiry_warnings
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed import pki
-from scfed.config import (
-    CoordinatorConfig,
-    TlsFiles,
-    read_governance_key,
-    read_private_key_file,
-    read_public_file,
-)
+from scfed.config import CoordinatorConfig, TlsFiles
 from scfed.envelope import Envelope
 from scfed.errors import ConfigError, PermissionDeniedError, VerificationError
 from scfed.messages import MAX_PARTICIPANTS, Operator
 from scfed.tasks import receipt_to_proto
-from scfed.transport import check_tls_files, expiry_warnings
 
 log = logging.getLogger("scfed.coordinator")
 

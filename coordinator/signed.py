@@ -1,7 +1,7 @@
 """The governance-signed files the coordinator serves, never older than what it logged or
 loaded. Does I/O (the files, and the protocol log's database).
 
-Registry and policy versions only go forward (DESIGN.md section 3). Every registry and policy
+Registry and policy versions only go forward (``scfed.versions``). Every registry and policy
 the coordinator used is in its protocol log, so at start the newest of each kind there is the
 floor; each version loaded since raises it. At start, a file below the floor, or another body
 signed as the version at the floor, is a ConfigError: the coordinator does not start. A file
@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from coordinator.log import ProtocolLog
+from edge.config import read_policy_file, read_registry_file
+from edge.storage import fetch, open_database, transaction
 from scfed import envelope as env
-from scfed.config import CoordinatorConfig, read_policy_file, read_registry_file
+from scfed.config import CoordinatorConfig
 from scfed.envelope import Envelope
 from scfed.errors import ConfigError, RefusedError, RemoteProtocolError, StorageError
 from scfed.messages import Registry, decode_registry
 from scfed.policy import Policy, decode_policy
-from scfed.storage import fetch, open_database, transaction
 from scfed.versions import Held, Versioned, check_forward
 
 log = logging.getLogger("scfed.coordinator")

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from scfed import storage
+from edge import storage
+from edge.storage import fetch_read_only, insert_charge, open_database, transaction
 from scfed.dp.ledger import Charge
 from scfed.envelope import Envelope
 from scfed.errors import StorageError
-from scfed.storage import fetch_read_only, insert_charge, open_database, transaction
 
 _SCHEMA = (
     """

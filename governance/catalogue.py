@@ -41,10 +41,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 
+from edge.config import load_federation_config
+from edge.files import read_private_key_file, write_public
 from governance.federation import FEDERATION_FILE, GOVERNANCE_KEY, POLICY_FILE, PUBLIC
 from protos.scfed.v1 import messages_pb2 as pb
 from scfed import pki
-from scfed.config import load_federation_config, read_private_key_file, write_public
 from scfed.dp.params import CONCENTRATION_LIPSCHITZ as LIPSCHITZ
 from scfed.envelope import Envelope
 from scfed.errors import ConfigError, RemoteProtocolError

@@ -27,20 +27,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge.config import load_federation_config, read_registry_file
+from edge.files import read_private_key_file, read_public_file, write_private, write_public
 from governance._toml import format_toml
 from scfed import enrolment, pki
-from scfed.config import (
-    FederationConfig,
-    check_address,
-    check_name,
-    check_origin,
-    load_federation_config,
-    read_private_key_file,
-    read_public_file,
-    read_registry_file,
-    write_private,
-    write_public,
-)
+from scfed.config import FederationConfig, check_address, check_name, check_origin
 from scfed.enrolment import KIND_COORDINATOR, KIND_MEMBER, Request
 from scfed.errors import ConfigError
 from scfed.messages import Member, Operator, Registry

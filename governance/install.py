@@ -14,26 +14,19 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from edge.config import read_governance_key, read_policy_file, read_registry_file
+from edge.files import read_private_key_file, read_public_file, write_public
+from edge.storage import fetch_read_only
+from edge.transport import check_tls_files
 from governance.party import IDENTITY_KEY, NEXT, Who, open_folder
 from scfed import envelope as env
 from scfed import pki
-from scfed.config import (
-    CoordinatorConfig,
-    TlsFiles,
-    read_governance_key,
-    read_policy_file,
-    read_private_key_file,
-    read_public_file,
-    read_registry_file,
-    write_public,
-)
+from scfed.config import CoordinatorConfig, TlsFiles
 from scfed.enrolment import KIND_COORDINATOR, KIND_MEMBER
 from scfed.envelope import Envelope
 from scfed.errors import ConfigError, RefusedError, ScfedError
 from scfed.messages import decode_registry
 from scfed.policy import decode_policy
-from scfed.storage import fetch_read_only
-from scfed.transport import check_tls_files
 from scfed.versions import Held, check_forward
 
 

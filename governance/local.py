@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from edge.config import load_coordinator_config
 from governance import catalogue as catalogue_file
 from governance import federation, install, party
-from scfed.config import load_coordinator_config
 from scfed.enrolment import KIND_COORDINATOR, KIND_OPERATOR
 from scfed.policy import Policy
 

@@ -18,6 +18,14 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge.config import (
+    load_coordinator_config,
+    load_federation_config,
+    load_node_config,
+    load_operator_config,
+    read_governance_key,
+)
+from edge.files import read_public_file, write_private, write_public
 from governance._toml import TomlDocument, format_toml
 from governance.federation import (
     CA_CERTIFICATE,
@@ -45,14 +53,6 @@ from scfed.config import (
     FederationConfig,
     TlsFiles,
     check_name,
-    load_coordinator_config,
-    load_federation_config,
-    load_node_config,
-    load_operator_config,
-    read_governance_key,
-    read_public_file,
-    write_private,
-    write_public,
 )
 from scfed.enrolment import KIND_COORDINATOR, KIND_MEMBER, KIND_OPERATOR, Request
 from scfed.errors import ConfigError

@@ -15,6 +15,9 @@ from datetime import UTC, date, datetime
 
 import grpc
 
+from edge.config import read_governance_key
+from edge.files import read_private_key_file
+from edge.transport import describe, secure_channel, unreachable
 from node.figures import input_vector
 from node.governance import SignedVersions
 from node.logcheck import NodeLog
@@ -25,7 +28,7 @@ from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed import envelope as env
 from scfed import pki
 from scfed.catalogue import node_vector
-from scfed.config import NodeConfig, read_governance_key, read_private_key_file
+from scfed.config import NodeConfig
 from scfed.dp.contribution import Ints
 from scfed.dp.ledger import period_label
 from scfed.envelope import Envelope
@@ -57,7 +60,6 @@ from scfed.tasks import (
     task_from_proto,
     task_receipt,
 )
-from scfed.transport import describe, secure_channel, unreachable
 from scfed.witness import Witnessed
 
 log = logging.getLogger("scfed.node")

@@ -1,7 +1,7 @@
 """The governance-signed registry and policy a node holds: verified, kept, and only ever
 replaced by a newer version. Does I/O (through the node's store).
 
-Versions go forward for good (DESIGN.md section 3). Each version the node accepts is kept in
+Versions go forward for good (``scfed.versions``). Each version the node accepts is kept in
 its store with its envelope before the node acts on it, and the newest of each kind is opened
 again when the node starts, before the coordinator has sent anything. So neither a restart nor
 a coordinator that replays an old envelope can make the node take back an older registry

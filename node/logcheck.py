@@ -17,10 +17,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge.files import write_public
 from node.store import NodeStore
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
-from scfed.config import write_public
 from scfed.errors import RefusedError, RemoteProtocolError
 from scfed.messages import Announce, Registry
 from scfed.tasks import MAX_PROOF_HASHES, Receipt

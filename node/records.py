@@ -40,10 +40,10 @@ from google.protobuf import descriptor_pool, message_factory
 from google.protobuf import struct_pb2 as _struct  # noqa: F401  (registers Struct, for records)
 from google.protobuf.message import Message
 
+from edge.storage import fetch, open_database, transaction
 from protos.scfed.v1 import records_pb2 as _records  # noqa: F401  (registers scfed's records)
 from scfed.catenax import WAFER_EQUIVALENTS
 from scfed.errors import ImportRowError, StorageError
-from scfed.storage import fetch, open_database, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS data_files (

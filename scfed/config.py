@@ -1,42 +1,30 @@
-"""Configuration and key files: the one module of the core that reads and writes files.
+"""Configuration: what a node, a coordinator, an operator and a federation folder are set up
+with, as frozen dataclasses, the checks on single values, and the parsing of a TOML file's
+bytes into them. Pure: ``edge.config`` reads the files and calls the ``parse_*`` functions.
 
-It loads the TOML configuration of a node, a coordinator, an operator and a federation folder
-into frozen dataclasses, reads private keys (refusing files that group or others may access),
-the pinned governance key and the signed registry, and writes files atomically. Relative paths
-in a configuration are taken from the configuration file's folder and returned absolute.
-
-Every problem raises ConfigError naming the file and, inside a TOML file, the dotted key.
-Unknown keys are refused, so a misspelt setting never silently falls back to its default.
+Relative paths in a configuration are taken from the configuration file's folder; given the
+file's absolute path, as the loaders pass it, every path comes back absolute. Every problem
+raises ConfigError naming the file and, inside a TOML file, the dotted key. Unknown keys are
+refused, so a misspelt setting never silently falls back to its default.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-import stat
+import posixpath
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from scfed import pki
 from scfed.dp.ledger import MAX_RHO_CAP, Budget
-from scfed.envelope import Envelope
-from scfed.errors import ConfigError, RemoteProtocolError, VerificationError
+from scfed.errors import ConfigError, RemoteProtocolError
 from scfed.messages import (
     MAX_CELLS,
     MAX_PHASE_TIMEOUT_MS,
     MIN_PHASE_TIMEOUT_MS,
-    Registry,
     check_member_id,
 )
-from scfed.registry import open_registry
-
-if TYPE_CHECKING:
-    from scfed.policy import Policy
 
 DEFAULT_LISTEN = "127.0.0.1:7443"
 DEFAULT_MIN_N_MIN = 3
@@ -51,7 +39,8 @@ DEFAULT_POLICY = "../policy.signed"
 DEFAULT_NODE_DATABASE = "node.sqlite"
 DEFAULT_COORDINATOR_DATABASE = "coordinator.sqlite"
 MAX_ORIGIN = 200
-#: Privacy defaults (DESIGN.md section 4): rho 0.5 per firm per year, delta 1e-9, one colluder.
+#: Privacy defaults (README, Differential privacy): rho 0.5 per firm per year, delta 1e-9,
+#: one colluder.
 DEFAULT_RHO_CAP = "0.5"
 DEFAULT_PERIOD = "year"
 DEFAULT_DELTA = 1e-9
@@ -61,9 +50,6 @@ DEFAULT_NOISE_FLOOR = "2"
 DEFAULT_ADHOC_CAP = Fraction(1, 20)
 MIN_DELTA, MAX_DELTA = 1e-15, 1e-3
 MAX_SERVER_NAME = 253
-
-PRIVATE_MODE = 0o600
-PUBLIC_MODE = 0o644
 
 
 @dataclass(frozen=True)
@@ -290,20 +276,13 @@ class _Table:
         value = self.string(key, default)
         if not value.strip() or "\0" in value:
             raise self.error(key, f"must be a file name, not {value!r}")
-        return Path(os.path.abspath(self.file.parent / value))
+        # normpath only rewrites the text (no file system): ``a/../b`` becomes ``b``.
+        return Path(posixpath.normpath(self.file.parent / value))
 
 
-def _absolute(path: Path) -> Path:
-    return Path(os.path.abspath(path))
-
-
-def _parse_toml(path: Path) -> dict[str, object]:
+def _parse_toml(path: Path, data: bytes) -> dict[str, object]:
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror or exc}") from exc
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -317,9 +296,9 @@ def _check_keys(table: _Table, allowed: frozenset[str], tables: Sequence[str] = 
             raise table.error(key, f"unknown key (allowed here: {listed})")
 
 
-def _load_tables(path: Path, schema: _Schema) -> dict[str, _Table]:
-    """The tables of the TOML file at ``path``, checked against ``schema``."""
-    data = _parse_toml(path)
+def _load_tables(path: Path, raw: bytes, schema: _Schema) -> dict[str, _Table]:
+    """The tables of the TOML file ``raw`` read from ``path``, checked against ``schema``."""
+    data = _parse_toml(path, raw)
     names = [name for name in schema if name]
     top = _Table(path, "", {k: v for k, v in data.items() if k not in names})
     _check_keys(top, schema[""], names)
@@ -385,10 +364,9 @@ def _privacy(table: _Table) -> Privacy:
     )
 
 
-def load_node_config(path: Path) -> NodeConfig:
-    """The node configuration (``node.toml``) at ``path``."""
-    path = _absolute(path)
-    tables = _load_tables(path, _NODE_SCHEMA)
+def parse_node_config(path: Path, data: bytes) -> NodeConfig:
+    """The node configuration (``node.toml``) in ``data``, the bytes of the file ``path``."""
+    tables = _load_tables(path, data, _NODE_SCHEMA)
     top, keys, policy = tables[""], tables["keys"], tables["policy"]
     return NodeConfig(
         path=path,
@@ -409,10 +387,9 @@ def load_node_config(path: Path) -> NodeConfig:
     )
 
 
-def load_coordinator_config(path: Path) -> CoordinatorConfig:
-    """The coordinator configuration (``coordinator.toml``) at ``path``."""
-    path = _absolute(path)
-    tables = _load_tables(path, _COORDINATOR_SCHEMA)
+def parse_coordinator_config(path: Path, data: bytes) -> CoordinatorConfig:
+    """The coordinator configuration (``coordinator.toml``) in ``data``, from ``path``."""
+    tables = _load_tables(path, data, _COORDINATOR_SCHEMA)
     top, keys, limits = tables[""], tables["keys"], tables["limits"]
     timeout = (DEFAULT_PHASE_TIMEOUT_MS, MIN_PHASE_TIMEOUT_MS, MAX_PHASE_TIMEOUT_MS)
     message_bytes = (DEFAULT_MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES, MAX_MESSAGE_BYTES)
@@ -434,10 +411,9 @@ def load_coordinator_config(path: Path) -> CoordinatorConfig:
     )
 
 
-def load_operator_config(path: Path) -> OperatorConfig:
-    """The operator configuration (``operator.toml``) at ``path``."""
-    path = _absolute(path)
-    tables = _load_tables(path, _OPERATOR_SCHEMA)
+def parse_operator_config(path: Path, data: bytes) -> OperatorConfig:
+    """The operator configuration (``operator.toml``) in ``data``, from ``path``."""
+    tables = _load_tables(path, data, _OPERATOR_SCHEMA)
     top = tables[""]
     return OperatorConfig(
         path=path,
@@ -448,10 +424,10 @@ def load_operator_config(path: Path) -> OperatorConfig:
     )
 
 
-def load_federation_config(path: Path) -> FederationConfig:
-    """The description of a federation folder (``federation.toml``) at ``path``."""
-    path = _absolute(path)
-    top = _load_tables(path, _FEDERATION_SCHEMA)[""]
+def parse_federation_config(path: Path, data: bytes) -> FederationConfig:
+    """The description of a federation folder (``federation.toml``) in ``data``, from
+    ``path``."""
+    top = _load_tables(path, data, _FEDERATION_SCHEMA)[""]
     return FederationConfig(
         path=path,
         name=top.checked("name", check_name),
@@ -459,119 +435,3 @@ def load_federation_config(path: Path) -> FederationConfig:
         address=top.checked("address", check_address),
         server_name=top.checked("server_name", check_server_name),
     )
-
-
-# ---- Key and registry files ----
-
-
-def read_public_file(path: Path) -> bytes:
-    """The bytes of a file anyone may read (certificate, public key, registry)."""
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-
-
-def read_private_key_file(path: Path) -> bytes:
-    """The bytes of a private key file; ConfigError if group or others may access it."""
-    try:
-        with path.open("rb") as handle:
-            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-            if mode & 0o077:
-                raise ConfigError(
-                    f"{path}: private key file is accessible by group or others "
-                    f"(mode {mode:04o}); restrict it with: chmod 600 {path}"
-                )
-            return handle.read()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read private key: {exc.strerror or exc}") from exc
-
-
-def read_governance_key(path: Path) -> bytes:
-    """The raw 32-byte governance public key from a file holding ``ed25519:BASE64``."""
-    data = read_public_file(path)
-    try:
-        key = pki.parse_ed25519_public_text(data.decode("ascii").strip())
-    except (UnicodeDecodeError, ConfigError) as exc:
-        raise ConfigError(f"{path}: not an Ed25519 public key file: {exc}") from exc
-    return pki.ed25519_public_raw(key)
-
-
-def read_policy_file(path: Path, origin: str, governance_key: bytes) -> tuple[Policy, Envelope]:
-    """The policy stored at ``path`` (a serialized envelope), verified against governance."""
-    from scfed.policy import open_policy
-
-    data = read_public_file(path)
-    try:
-        envelope = Envelope.from_bytes(data)
-        return open_policy(envelope, origin, governance_key), envelope
-    except (VerificationError, RemoteProtocolError) as exc:
-        raise ConfigError(
-            f"{path}: not a policy signed by this federation's governance: {exc}"
-        ) from exc
-
-
-def read_registry_file(path: Path, origin: str, governance_key: bytes) -> tuple[Registry, Envelope]:
-    """The registry stored at ``path`` (a serialized envelope), verified against governance."""
-    data = read_public_file(path)
-    try:
-        envelope = Envelope.from_bytes(data)
-        return open_registry(envelope, origin, governance_key), envelope
-    except VerificationError as exc:
-        raise VerificationError(f"{path}: {exc}") from exc
-    except RemoteProtocolError as exc:
-        raise ConfigError(f"{path}: not a valid signed registry: {exc}") from exc
-
-
-# ---- Writing ----
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically with ``data``, readable by the owner only (0600)."""
-    _write_atomic(path, data, PRIVATE_MODE)
-
-
-def write_public(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically with ``data``, readable by everyone (0644)."""
-    _write_atomic(path, data, PUBLIC_MODE)
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write a temporary file beside ``path``, sync it, then rename it over ``path``.
-
-    The temporary file is created 0600, so a private key is never readable by others, even
-    for a moment; the final mode is set before the rename.
-    """
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        descriptor = os.open(temporary, flags, PRIVATE_MODE)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        _fill(descriptor, data, mode)
-        os.replace(temporary, path)
-    except BaseException as exc:
-        temporary.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from exc
-        raise
-    _sync_folder(path.parent)
-
-
-def _fill(descriptor: int, data: bytes, mode: int) -> None:
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fchmod(handle.fileno(), mode)
-        os.fsync(handle.fileno())
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make a rename durable; some file systems cannot sync a folder, which is harmless."""
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)

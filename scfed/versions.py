@@ -1,5 +1,5 @@
 """Registry and policy versions only go forward: the one rule node, coordinator and auditor
-apply (DESIGN.md section 3). Pure, no I/O.
+apply (docs/architecture.md, step 0). Pure, no I/O.
 
 Each party keeps the newest governance-signed version of each kind it has taken (``Held``):
 a node the one it accepted, persisted across restarts; the coordinator the newest it logged or

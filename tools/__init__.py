@@ -5,4 +5,5 @@ its child processes in ``tools.processes``, also used by the integration tests).
 ``bench_*`` modules time the secure aggregation, the protocol log, the audit and a node's
 data work, and measure how often the published picture is right on a synthetic federation
 (``tools.picture_data``). ``scfed demo`` and ``scfed bench`` call them.
+``tools.round_vectors`` writes the round known-answer vectors kept in tests/vectors/round.
 """

@@ -29,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from coordinator.admin_client import AdminClient
+from edge.config import load_coordinator_config, load_operator_config, read_governance_key
+from edge.transport import secure_channel
 from governance.local import (
     coordinator_config,
     enroll_member,
@@ -38,15 +41,12 @@ from governance.local import (
 )
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
-from scfed.cli.coordinator import AdminClient
-from scfed.config import load_coordinator_config, load_operator_config, read_governance_key
 from scfed.dp.accounting import epsilon
 from scfed.envelope import ABORT, SHARE_KEYS, Envelope
 from scfed.errors import ConfigError
 from scfed.messages import decode_abort, decode_result
 from scfed.picture import release, round_of
 from scfed.policy import Policy
-from scfed.transport import secure_channel
 from tools import demo_data
 from tools.processes import Processes, processes, start_coordinator, wait_for
 
@@ -199,7 +199,7 @@ def _coverage(directory: Path, covered: int, total: int, rho: Fraction) -> int:
 
 
 def _policy(directory: Path) -> Policy:
-    from scfed.config import read_policy_file
+    from edge.config import read_policy_file
 
     config = load_coordinator_config(coordinator_config(directory))
     governance = read_governance_key(config.governance_key)

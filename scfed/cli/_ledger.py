@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 
+from edge.storage import read_charges
 from scfed.config import Privacy
 from scfed.dp.accounting import epsilon
 from scfed.dp.ledger import Budget, Charge, period_label
-from scfed.storage import read_charges
 
 
 def show_ledger(database: Path, privacy: Privacy) -> int:

@@ -15,6 +15,7 @@ import base64
 from collections.abc import Sequence
 from pathlib import Path
 
+from edge.files import read_bounded
 from scfed.cli import audit_log
 from scfed.dp.ledger import PERIODS, Budget, parse_rho
 from scfed.errors import ConfigError, VerificationError
@@ -80,7 +81,7 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _verify(args: argparse.Namespace) -> int:
     from auditor.report import text, to_json
     from auditor.verify import audit
-    from scfed.config import read_governance_key
+    from edge.config import read_governance_key
 
     if args.coordinator is not None and args.config is None:
         raise ConfigError("--coordinator needs --config operator.toml for its TLS files")
@@ -106,9 +107,9 @@ def _read_log(args: argparse.Namespace) -> tuple[list[bytes], bytes]:
     if args.log is not None:
         return read_log_dir(args.log)
     from auditor.fetch import fetch_log
+    from edge.config import load_operator_config
+    from edge.transport import secure_channel
     from protos.scfed.v1.service_pb2_grpc import LogServiceStub
-    from scfed.config import load_operator_config
-    from scfed.transport import secure_channel
 
     config = load_operator_config(args.config)
     options = [("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)]
@@ -120,8 +121,8 @@ def _read_log(args: argparse.Namespace) -> tuple[list[bytes], bytes]:
 
 
 def read_log_dir(path: Path) -> tuple[list[bytes], bytes]:
-    """An exported log directory (``scfed.logdir``, imported only when used)."""
-    from scfed.logdir import read_log_dir as read
+    """An exported log directory (``edge.logdir``, imported only when used)."""
+    from edge.logdir import read_log_dir as read
 
     return read(path)
 
@@ -164,11 +165,10 @@ def _verifier(text: str, where: str) -> Verifier:
 
 def _read_note(path: Path) -> bytes:
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_NOTE_BYTES + 1)
+        data = read_bounded(path, MAX_NOTE_BYTES)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if len(data) > MAX_NOTE_BYTES:
+    if data is None:
         raise VerificationError(f"{path}: larger than {MAX_NOTE_BYTES} bytes; not a signed note")
     return data
 

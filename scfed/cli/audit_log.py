@@ -21,20 +21,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from edge.config import load_operator_config, read_governance_key, read_registry_file
+from edge.files import read_private_key_file, write_private, write_public
+from edge.transport import secure_channel
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed import pki
-from scfed.config import (
-    load_operator_config,
-    read_governance_key,
-    read_private_key_file,
-    read_registry_file,
-    write_private,
-    write_public,
-)
 from scfed.errors import ConfigError
 from scfed.note import Verifier, parse_verifier_key
-from scfed.transport import secure_channel
 from scfed.witness import LogView, cosign
 
 RPC_TIMEOUT_S = 60.0
@@ -73,7 +67,7 @@ def _log_stub(args: argparse.Namespace) -> tuple[rpc.LogServiceStub, grpc.Channe
 
 def _export(args: argparse.Namespace) -> int:
     from auditor.fetch import fetch_log
-    from scfed.logdir import write_log_dir
+    from edge.logdir import write_log_dir
 
     stub, channel = _log_stub(args)
     with channel:

@@ -8,24 +8,20 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-import grpc
 import numpy as np
 
+from coordinator.admin_client import AdminClient
+from edge.config import load_coordinator_config, load_operator_config
+from edge.files import write_public
+from edge.lock import state_lock
 from protos.scfed.v1 import service_pb2 as spb
-from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed import enrolment
 from scfed.cli import party, results
-from scfed.config import (
-    OperatorConfig,
-    load_coordinator_config,
-    load_operator_config,
-    write_public,
-)
+from scfed.config import OperatorConfig
 from scfed.dp.distribution import halfwidth, noise_sd
 from scfed.dp.params import DEFAULT_PLAUSIBLE, MAGNITUDE, UNITS, Noise
-from scfed.envelope import RESULT, Envelope
-from scfed.errors import ConfigError, RemoteProtocolError, ScfedError
-from scfed.lock import state_lock
+from scfed.envelope import RESULT
+from scfed.errors import ConfigError, ScfedError
 from scfed.messages import (
     DEFAULT_N_MIN,
     Result,
@@ -33,7 +29,6 @@ from scfed.messages import (
     decode_result,
     noise_to_proto,
 )
-from scfed.transport import describe, secure_channel, unreachable
 
 
 def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,7 +64,7 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _noise_arguments(start: argparse.ArgumentParser) -> None:
-    noise = start.add_argument_group("noise and privacy unit (DESIGN.md section 4)")
+    noise = start.add_argument_group("noise and privacy unit (README: Differential privacy)")
     noise.add_argument("--sigma", help="ad hoc: total noise sigma, grid units (decimal)")
     noise.add_argument("--bound", type=int, help="ad hoc: privacy radius R or clip C")
     noise.add_argument("--unit", choices=UNITS, default=MAGNITUDE, help="privacy unit")
@@ -109,43 +104,6 @@ def read_cells(path: Path) -> list[str]:
     if len(set(cells)) != len(cells):
         raise ConfigError(f"{path} names a cell twice")
     return cells
-
-
-class AdminClient:
-    """The operator's connection to the coordinator's admin service."""
-
-    def __init__(self, config: OperatorConfig, address: str | None = None) -> None:
-        self._target = address or config.coordinator
-        self._channel = secure_channel(config.tls, self._target, config.server_name)
-        self._stub = rpc.AdminServiceStub(self._channel)
-
-    def __enter__(self) -> AdminClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._channel.close()
-
-    def status(self, timeout: float = 10.0) -> spb.CoordinatorStatus:
-        """Who is connected and where the latest round stands."""
-        try:
-            return self._stub.Status(spb.StatusRequest(), timeout=timeout)
-        except grpc.RpcError as exc:
-            raise _refused(exc, self._target) from exc
-
-    def start_round(self, request: spb.StartRoundRequest, timeout: float) -> tuple[bytes, Envelope]:
-        """Run a round; its id and signed outcome."""
-        try:
-            answer = self._stub.StartRound(request, timeout=timeout)
-        except grpc.RpcError as exc:
-            raise _refused(exc, self._target) from exc
-        return answer.round_id, Envelope.from_proto(answer.outcome)
-
-
-def _refused(exc: grpc.RpcError, target: str) -> RemoteProtocolError:
-    reason = unreachable(exc)
-    if reason is not None:
-        return RemoteProtocolError(f"cannot reach the coordinator at {target}: {reason}")
-    return RemoteProtocolError(f"the coordinator refused: {describe(exc)}")
 
 
 def result_table(result: Result, cells: list[str], noise: Noise, n_min: int) -> str:

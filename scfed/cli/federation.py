@@ -11,10 +11,11 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
+from edge.files import read_public_file
 from governance.federation import CA_KEY, GOVERNANCE_KEY, PUBLIC, enroll, init_federation, remove
 from scfed import enrolment
 from scfed.cli import federation_policy
-from scfed.config import DEFAULT_LISTEN, read_public_file
+from scfed.config import DEFAULT_LISTEN
 
 
 def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

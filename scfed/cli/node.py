@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edge.config import load_node_config
+from edge.lock import state_lock
 from scfed import enrolment
 from scfed.cli import node_data, party
-from scfed.config import load_node_config
-from scfed.lock import state_lock
 
 if TYPE_CHECKING:
     from node.daemon import NodeDaemon
@@ -34,8 +34,8 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from edge.transport import check_tls_files
     from node.daemon import NodeDaemon
-    from scfed.transport import check_tls_files
 
     config = load_node_config(args.config)
     with state_lock(config.database, "scfed node"):

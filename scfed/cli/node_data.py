@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scfed.config import load_node_config
+from edge.config import load_node_config
 
 if TYPE_CHECKING:
     from node.records import RecordStore

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.config import read_governance_key, read_policy_file
 from scfed.catalogue import Cell, Derived, derived
-from scfed.config import read_governance_key, read_policy_file
 from scfed.envelope import RESULT
 from scfed.errors import ConfigError
 from scfed.groups import groups
@@ -51,7 +51,7 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def _results(args: argparse.Namespace) -> int:
     from coordinator.store import read_rounds
-    from scfed.config import load_coordinator_config, read_registry_file
+    from edge.config import load_coordinator_config, read_registry_file
 
     config = load_coordinator_config(args.config)
     governance = read_governance_key(config.governance_key)

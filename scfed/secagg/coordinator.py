@@ -322,7 +322,7 @@ class CoordinatorRound:
     def charge(self, period: str, policy: Policy | None) -> Envelope | None:
         """The signed budget charge of this round's result in ``period``; None for an abort.
 
-        A release costs rho for its actual survivors (DESIGN.md section 4), by the rule
+        A release costs rho for its actual survivors (README, Differential privacy), by the rule
         every node applies (scfed.policy.release_rho).
         """
         if self.outcome is None or self.outcome.type != env.RESULT:

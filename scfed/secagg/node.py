@@ -9,7 +9,7 @@ back unchanged, then Shamir-shares its self-mask seed b_u and its mask key s_sk_
 peers, each pair of shares encrypted for its holder. On the masking task it opens the shares
 addressed to it and sends x_u + e_u + PRG(b_u) +/- the pairwise masks. On the unmask request
 it reveals shares of b_v for survivors and of s_sk_v for dropped nodes, after the checks of
-DESIGN.md section 3 step 5, and only ever for one request per round, which the injected
+docs/architecture.md step 5, and only ever for one request per round, which the injected
 ``UnmaskGuard`` remembers across restarts together with the privacy budget the release costs.
 Neither step runs without a ``Witnessed`` proof (``scfed.witness``) that a quorum of the
 round's candidates cosigned the log: one for this round, with at least the witness quorum

@@ -10,7 +10,7 @@ the log shows the next phase began. Cosignatures are not leaves of the log, so a
 step is passed on the first logged message of the phase it led to (``logged``): its signer
 sent it only for a task that came with a quorum's cosignatures. A round stopped inside a
 witnessing step never sent what the step held, and the replay stops there too. The round
-then ends as DESIGN.md section 3 requires. A release is a release: once t unmask responses
+then ends as docs/architecture.md step 7 says. A release is a release: once t unmask responses
 are logged, anyone holding the log can rebuild the noisy sum, so the round publishes its
 result, and its charge, exactly as the live round would have. Every other round is
 abandoned with a signed abort. An outcome or charge the log holds already is taken as it is,

@@ -11,11 +11,11 @@ from pathlib import Path
 import grpc
 import pytest
 
+from coordinator.admin_client import AdminClient
+from edge.config import load_node_config, load_operator_config
+from edge.transport import secure_channel
 from governance.local import enroll_member, enroll_operator, init_federation
-from scfed.cli.coordinator import AdminClient
-from scfed.config import load_node_config, load_operator_config
 from scfed.errors import RemoteProtocolError
-from scfed.transport import secure_channel
 from tools.processes import Processes, processes, start_coordinator, wait_for
 
 pytestmark = pytest.mark.integration

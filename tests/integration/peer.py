@@ -14,9 +14,10 @@ from pathlib import Path
 
 import grpc
 
+from edge.config import load_node_config, read_governance_key
+from edge.files import read_private_key_file
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
-from scfed.config import load_node_config, read_governance_key, read_private_key_file
 from scfed.dp.contribution import Ints, to_grid
 from scfed.envelope import REGISTRY, Envelope
 from scfed.messages import Announce, MaskingTask

@@ -16,13 +16,13 @@ import grpc
 import numpy as np
 import pytest
 
+from edge.config import load_coordinator_config
 from governance import federation, install, party
 from governance.local import enroll_member, init_federation
 from node.store import NodeStore
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
-from scfed.config import load_coordinator_config
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import Envelope
 from scfed.errors import RemoteProtocolError

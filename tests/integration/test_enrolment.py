@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from edge.config import load_node_config
+from edge.files import read_private_key_file
 from governance.federation import open_governance
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import pki
-from scfed.config import load_node_config, read_private_key_file
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.messages import noise_to_proto
 from scfed.registry import with_member_keys

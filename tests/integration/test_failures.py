@@ -20,18 +20,13 @@ from pathlib import Path
 import grpc
 import pytest
 
+from edge.config import load_coordinator_config, load_node_config, load_operator_config
+from edge.files import write_private, write_public
+from edge.lock import lock_path
+from edge.transport import secure_channel
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import pki
-from scfed.config import (
-    TlsFiles,
-    load_coordinator_config,
-    load_node_config,
-    load_operator_config,
-    write_private,
-    write_public,
-)
-from scfed.lock import lock_path
-from scfed.transport import secure_channel
+from scfed.config import TlsFiles
 from tests.integration.conftest import Cluster, member_channel
 from tools.processes import wait_for
 

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 
 from coordinator.store import read_rounds
+from edge.config import load_coordinator_config, load_node_config
+from edge.storage import fetch_read_only
 from scfed import envelope as env
-from scfed.config import load_coordinator_config, load_node_config
 from scfed.envelope import Envelope
 from scfed.errors import RemoteProtocolError, ScfedError
 from scfed.messages import KeySet, MaskingTask, decode_abort, decode_announce, decode_result
 from scfed.secagg.recovery import RESTARTED
-from scfed.storage import fetch_read_only
 from tests.integration.conftest import Cluster
 from tests.integration.peer import ScriptedNode
 from tests.integration.test_daemons import MakeCluster, assert_noisy_sum, ledger, run_round, scfed

@@ -1,5 +1,5 @@
 """State does not go back after a restart: real node daemons refuse a replayed older registry or
-policy, and the honest coordinator refuses to serve one (DESIGN.md section 3).
+policy, and the honest coordinator refuses to serve one (``scfed.versions``).
 
 The replays come from a hostile coordinator: the operator's own TLS certificate, signing key
 and a copy of its protocol log, behind the real generated gRPC service classes and the real
@@ -28,18 +28,14 @@ from coordinator.log import ProtocolLog
 from coordinator.log_service import LogService
 from coordinator.requests import Limits, announce_for
 from coordinator.server import peer_fingerprint
+from edge.config import load_coordinator_config
+from edge.files import read_private_key_file, read_public_file, write_public
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed import envelope as env
 from scfed import pki
-from scfed.config import (
-    CoordinatorConfig,
-    load_coordinator_config,
-    read_private_key_file,
-    read_public_file,
-    write_public,
-)
+from scfed.config import CoordinatorConfig
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.envelope import Envelope
 from scfed.messages import Registry, decode_registry, noise_to_proto

@@ -1,4 +1,5 @@
-"""Unit tests for scfed.config: TOML loading, key files, the registry file, atomic writes."""
+"""Unit tests for scfed.config (parsing) and edge.config and edge.files (loading, reading and
+writing): TOML files, key files, the registry file, bounded reads, atomic writes."""
 
 from __future__ import annotations
 
@@ -11,17 +12,15 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scfed import config, pki
-from scfed.config import (
+from edge.config import (
     load_coordinator_config,
     load_node_config,
     load_operator_config,
     read_governance_key,
-    read_private_key_file,
     read_registry_file,
-    write_private,
-    write_public,
 )
+from edge.files import read_bounded, read_private_key_file, write_private, write_public
+from scfed import config, pki
 from scfed.dp.ledger import Budget
 from scfed.errors import ConfigError, VerificationError
 from scfed.messages import Registry
@@ -123,6 +122,16 @@ def test_node_config_relative_path_is_made_absolute(
     assert node.path == tmp_path / "conf" / "config.toml"
     assert node.min_n_min == 5
     assert node.database == tmp_path / "conf" / "db" / "n.sqlite"
+
+
+def test_parsing_needs_no_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, NODE, "node.toml")
+    assert config.parse_node_config(path, NODE.encode()) == load_node_config(path)
+    where = tmp_path / "nowhere" / "node.toml"  # never created: the parser reads no file
+    node = config.parse_node_config(where, NODE.encode())
+    assert (node.path, node.tls.ca) == (where, tmp_path / "shared" / "ca.pem")
+    with pytest.raises(ConfigError, match=r"node\.toml: not UTF-8 text"):
+        config.parse_node_config(where, b"\xff")
 
 
 def test_coordinator_config_defaults(tmp_path: Path) -> None:
@@ -368,6 +377,15 @@ def test_read_registry_file_garbage_is_config_error(tmp_path: Path) -> None:
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_bounded_read_takes_the_limit_and_refuses_one_byte_more(tmp_path: Path) -> None:
+    path = tmp_path / "note"
+    path.write_bytes(b"x" * 10)
+    assert read_bounded(path, 10) == b"x" * 10
+    assert read_bounded(path, 9) is None
+    with pytest.raises(FileNotFoundError):
+        read_bounded(tmp_path / "absent", 10)
 
 
 def test_write_private_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:

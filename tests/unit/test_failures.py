@@ -16,13 +16,14 @@ from google.protobuf import message_factory
 
 from coordinator._status import Context, served, status_for
 from coordinator._wire import Malformed, _handler
+from edge.files import write_private, write_public
+from edge.lock import lock_path, state_lock
+from edge.transport import check_tls_files, unreachable
 from node.imports import read_records
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import pki
-from scfed.config import TlsFiles, write_private, write_public
+from scfed.config import TlsFiles
 from scfed.errors import ConfigError, ImportRowError, ScfedError, StorageError, VerificationError
-from scfed.lock import lock_path, state_lock
-from scfed.transport import check_tls_files, unreachable
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

@@ -19,22 +19,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from coordinator.store import Store
-from governance import _toml, federation, install, local, party
-from governance.catalogue import sign_catalogue
-from scfed import enrolment, pki
-from scfed.cli import build_parser
-from scfed.config import (
-    CoordinatorConfig,
-    TlsFiles,
+from edge.config import (
     load_coordinator_config,
     load_federation_config,
     load_node_config,
     load_operator_config,
     read_governance_key,
-    read_private_key_file,
     read_registry_file,
-    write_public,
 )
+from edge.files import read_private_key_file, write_public
+from governance import _toml, federation, install, local, party
+from governance.catalogue import sign_catalogue
+from scfed import enrolment, pki
+from scfed.cli import build_parser
+from scfed.config import CoordinatorConfig, TlsFiles
 from scfed.enrolment import KIND_COORDINATOR, KIND_MEMBER, KIND_OPERATOR
 from scfed.envelope import Envelope
 from scfed.errors import ConfigError, RemoteProtocolError, VerificationError

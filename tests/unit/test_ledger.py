@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from edge.storage import LEDGER_SCHEMA, insert_charge, open_database, read_charges, transaction
 from scfed.cli._ledger import ledger_report
 from scfed.dp.ledger import Budget, Charge, parse_rho, period_label, rho_text
 from scfed.errors import ConfigError, PrivacyBudgetError, StorageError
-from scfed.storage import LEDGER_SCHEMA, insert_charge, open_database, read_charges, transaction
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge.logdir import read_log_dir, write_log_dir
 from scfed import note, tlog
 from scfed.errors import ConfigError, LocalProtocolError, VerificationError
-from scfed.logdir import read_log_dir, write_log_dir
 
 ORIGIN = "log.test.example/federation"
 KEY = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"logdir test key").digest())

@@ -1,4 +1,4 @@
-"""A node enforces its own privacy policy and keeps its own ledger (DESIGN.md section 4).
+"""A node enforces its own privacy policy and keeps its own ledger (README, Differential privacy).
 
 The scripted round has 5 candidates, 4 of whom share keys and survive; the test announce's
 noise is sigma 4 with n_min 3 and t_collude 1, so sigma_l^2 = 8 and, with R = 1, a release

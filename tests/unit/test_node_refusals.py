@@ -1,6 +1,6 @@
-"""Every refusal of a node (DESIGN.md section 3): each raises RefusedError and ends the round
-for the node without revealing anything. Coordinator messages are forged with the real
-coordinator key, as a malicious coordinator could.
+"""Every refusal of a node (docs/architecture.md, a round step by step): each raises
+RefusedError and ends the round for the node without revealing anything. Coordinator
+messages are forged with the real coordinator key, as a malicious coordinator could.
 
 The scripted round has candidates node-000..node-004 (t=3, n_min=3), node-004 advertises keys
 and then vanishes, and node-005 is registered but not a candidate.

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from coordinator.log import ProtocolLog
 from coordinator.log_service import Context, LogService
+from edge.logdir import read_log_dir
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import note, tlog
 from scfed.errors import (
@@ -33,7 +34,6 @@ from scfed.errors import (
     StorageError,
     VerificationError,
 )
-from scfed.logdir import read_log_dir
 
 ORIGIN = "log.test.example/federation"
 

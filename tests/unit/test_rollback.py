@@ -1,5 +1,5 @@
 """Registry and policy versions only go forward: for a node across restarts, for the files a
-coordinator serves, and in the log an auditor reads (DESIGN.md section 3).
+coordinator serves, and in the log an auditor reads (``scfed.versions``).
 
 A replayed older registry could re-admit a removed member and a replayed older policy lower the
 witness quorum; each test replays one to a real node store, coordinator file or protocol log.
@@ -19,10 +19,11 @@ import pytest
 from coordinator.journal import Journal
 from coordinator.log import ProtocolLog
 from coordinator.signed import RegistryFile, SignedFile, logged_versions
+from edge.config import read_policy_file
+from edge.storage import LEDGER_SCHEMA, insert_charge, open_database, transaction
 from node.governance import SignedVersions
 from node.store import NodeStore
 from scfed import envelope as env
-from scfed.config import read_policy_file
 from scfed.dp.ledger import Charge
 from scfed.envelope import Envelope
 from scfed.errors import ConfigError, RefusedError, StorageError
@@ -30,7 +31,6 @@ from scfed.messages import Registry
 from scfed.policy import Policy, seal_policy
 from scfed.registry import seal_registry
 from scfed.secagg.driver import Federation, federation
-from scfed.storage import LEDGER_SCHEMA, insert_charge, open_database, transaction
 from scfed.versions import Held, check_forward
 from tests.unit._audit_support import assert_caught, failed, honest_log, run_audit
 from tests.unit._support import Rng

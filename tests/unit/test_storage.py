@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.storage import fetch, open_database, transaction
 from scfed.errors import StorageError
-from scfed.storage import fetch, open_database, transaction
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (k INTEGER PRIMARY KEY, v TEXT NOT NULL);"
 

@@ -230,7 +230,7 @@ Global___Announce: _TypeAlias = Announce  # noqa: Y015
 
 @_typing.final
 class Noise(_message.Message):
-    """The distributed discrete Gaussian noise of a round (DESIGN.md section 4). Each node adds
+    """The distributed discrete Gaussian noise of a round (README, Differential privacy). Each node adds
     N_Z(0, sigma_l^2) to every cell, sigma_l^2 = ceil(sigma^2 / (planned - t_collude)), with
     its own sigma for each segment.
     """
@@ -345,7 +345,7 @@ Global___Policy: _TypeAlias = Policy  # noqa: Y015
 
 @_typing.final
 class CatalogueEntry(_message.Message):
-    """One query of the catalogue (DESIGN.md section 6)."""
+    """One query of the catalogue (README, Firm data and the query catalogue)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -683,7 +683,7 @@ Global___Abort: _TypeAlias = Abort  # noqa: Y015
 @_typing.final
 class Charge(_message.Message):
     """The budget charge of a published result, logged by the coordinator after the result so an
-    auditor can recompute it (DESIGN.md sections 4 and 5).
+    auditor can recompute it (README, Differential privacy; The protocol log and auditing).
     """
 
     DESCRIPTOR: _descriptor.Descriptor

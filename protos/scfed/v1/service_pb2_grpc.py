@@ -188,7 +188,7 @@ class NodeService:
 
 
 class LogServiceStub:
-    """The protocol log, read-only, for members, operators and auditors (DESIGN.md section 5).
+    """The protocol log, read-only, for members, operators and auditors (README, The protocol log and auditing).
     """
 
     def __init__(self, channel):
@@ -225,7 +225,7 @@ class LogServiceStub:
 
 
 class LogServiceServicer:
-    """The protocol log, read-only, for members, operators and auditors (DESIGN.md section 5).
+    """The protocol log, read-only, for members, operators and auditors (README, The protocol log and auditing).
     """
 
     def GetCheckpoint(self, request, context):
@@ -295,7 +295,7 @@ def add_LogServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class LogService:
-    """The protocol log, read-only, for members, operators and auditors (DESIGN.md section 5).
+    """The protocol log, read-only, for members, operators and auditors (README, The protocol log and auditing).
     """
 
     @staticmethod

@@ -79,7 +79,7 @@ class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
 def add_NodeServiceServicer_to_server(servicer: NodeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class LogServiceStub:
-    """The protocol log, read-only, for members, operators and auditors (DESIGN.md section 5)."""
+    """The protocol log, read-only, for members, operators and auditors (README, The protocol log and auditing)."""
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -93,7 +93,7 @@ class LogServiceStub:
 
 @_typing.type_check_only
 class LogServiceAsyncStub(LogServiceStub):
-    """The protocol log, read-only, for members, operators and auditors (DESIGN.md section 5)."""
+    """The protocol log, read-only, for members, operators and auditors (README, The protocol log and auditing)."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetCheckpoint: _aio.UnaryUnaryMultiCallable[_service_pb2.CheckpointRequest, _service_pb2.SignedCheckpoint]  # type: ignore[assignment]
@@ -103,7 +103,7 @@ class LogServiceAsyncStub(LogServiceStub):
     GetBlob: _aio.UnaryUnaryMultiCallable[_service_pb2.BlobRequest, _service_pb2.Blob]  # type: ignore[assignment]
 
 class LogServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The protocol log, read-only, for members, operators and auditors (DESIGN.md section 5)."""
+    """The protocol log, read-only, for members, operators and auditors (README, The protocol log and auditing)."""
 
     @_abc_1.abstractmethod
     def GetCheckpoint(

@@ -1,6 +1,7 @@
 """The mutual-TLS gRPC transport: client channels for the node daemon and the operator's
 commands, the check of a daemon's own TLS files before it starts, and failed calls in words.
-Reads key files (I/O); nothing here decides protocol behaviour."""
+Edge code: reads key files and opens channels; nothing here decides protocol behaviour. The
+certificate checks themselves are the core's (``scfed.pki``), given the time as ``now``."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from edge.files import read_private_key_file, read_public_file
 from scfed import pki
-from scfed.config import TlsFiles, read_private_key_file, read_public_file
+from scfed.config import TlsFiles
 from scfed.errors import ConfigError, VerificationError
 
 _SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -3,6 +3,9 @@
 Edge code (does I/O), shared by node and coordinator. Connections run in autocommit mode, so
 every write goes through :func:`transaction`, which makes a group of statements one atomic,
 durable unit; SQLite's errors become ``StorageError``.
+
+The privacy ledger's table and queries live here too, since every one of them runs on a
+connection; what a charge is and how rho is written are the core's (``scfed.dp.ledger``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The exported protocol log: the self-contained directory an auditor takes away.
 
-Edge code: unlike the rest of the ``scfed`` core this module does file I/O. A log directory
-holds two files:
+Edge code: it reads and writes files, syncing them and bounding reads with ``edge.files``.
+A log directory holds two files:
 
 ``checkpoint``
     The signed checkpoint note exactly as the log service serves it, cosignatures included.
@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
+from edge.files import read_bounded, sync_file, sync_folder
 from scfed import note
 from scfed.errors import ConfigError, LocalProtocolError, VerificationError
 
@@ -65,7 +66,7 @@ def write_log_dir(path: Path, entries: Iterable[bytes], checkpoint: bytes) -> No
             raise LocalProtocolError(f"{written} entries for a checkpoint of size {size}")
         _write_file(staging / CHECKPOINT_FILE, checkpoint)
         os.replace(staging, path)  # replaces an empty directory, refuses a non-empty one
-        _sync_directory(path.parent)
+        sync_folder(path.parent)  # makes the rename itself durable
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise ConfigError(f"cannot write the log directory {path}: {exc}") from exc
@@ -117,28 +118,14 @@ def _write_entries(path: Path, entries: Iterable[bytes]) -> int:
             file.write(len(data).to_bytes(_PREFIX, "big"))
             file.write(data)
             count += 1
-        _sync(file)
+        sync_file(file)
     return count
 
 
 def _write_file(path: Path, data: bytes) -> None:
     with path.open("xb") as file:
         file.write(data)
-        _sync(file)
-
-
-def _sync(file: BinaryIO) -> None:
-    file.flush()
-    os.fsync(file.fileno())
-
-
-def _sync_directory(path: Path) -> None:
-    """Make the rename itself durable."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        sync_file(file)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -146,13 +133,12 @@ def _sync_directory(path: Path) -> None:
 
 def _read_checkpoint(path: Path) -> bytes:
     try:
-        with path.open("rb") as file:
-            data = file.read(MAX_CHECKPOINT_BYTES + 1)
+        data = read_bounded(path, MAX_CHECKPOINT_BYTES)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path.parent} has no {path.name} file: not a log directory") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
-    if len(data) > MAX_CHECKPOINT_BYTES:
+    if data is None:
         raise VerificationError(f"{path} is longer than {MAX_CHECKPOINT_BYTES} bytes")
     return data
 

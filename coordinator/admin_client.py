@@ -1,0 +1,55 @@
+"""The operator's side of the admin service: a client that starts rounds and asks for the
+coordinator's status. Does I/O (a mutual-TLS gRPC channel).
+
+Used by ``scfed coordinator round`` and ``status``, by the demo and by the integration tests;
+a call that fails becomes ``RemoteProtocolError`` saying whether the coordinator could not be
+reached or refused.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from edge.transport import describe, secure_channel, unreachable
+from protos.scfed.v1 import service_pb2 as spb
+from protos.scfed.v1 import service_pb2_grpc as rpc
+from scfed.config import OperatorConfig
+from scfed.envelope import Envelope
+from scfed.errors import RemoteProtocolError
+
+
+class AdminClient:
+    """The operator's connection to the coordinator's admin service."""
+
+    def __init__(self, config: OperatorConfig, address: str | None = None) -> None:
+        self._target = address or config.coordinator
+        self._channel = secure_channel(config.tls, self._target, config.server_name)
+        self._stub = rpc.AdminServiceStub(self._channel)
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._channel.close()
+
+    def status(self, timeout: float = 10.0) -> spb.CoordinatorStatus:
+        """Who is connected and where the latest round stands."""
+        try:
+            return self._stub.Status(spb.StatusRequest(), timeout=timeout)
+        except grpc.RpcError as exc:
+            raise _refused(exc, self._target) from exc
+
+    def start_round(self, request: spb.StartRoundRequest, timeout: float) -> tuple[bytes, Envelope]:
+        """Run a round; its id and signed outcome."""
+        try:
+            answer = self._stub.StartRound(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise _refused(exc, self._target) from exc
+        return answer.round_id, Envelope.from_proto(answer.outcome)
+
+
+def _refused(exc: grpc.RpcError, target: str) -> RemoteProtocolError:
+    reason = unreachable(exc)
+    if reason is not None:
+        return RemoteProtocolError(f"cannot reach the coordinator at {target}: {reason}")
+    return RemoteProtocolError(f"the coordinator refused: {describe(exc)}")

@@ -1,0 +1,95 @@
+"""Loading configuration and the files it names: the governance key, the policy, the registry.
+Edge code: it reads files and hands their bytes to the pure parsers.
+
+``load_*_config`` make the path absolute, read the TOML file and parse it with
+``scfed.config`` (which checks every value); the ``read_*`` functions read a signed file and
+open it with the core's verification against the governance key. Every problem raises
+ConfigError (or VerificationError for a bad signature) naming the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.files import absolute, read_public_file
+from scfed import pki
+from scfed.config import (
+    CoordinatorConfig,
+    FederationConfig,
+    NodeConfig,
+    OperatorConfig,
+    parse_coordinator_config,
+    parse_federation_config,
+    parse_node_config,
+    parse_operator_config,
+)
+from scfed.envelope import Envelope
+from scfed.errors import ConfigError, RemoteProtocolError, VerificationError
+from scfed.messages import Registry
+from scfed.policy import Policy, open_policy
+from scfed.registry import open_registry
+
+
+def _read_toml(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror or exc}") from exc
+
+
+def load_node_config(path: Path) -> NodeConfig:
+    """The node configuration (``node.toml``) at ``path``."""
+    path = absolute(path)
+    return parse_node_config(path, _read_toml(path))
+
+
+def load_coordinator_config(path: Path) -> CoordinatorConfig:
+    """The coordinator configuration (``coordinator.toml``) at ``path``."""
+    path = absolute(path)
+    return parse_coordinator_config(path, _read_toml(path))
+
+
+def load_operator_config(path: Path) -> OperatorConfig:
+    """The operator configuration (``operator.toml``) at ``path``."""
+    path = absolute(path)
+    return parse_operator_config(path, _read_toml(path))
+
+
+def load_federation_config(path: Path) -> FederationConfig:
+    """The description of a federation folder (``federation.toml``) at ``path``."""
+    path = absolute(path)
+    return parse_federation_config(path, _read_toml(path))
+
+
+def read_governance_key(path: Path) -> bytes:
+    """The raw 32-byte governance public key from a file holding ``ed25519:BASE64``."""
+    data = read_public_file(path)
+    try:
+        key = pki.parse_ed25519_public_text(data.decode("ascii").strip())
+    except (UnicodeDecodeError, ConfigError) as exc:
+        raise ConfigError(f"{path}: not an Ed25519 public key file: {exc}") from exc
+    return pki.ed25519_public_raw(key)
+
+
+def read_policy_file(path: Path, origin: str, governance_key: bytes) -> tuple[Policy, Envelope]:
+    """The policy stored at ``path`` (a serialized envelope), verified against governance."""
+    data = read_public_file(path)
+    try:
+        envelope = Envelope.from_bytes(data)
+        return open_policy(envelope, origin, governance_key), envelope
+    except (VerificationError, RemoteProtocolError) as exc:
+        raise ConfigError(
+            f"{path}: not a policy signed by this federation's governance: {exc}"
+        ) from exc
+
+
+def read_registry_file(path: Path, origin: str, governance_key: bytes) -> tuple[Registry, Envelope]:
+    """The registry stored at ``path`` (a serialized envelope), verified against governance."""
+    data = read_public_file(path)
+    try:
+        envelope = Envelope.from_bytes(data)
+        return open_registry(envelope, origin, governance_key), envelope
+    except VerificationError as exc:
+        raise VerificationError(f"{path}: {exc}") from exc
+    except RemoteProtocolError as exc:
+        raise ConfigError(f"{path}: not a valid signed registry: {exc}") from exc
