@@ -25,7 +25,7 @@ from scfed.errors import PrivacyParameterError, RemoteProtocolError, Verificatio
 from scfed.masking import Vector
 from scfed.messages import AdvertiseKeys, Announce, MaskedInput, Result, UnmaskRequest
 from scfed.policy import release_rho
-from scfed.secagg.coordinator import unmasked_sum
+from scfed.secagg.unmask import unmasked_sum
 
 
 def check_result_survivors(result: Result, request: UnmaskRequest | None) -> str:

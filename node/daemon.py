@@ -50,8 +50,7 @@ from scfed.messages import (
     decode_unmask_request,
 )
 from scfed.policy import Policy, check_plan
-from scfed.secagg import Identity, NodePolicy, NodeRound
-from scfed.secagg.node import previous_answer
+from scfed.secagg import Identity, NodePolicy, NodeRound, previous_answer
 from scfed.tasks import (
     CheckpointTask,
     Receipt,

@@ -9,7 +9,8 @@ protocol log to finish it after the coordinator was stopped mid-round.
 
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing
-from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound, UnmaskGuard
+from scfed.secagg.node import Identity, NodeRound
+from scfed.secagg.node_rules import MemoryGuard, NodePolicy, UnmaskGuard, previous_answer
 
 __all__ = [
     "CoordinatorRound",
@@ -20,4 +21,5 @@ __all__ = [
     "Outgoing",
     "Phase",
     "UnmaskGuard",
+    "previous_answer",
 ]

@@ -42,7 +42,8 @@ from scfed.policy import Policy
 from scfed.registry import seal_registry
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing, Task
-from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound
+from scfed.secagg.node import Identity, NodeRound
+from scfed.secagg.node_rules import MemoryGuard, NodePolicy
 from scfed.tasks import CheckpointTask, Receipt, task_to_proto
 from scfed.witness import LogView, Witnessed, cosign, witnessed
 

@@ -35,6 +35,7 @@ from scfed.envelope import Envelope
 from scfed.errors import VerificationError
 from scfed.messages import Announce, Domain, Member, encode
 from scfed.policy import CatalogueEntry, Policy, seal_policy
+from scfed.secagg import Identity, MemoryGuard, NodePolicy, NodeRound
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound
 from scfed.secagg.driver import (
@@ -45,7 +46,6 @@ from scfed.secagg.driver import (
     run_round,
     witness_step,
 )
-from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound
 from tests.unit._support import (
     Rng,
     catalogue_inputs,

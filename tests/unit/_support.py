@@ -37,10 +37,10 @@ from scfed.messages import (
     layout_hash,
 )
 from scfed.policy import CatalogueEntry
+from scfed.secagg import Identity, MemoryGuard, NodePolicy, NodeRound, UnmaskGuard
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing
 from scfed.secagg.driver import Federation, MemoryLog, Witness, federation, witness_step
-from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound, UnmaskGuard
 from scfed.witness import Witnessed
 
 NodeTask = Envelope | KeySet | MaskingTask

@@ -17,8 +17,8 @@ from scfed import envelope as env
 from scfed.dp.ledger import Budget, Charge
 from scfed.envelope import Envelope
 from scfed.errors import LocalProtocolError, PrivacyBudgetError, RefusedError
+from scfed.secagg import MemoryGuard, NodePolicy
 from scfed.secagg._table import Phase
-from scfed.secagg.node import MemoryGuard, NodePolicy
 from tests.unit._support import (
     TEST_NOISE,
     announce_task,

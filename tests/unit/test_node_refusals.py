@@ -29,8 +29,8 @@ from scfed.messages import (
     decode_unmask_response,
     encode,
 )
+from scfed.secagg import MemoryGuard, NodePolicy, NodeRound, previous_answer
 from scfed.secagg._table import Phase
-from scfed.secagg.node import MemoryGuard, NodePolicy, NodeRound, previous_answer
 from tests.unit._support import (
     Rng,
     announce_task,

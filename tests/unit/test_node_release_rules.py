@@ -31,6 +31,7 @@ from scfed.policy import (
     planned_release_rho,
     release_rho,
 )
+from scfed.secagg import Identity, MemoryGuard, NodePolicy, NodeRound
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing
 from scfed.secagg.driver import (
@@ -41,7 +42,6 @@ from scfed.secagg.driver import (
     run_round,
     witness_step,
 )
-from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound
 from scfed.witness import Witnessed
 from tests.unit._audit_support import ENTRY, NEXT_WEEK, WEEK
 from tests.unit._support import (

@@ -20,8 +20,8 @@ from scfed.cli import build_parser
 from scfed.dp.ledger import Budget
 from scfed.errors import ConfigError
 from scfed.policy import check_plan
+from scfed.secagg import NodePolicy
 from scfed.secagg.driver import federation, run_round
-from scfed.secagg.node import NodePolicy
 from tests.unit._support import Rng
 
 TODAY = date(2026, 12, 3)

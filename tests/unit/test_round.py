@@ -24,11 +24,10 @@ from scfed import envelope as env
 from scfed.envelope import Envelope
 from scfed.errors import VerificationError
 from scfed.messages import decode_abort
-from scfed.secagg import driver
+from scfed.secagg import Identity, NodePolicy, NodeRound, UnmaskGuard, driver
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import NO_WITNESS_QUORUM
 from scfed.secagg.driver import Federation, Report, federation
-from scfed.secagg.node import Identity, NodePolicy, NodeRound, UnmaskGuard
 from scfed.witness import LogView, Witnessed, witnessed
 from tests.unit._support import Random, Rng, make_announce
 

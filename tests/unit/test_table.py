@@ -37,6 +37,7 @@ from scfed.errors import (
 )
 from scfed.messages import MaskingTask, decode_abort
 from scfed.policy import Policy
+from scfed.secagg import Identity, MemoryGuard, NodePolicy, NodeRound
 from scfed.secagg._table import (
     COORDINATOR,
     COORDINATOR_RUNNING,
@@ -48,7 +49,6 @@ from scfed.secagg._table import (
 )
 from scfed.secagg.coordinator import NO_WITNESS_QUORUM, CoordinatorRound, Outgoing
 from scfed.secagg.driver import MemoryLog
-from scfed.secagg.node import Identity, MemoryGuard, NodePolicy, NodeRound
 from scfed.witness import LogView, Witnessed, cosign, witnessed
 from tests.unit._support import (
     RUNNING,
