@@ -1,8 +1,9 @@
 """Our servicers on the gRPC server, with requests that do not parse answered as the peer's fault.
 
-The generated ``add_*Servicer_to_server`` functions parse a request with ``FromString``, and a
-parse failure never reaches our code: gRPC answers UNKNOWN. Here the handlers are built from the
-service descriptors instead, with a deserializer that turns bad bytes into a ``Malformed``
+gRPC's generated registration parses a request with ``FromString``, and a parse failure never
+reaches our code: gRPC answers UNKNOWN. So the generator keeps only the client side
+(``scripts/gen_protos.py``) and the handlers are built here from the service descriptors, with
+a deserializer that turns bad bytes into a ``Malformed``
 marker; the handler answers the marker with a ``RemoteProtocolError``, so the status
 (INVALID_ARGUMENT) and its detail come from ``_status`` like every other refusal. Every
 method served must run inside the frame of ``_status.served``, which authorises its caller

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from coordinator._status import Context, served
 from coordinator.log import ProtocolLog
 from protos.scfed.v1 import service_pb2 as spb
-from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.errors import RemoteProtocolError
 from scfed.tlog import HASH_SIZE
 
@@ -39,7 +38,7 @@ Authorize = Callable[[Context], None]
 """Returns when the caller may read the log; raises a ScfedError (PermissionDeniedError) if not."""
 
 
-class LogService(rpc.LogServiceServicer):
+class LogService:
     """The protocol log, read-only, for members, operators and auditors."""
 
     def __init__(self, log: ProtocolLog, authorize: Authorize) -> None:

@@ -32,7 +32,6 @@ from edge.files import read_private_key_file, read_public_file
 from edge.transport import check_tls_files, expiry_warnings
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
-from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed import pki
 from scfed.config import CoordinatorConfig, TlsFiles
 from scfed.envelope import Envelope
@@ -84,7 +83,7 @@ class Expiries:
         return [*expiry_warnings(self._tls, datetime.now(UTC)), *members]
 
 
-class NodeService(rpc.NodeServiceServicer):
+class NodeService:
     """Task streams to nodes and the messages they submit."""
 
     def __init__(
@@ -142,7 +141,7 @@ class NodeService(rpc.NodeServiceServicer):
             raise PermissionDeniedError("only members and operators may read the protocol log")
 
 
-class AdminService(rpc.AdminServiceServicer):
+class AdminService:
     """Operator commands; callable only with an operator's certificate."""
 
     def __init__(

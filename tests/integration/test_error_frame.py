@@ -66,7 +66,7 @@ RAISED: dict[str, Exception] = {type(e).__name__: e for e, _ in REFUSALS} | {
 STREAM_FAILURES: list[Exception] = [RemoteProtocolError("a bad registry"), RuntimeError("boom")]
 
 
-class Probe(rpc.NodeServiceServicer):
+class Probe:
     """Answers, or raises what the request names, and records which methods ran."""
 
     def __init__(self) -> None:

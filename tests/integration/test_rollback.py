@@ -14,7 +14,7 @@ import datetime as dt
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +23,8 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from coordinator._status import Context, served
+from coordinator._wire import add_services
 from coordinator.journal import Journal
 from coordinator.log import ProtocolLog
 from coordinator.log_service import LogService
@@ -32,7 +34,6 @@ from edge.config import load_coordinator_config
 from edge.files import read_private_key_file, read_public_file, write_public
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
-from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed import envelope as env
 from scfed import pki
 from scfed.config import CoordinatorConfig
@@ -50,7 +51,6 @@ pytestmark = pytest.mark.integration
 MakeCluster = Callable[..., Cluster]
 NAMES = ["auto-nagoya", "fab-hsinchu", "fab-kumamoto", "osat-penang"]
 NOISE = Noise("40", 1, MAGNITUDE, 10, "1", 10**6)
-Context = grpc.aio.ServicerContext[object, object]
 
 
 # ---- the federation's files ------------------------------------------------------------------
@@ -123,7 +123,7 @@ def start_refused(cluster: Cluster, name: str) -> str:
 
 
 @dataclass
-class _ReplayingNodes(rpc.NodeServiceServicer):
+class _ReplayingNodes:
     """Sends each subscriber the scripted tasks, then holds its stream open."""
 
     registry: Registry
@@ -139,23 +139,26 @@ class _ReplayingNodes(rpc.NodeServiceServicer):
         assert member is not None
         return member.member_id
 
+    @served(_member)
     async def Subscribe(  # noqa: N802 - gRPC method name
-        self, request: spb.SubscribeRequest, context: Context
-    ) -> AsyncIterator[spb.Task]:
-        self.subscribed.append((self._member(context), request.registry_version))
+        self, request: spb.SubscribeRequest, context: Context, member_id: str
+    ) -> AsyncGenerator[spb.Task, None]:
+        self.subscribed.append((member_id, request.registry_version))
         for task in self.tasks:
             yield task
         while not self.closing:
             await asyncio.sleep(0.05)
 
+    @served(_member)
     async def Submit(  # noqa: N802 - gRPC method name
-        self, request: pb.Envelope, context: Context
+        self, request: pb.Envelope, context: Context, member_id: str
     ) -> spb.Ack:
-        self.submitted.append((self._member(context), Envelope.from_proto(request).type))
+        self.submitted.append((member_id, Envelope.from_proto(request).type))
         return spb.Ack()
 
+    @served(_member)
     async def Cosign(  # noqa: N802 - gRPC method name
-        self, request: spb.Cosignature, context: Context
+        self, request: spb.Cosignature, context: Context, member_id: str
     ) -> spb.CosignAck:
         return spb.CosignAck()
 
@@ -179,8 +182,8 @@ class HostileCoordinator:
 
     async def _serve(self) -> None:
         server = grpc.aio.server()
-        rpc.add_NodeServiceServicer_to_server(self.nodes, server)
-        rpc.add_LogServiceServicer_to_server(LogService(self._log, lambda context: None), server)
+        readers = LogService(self._log, lambda context: None)
+        add_services(server, {"NodeService": self.nodes, "LogService": readers})
         server.add_secure_port(self._address, self._credentials)
         await server.start()
         self._loop, self._done = asyncio.get_running_loop(), asyncio.Event()

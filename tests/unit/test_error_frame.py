@@ -17,13 +17,12 @@ from coordinator._status import Context, served
 from coordinator._wire import _handler, add_services
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
-from protos.scfed.v1 import service_pb2_grpc as rpc
 
 NODE_SERVICE = spb.DESCRIPTOR.services_by_name["NodeService"]
 Streaming = Callable[[spb.SubscribeRequest, Context], AsyncGenerator[spb.Task, None]]
 
 
-class Framed(rpc.NodeServiceServicer):
+class Framed:
     """Every method inside the frame; Subscribe answers until it is closed."""
 
     def __init__(self) -> None:
@@ -64,7 +63,7 @@ class OneUnframed(Framed):
         return spb.CosignAck()
 
 
-async def _serve(servicer: rpc.NodeServiceServicer) -> None:
+async def _serve(servicer: Framed) -> None:
     server = grpc.aio.server()  # never bound to a port
     try:
         add_services(server, {"NodeService": servicer})

@@ -52,55 +52,6 @@ class NodeServiceStub:
                 _registered_method=True)
 
 
-class NodeServiceServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def Subscribe(self, request, context):
-        """Long-lived stream of tasks for the calling node.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Submit(self, request, context):
-        """Submits one signed protocol message of the calling node.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Cosign(self, request, context):
-        """Hands in the calling node's cosignature of a checkpoint it verified.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_NodeServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'Subscribe': grpc.unary_stream_rpc_method_handler(
-                    servicer.Subscribe,
-                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.SubscribeRequest.FromString,
-                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Task.SerializeToString,
-            ),
-            'Submit': grpc.unary_unary_rpc_method_handler(
-                    servicer.Submit,
-                    request_deserializer=protos_dot_scfed_dot_v1_dot_messages__pb2.Envelope.FromString,
-                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Ack.SerializeToString,
-            ),
-            'Cosign': grpc.unary_unary_rpc_method_handler(
-                    servicer.Cosign,
-                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.Cosignature.FromString,
-                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.CosignAck.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'scfed.v1.NodeService', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('scfed.v1.NodeService', rpc_method_handlers)
-
-
  # This class is part of an EXPERIMENTAL API.
 class NodeService:
     """Missing associated documentation comment in .proto file."""
@@ -222,75 +173,6 @@ class LogServiceStub:
                 request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.BlobRequest.SerializeToString,
                 response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.Blob.FromString,
                 _registered_method=True)
-
-
-class LogServiceServicer:
-    """The protocol log, read-only, for members, operators and auditors (README, The protocol log and auditing).
-    """
-
-    def GetCheckpoint(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetInclusionProof(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetConsistencyProof(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetEntries(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def GetBlob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_LogServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetCheckpoint,
-                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.CheckpointRequest.FromString,
-                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.SignedCheckpoint.SerializeToString,
-            ),
-            'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetInclusionProof,
-                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.ProofRequest.FromString,
-                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Proof.SerializeToString,
-            ),
-            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetConsistencyProof,
-                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.ProofRequest.FromString,
-                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Proof.SerializeToString,
-            ),
-            'GetEntries': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetEntries,
-                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.EntriesRequest.FromString,
-                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Entries.SerializeToString,
-            ),
-            'GetBlob': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetBlob,
-                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.BlobRequest.FromString,
-                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Blob.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'scfed.v1.LogService', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('scfed.v1.LogService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -454,44 +336,6 @@ class AdminServiceStub:
                 request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.StatusRequest.SerializeToString,
                 response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.CoordinatorStatus.FromString,
                 _registered_method=True)
-
-
-class AdminServiceServicer:
-    """Operator commands; every method requires an operator's certificate.
-    """
-
-    def StartRound(self, request, context):
-        """Runs one round to its end and returns the signed outcome.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Status(self, request, context):
-        """Who is connected and where the latest round stands.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_AdminServiceServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'StartRound': grpc.unary_unary_rpc_method_handler(
-                    servicer.StartRound,
-                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.StartRoundRequest.FromString,
-                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.RoundOutcome.SerializeToString,
-            ),
-            'Status': grpc.unary_unary_rpc_method_handler(
-                    servicer.Status,
-                    request_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.StatusRequest.FromString,
-                    response_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.CoordinatorStatus.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'scfed.v1.AdminService', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('scfed.v1.AdminService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.

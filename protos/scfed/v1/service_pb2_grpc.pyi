@@ -23,8 +23,6 @@ _T = _typing.TypeVar("_T")
 
 class _MaybeAsyncIterator(_abc.AsyncIterator[_T], _abc.Iterator[_T], metaclass=_abc_1.ABCMeta): ...
 
-class _ServicerContext(_grpc.ServicerContext, _aio.ServicerContext):  # type: ignore[misc, type-arg]
-    ...
 
 GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
@@ -51,32 +49,6 @@ class NodeServiceAsyncStub(NodeServiceStub):
     Cosign: _aio.UnaryUnaryMultiCallable[_service_pb2.Cosignature, _service_pb2.CosignAck]  # type: ignore[assignment]
     """Hands in the calling node's cosignature of a checkpoint it verified."""
 
-class NodeServiceServicer(metaclass=_abc_1.ABCMeta):
-    @_abc_1.abstractmethod
-    def Subscribe(
-        self,
-        request: _service_pb2.SubscribeRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_service_pb2.Task], _abc.AsyncIterator[_service_pb2.Task]]:
-        """Long-lived stream of tasks for the calling node."""
-
-    @_abc_1.abstractmethod
-    def Submit(
-        self,
-        request: _messages_pb2.Envelope,
-        context: _ServicerContext,
-    ) -> _typing.Union[_service_pb2.Ack, _abc.Awaitable[_service_pb2.Ack]]:
-        """Submits one signed protocol message of the calling node."""
-
-    @_abc_1.abstractmethod
-    def Cosign(
-        self,
-        request: _service_pb2.Cosignature,
-        context: _ServicerContext,
-    ) -> _typing.Union[_service_pb2.CosignAck, _abc.Awaitable[_service_pb2.CosignAck]]:
-        """Hands in the calling node's cosignature of a checkpoint it verified."""
-
-def add_NodeServiceServicer_to_server(servicer: NodeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class LogServiceStub:
     """The protocol log, read-only, for members, operators and auditors (README, The protocol log and auditing)."""
@@ -102,45 +74,6 @@ class LogServiceAsyncStub(LogServiceStub):
     GetEntries: _aio.UnaryUnaryMultiCallable[_service_pb2.EntriesRequest, _service_pb2.Entries]  # type: ignore[assignment]
     GetBlob: _aio.UnaryUnaryMultiCallable[_service_pb2.BlobRequest, _service_pb2.Blob]  # type: ignore[assignment]
 
-class LogServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The protocol log, read-only, for members, operators and auditors (README, The protocol log and auditing)."""
-
-    @_abc_1.abstractmethod
-    def GetCheckpoint(
-        self,
-        request: _service_pb2.CheckpointRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_service_pb2.SignedCheckpoint, _abc.Awaitable[_service_pb2.SignedCheckpoint]]: ...
-
-    @_abc_1.abstractmethod
-    def GetInclusionProof(
-        self,
-        request: _service_pb2.ProofRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_service_pb2.Proof, _abc.Awaitable[_service_pb2.Proof]]: ...
-
-    @_abc_1.abstractmethod
-    def GetConsistencyProof(
-        self,
-        request: _service_pb2.ProofRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_service_pb2.Proof, _abc.Awaitable[_service_pb2.Proof]]: ...
-
-    @_abc_1.abstractmethod
-    def GetEntries(
-        self,
-        request: _service_pb2.EntriesRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_service_pb2.Entries, _abc.Awaitable[_service_pb2.Entries]]: ...
-
-    @_abc_1.abstractmethod
-    def GetBlob(
-        self,
-        request: _service_pb2.BlobRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_service_pb2.Blob, _abc.Awaitable[_service_pb2.Blob]]: ...
-
-def add_LogServiceServicer_to_server(servicer: LogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class AdminServiceStub:
     """Operator commands; every method requires an operator's certificate."""
@@ -164,23 +97,4 @@ class AdminServiceAsyncStub(AdminServiceStub):
     Status: _aio.UnaryUnaryMultiCallable[_service_pb2.StatusRequest, _service_pb2.CoordinatorStatus]  # type: ignore[assignment]
     """Who is connected and where the latest round stands."""
 
-class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Operator commands; every method requires an operator's certificate."""
 
-    @_abc_1.abstractmethod
-    def StartRound(
-        self,
-        request: _service_pb2.StartRoundRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_service_pb2.RoundOutcome, _abc.Awaitable[_service_pb2.RoundOutcome]]:
-        """Runs one round to its end and returns the signed outcome."""
-
-    @_abc_1.abstractmethod
-    def Status(
-        self,
-        request: _service_pb2.StatusRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_service_pb2.CoordinatorStatus, _abc.Awaitable[_service_pb2.CoordinatorStatus]]:
-        """Who is connected and where the latest round stands."""
-
-def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
