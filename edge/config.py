@@ -9,7 +9,9 @@ ConfigError (or VerificationError for a bad signature) naming the file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from edge.files import absolute, read_public_file
 from scfed import pki
@@ -29,36 +31,37 @@ from scfed.messages import Registry
 from scfed.policy import Policy, open_policy
 from scfed.registry import open_registry
 
+_C = TypeVar("_C")
 
-def _read_toml(path: Path) -> bytes:
+
+def _loaded(path: Path, parse: Callable[[Path, bytes], _C]) -> _C:
+    """The configuration file at ``path`` (made absolute: paths in it are relative to it)."""
+    path = absolute(path)
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read configuration: {exc.strerror or exc}") from exc
+    return parse(path, data)
 
 
 def load_node_config(path: Path) -> NodeConfig:
     """The node configuration (``node.toml``) at ``path``."""
-    path = absolute(path)
-    return parse_node_config(path, _read_toml(path))
+    return _loaded(path, parse_node_config)
 
 
 def load_coordinator_config(path: Path) -> CoordinatorConfig:
     """The coordinator configuration (``coordinator.toml``) at ``path``."""
-    path = absolute(path)
-    return parse_coordinator_config(path, _read_toml(path))
+    return _loaded(path, parse_coordinator_config)
 
 
 def load_operator_config(path: Path) -> OperatorConfig:
     """The operator configuration (``operator.toml``) at ``path``."""
-    path = absolute(path)
-    return parse_operator_config(path, _read_toml(path))
+    return _loaded(path, parse_operator_config)
 
 
 def load_federation_config(path: Path) -> FederationConfig:
     """The description of a federation folder (``federation.toml``) at ``path``."""
-    path = absolute(path)
-    return parse_federation_config(path, _read_toml(path))
+    return _loaded(path, parse_federation_config)
 
 
 def read_governance_key(path: Path) -> bytes:

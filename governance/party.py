@@ -54,9 +54,9 @@ from scfed.config import (
     TlsFiles,
     check_name,
 )
-from scfed.enrolment import KIND_COORDINATOR, KIND_MEMBER, KIND_OPERATOR, Request
+from scfed.enrolment import KIND_COORDINATOR, KIND_MEMBER, KIND_OPERATOR, Request, check_label
 from scfed.errors import ConfigError
-from scfed.messages import MAX_CELLS, MAX_NAME
+from scfed.messages import MAX_CELLS
 
 TLS_KEY, TLS_CERTIFICATE = "tls.key", "tls.pem"
 IDENTITY_KEY, SIGNING_KEY = "identity.key", "signing.key"
@@ -153,18 +153,11 @@ class Who:
     hosts: tuple[str, ...] = ()
 
 
-def _label(value: str | None, default: str, option: str) -> str:
-    text = default if value is None else value
-    if not text.strip() or len(text) > MAX_NAME or not text.isprintable():
-        raise ConfigError(f"{option}: use 1-{MAX_NAME} printable characters, not {text[:70]!r}")
-    return text
-
-
 def member(name: str, display_name: str | None = None, group: str | None = None) -> Who:
     """A member, its display name and corporate group defaulting to its name."""
     check_name(name)
-    display = _label(display_name, name, "--display-name")
-    return Who(KIND_MEMBER, name, display, _label(group, name, "--group"))
+    display = check_label(name if display_name is None else display_name, "--display-name")
+    return Who(KIND_MEMBER, name, display, check_label(name if group is None else group, "--group"))
 
 
 def request_file(folder: Path, who: Who) -> Path:

@@ -165,9 +165,11 @@ def _hosts(table: dict[str, object]) -> tuple[str, ...]:
     return tuple(hosts)
 
 
-def _label(value: str, field: str) -> None:
+def check_label(value: str, field: str) -> str:
+    """``value`` if it is a display name or corporate group a registry may carry."""
     if not value.strip() or len(value) > MAX_NAME or not value.isprintable():
         raise ConfigError(f"{field}: use 1-{MAX_NAME} printable characters, not {value[:70]!r}")
+    return value
 
 
 def check(request: Request) -> None:
@@ -182,8 +184,8 @@ def check(request: Request) -> None:
         check_server_name(host)
     pki.load_certificate_request(request.csr)
     if request.kind == KIND_MEMBER:
-        _label(request.display_name, "display name")
-        _label(request.group, "group")
+        check_label(request.display_name, "display name")
+        check_label(request.group, "group")
     if request.kind == KIND_OPERATOR:
         if request.key or request.signature:
             raise ConfigError("an operator's request carries no signing key")
