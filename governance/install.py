@@ -14,9 +14,9 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from coordinator.store import read_rounds
 from edge.config import read_governance_key, read_policy_file, read_registry_file
 from edge.files import read_private_key_file, read_public_file, write_public
-from edge.storage import fetch_read_only
 from edge.transport import check_tls_files
 from governance.party import IDENTITY_KEY, NEXT, Who, open_folder
 from scfed import envelope as env
@@ -92,9 +92,9 @@ def _forward(kind: str, new_file: Path, new: Envelope, version: int, installed: 
     ``installed`` (scfed.versions: never older, never another body as the same version)."""
     if not installed.exists():
         return
-    held = decode_policy if kind == env.POLICY else decode_registry
+    decode = decode_policy if kind == env.POLICY else decode_registry
     signed = Envelope.from_bytes(read_public_file(installed))
-    current = Held(kind, held(signed.body).version, signed.body, f"installed in {installed}")
+    current = Held(kind, decode(signed.body).version, signed.body, f"installed in {installed}")
     try:
         check_forward(current, version, new.body)
     except RefusedError as exc:
@@ -131,9 +131,7 @@ def install_registry(config: CoordinatorConfig, new_file: Path) -> tuple[int, bo
 def _check_finished(database: Path) -> None:
     """ConfigError if a round has no outcome yet: the coordinator finishes it from its log
     at its next start, re-signing with the key the round began with."""
-    sql = "SELECT count(*) FROM rounds WHERE outcome IS NULL"
-    rows = fetch_read_only(database, sql)
-    if rows and rows[0][0]:
+    if any(stored.outcome is None for stored in read_rounds(database)):
         raise ConfigError(
             "a round is unfinished: start the coordinator once with its current log key, "
             "which finishes it, then install this registry"
