@@ -14,73 +14,34 @@ and why it failed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from auditor.model import Checks, Finding
-from scfed import envelope as env
-from scfed.envelope import Envelope
+from scfed import wire
 from scfed.errors import RefusedError, RemoteProtocolError, ScfedError, VerificationError
-from scfed.messages import (
-    Abort,
-    AdvertiseKeys,
-    Announce,
-    MaskedInput,
-    Registry,
-    ReleaseCharge,
-    Result,
-    ShareKeys,
-    UnmaskRequest,
-    UnmaskResponse,
-    decode_abort,
-    decode_advertise_keys,
-    decode_announce,
-    decode_charge,
-    decode_masked_input,
-    decode_result,
-    decode_share_keys,
-    decode_unmask_request,
-    decode_unmask_response,
-)
-from scfed.policy import Policy, open_policy
+from scfed.policy import open_policy
 from scfed.registry import open_registry
 from scfed.versions import Held, check_forward
+from scfed.wire import envelope as env
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Registry, RoundMessage
+from scfed.wire.policy import Policy
 
 #: A 1e6-cell masked vector is 8 MB; a leaf far beyond that is no protocol message.
 MAX_LEAF_BYTES = 64 << 20
 
-RoundMessage = (
-    Announce
-    | AdvertiseKeys
-    | ShareKeys
-    | MaskedInput
-    | UnmaskRequest
-    | UnmaskResponse
-    | Result
-    | Abort
-    | ReleaseCharge
-)
-
-COORDINATOR_TYPES = frozenset({env.ANNOUNCE, env.UNMASK_REQUEST, env.RESULT, env.ABORT, env.CHARGE})
-NODE_TYPES = frozenset({env.ADVERTISE_KEYS, env.SHARE_KEYS, env.MASKED_INPUT, env.UNMASK_RESPONSE})
-_DECODERS: dict[str, Callable[[bytes], RoundMessage]] = {
-    env.ANNOUNCE: decode_announce,
-    env.ADVERTISE_KEYS: decode_advertise_keys,
-    env.SHARE_KEYS: decode_share_keys,
-    env.MASKED_INPUT: decode_masked_input,
-    env.UNMASK_REQUEST: decode_unmask_request,
-    env.UNMASK_RESPONSE: decode_unmask_response,
-    env.RESULT: decode_result,
-    env.ABORT: decode_abort,
-    env.CHARGE: decode_charge,
-}
+COORDINATOR_TYPES = wire.sent_by(wire.COORDINATOR)
+NODE_TYPES = wire.sent_by(wire.MEMBER)
+_DECODERS = {name: wire.MESSAGE_TYPES[name].decode for name in wire.ROUND_TYPES}
 
 DECODE = "log.decode"
 SIGNATURES = "log.signatures"
 FIRST_REGISTRY = "log.first_registry"
 REGISTRY_VERSIONS = "log.registry_versions"
 POLICY_VERSIONS = "log.policy_versions"
-_VERSION_CHECKS = {env.REGISTRY: REGISTRY_VERSIONS, env.POLICY: POLICY_VERSIONS}
+_VERSION_CHECKS = {wire.REGISTRY: REGISTRY_VERSIONS, wire.POLICY: POLICY_VERSIONS}
 
 
 @dataclass(frozen=True)
@@ -128,7 +89,9 @@ class _Reader:
     policy: Policy | None = None
     rejected: dict[bytes, tuple[int, str]] = field(default_factory=dict)
     #: Each registry and policy version that took effect, oldest first, by envelope type.
-    taken: dict[str, list[Held]] = field(default_factory=lambda: {env.REGISTRY: [], env.POLICY: []})
+    taken: dict[str, list[Held]] = field(
+        default_factory=lambda: {wire.REGISTRY: [], wire.POLICY: []}
+    )
     problems: dict[str, list[str]] = field(
         default_factory=lambda: {k: [] for k in (DECODE, SIGNATURES, *_VERSION_CHECKS.values())}
     )
@@ -141,10 +104,10 @@ class _Reader:
         envelope = self._envelope(index, data)
         if envelope is None:
             return
-        if envelope.type == env.REGISTRY:
+        if envelope.type == wire.REGISTRY:
             self._registry(index, envelope)
             return
-        if envelope.type == env.POLICY:
+        if envelope.type == wire.POLICY:
             self._policy(index, envelope)
             return
         if envelope.type not in _DECODERS:  # a type this auditor does not know how to check
@@ -156,10 +119,11 @@ class _Reader:
             self.problems[SIGNATURES].append(f"leaf {index} ({_what(envelope)}): {exc}")
             return
         try:
-            message = _DECODERS[envelope.type](envelope.body)
+            # The table's round types decode to round messages.
+            message = cast("RoundMessage", _DECODERS[envelope.type](envelope.body))
         except RemoteProtocolError as exc:
             self.problems[DECODE].append(f"leaf {index} ({_what(envelope)}): {exc}")
-            if envelope.type == env.ANNOUNCE:
+            if envelope.type == wire.ANNOUNCE:
                 self.rejected[envelope.digest(self.origin)] = (index, str(exc))
             return
         digest = envelope.digest(self.origin)
@@ -229,7 +193,7 @@ class _Reader:
         if registry is None:
             raise VerificationError("no registry is in force yet")
         if envelope.type in COORDINATOR_TYPES:
-            if envelope.signer != env.COORDINATOR:
+            if envelope.signer != wire.COORDINATOR:
                 raise VerificationError(f"must be signed by the coordinator, not {envelope.signer}")
             key, whose = registry.coordinator_key, "the coordinator key"
         else:

@@ -19,13 +19,13 @@ import numpy as np
 from auditor.leaves import Leaf
 from auditor.rounds import RoundView, distinct, message, names
 from auditor.unmasking import Responses
-from scfed import envelope as env
+from scfed import wire
 from scfed.dp.ledger import parse_rho, rho_text
 from scfed.errors import PrivacyParameterError, RemoteProtocolError, VerificationError
 from scfed.masking import Vector
-from scfed.messages import AdvertiseKeys, Announce, MaskedInput, Result, UnmaskRequest
 from scfed.policy import release_rho
 from scfed.secagg.unmask import unmasked_sum
+from scfed.wire.messages import AdvertiseKeys, Announce, MaskedInput, Result, UnmaskRequest
 
 
 def check_result_survivors(result: Result, request: UnmaskRequest | None) -> str:
@@ -45,7 +45,7 @@ def masked_total(view: RoundView, announce: Announce, request: UnmaskRequest) ->
     """The uint64 (wrapping) sum of the survivors' masked vectors."""
     total = np.zeros(announce.dim, dtype=np.uint64)
     for survivor in request.survivors:
-        leaf = view.nodes[env.MASKED_INPUT].get(survivor)
+        leaf = view.nodes[wire.MASKED_INPUT].get(survivor)
         if leaf is None:
             raise VerificationError(f"cannot recompute: {survivor} logged no masked input")
         vector = message(leaf, MaskedInput).vector
@@ -58,7 +58,7 @@ def masked_total(view: RoundView, announce: Announce, request: UnmaskRequest) ->
 def _advertised(view: RoundView, request: UnmaskRequest) -> dict[str, AdvertiseKeys]:
     """The advertised keys removing a dropped node's pair masks needs, all of them logged."""
     adverts = {
-        m: message(leaf, AdvertiseKeys) for m, leaf in view.nodes[env.ADVERTISE_KEYS].items()
+        m: message(leaf, AdvertiseKeys) for m, leaf in view.nodes[wire.ADVERTISE_KEYS].items()
     }
     if request.dropped:
         missing = [m for m in (*request.dropped, *request.survivors) if m not in adverts]
@@ -116,9 +116,9 @@ def check_release_charged(
     t, outcome, charge = announce.threshold, view.outcome_leaf, view.charge_leaf
     if len(responses) < t:
         return f"{len(responses)} valid unmask responses, fewer than t = {t}: no sum to rebuild"
-    if outcome is not None and outcome.type == env.RESULT and charge is not None:
+    if outcome is not None and outcome.type == wire.RESULT and charge is not None:
         return f"the release is published at leaf {outcome.index} and charged at {charge.index}"
-    if outcome is not None and outcome.type == env.ABORT:
+    if outcome is not None and outcome.type == wire.ABORT:
         try:
             recompute(view, announce, request, responses)
         except (VerificationError, RemoteProtocolError) as exc:
@@ -131,7 +131,7 @@ def check_release_charged(
     )
 
 
-_ENDINGS = {env.RESULT: "a result", env.ABORT: "an abort"}
+_ENDINGS = {wire.RESULT: "a result", wire.ABORT: "an abort"}
 
 
 # ---- the charge ----------------------------------------------------------------------------
@@ -148,9 +148,9 @@ def rule_rho(announce_leaf: Leaf, announce: Announce, survivors: Sequence[str]) 
 
 def check_charge_present(view: RoundView) -> str:
     """Exactly one charge after a result, none after an abort or before an outcome."""
-    charges = distinct(view.of(env.CHARGE))
+    charges = distinct(view.of(wire.CHARGE))
     outcome = view.outcome_leaf
-    if outcome is None or outcome.type == env.ABORT:
+    if outcome is None or outcome.type == wire.ABORT:
         if charges:
             state = "an aborted round" if outcome is not None else "a round without an outcome"
             raise VerificationError(f"{len(charges)} charges logged for {state}")

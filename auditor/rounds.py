@@ -15,28 +15,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from auditor.leaves import NODE_TYPES, Leaf, RoundMessage
+from auditor.leaves import NODE_TYPES, Leaf
 from auditor.model import MAX_LISTED, require
-from scfed import envelope as env
+from scfed import wire
 from scfed.catalogue import check_announce
 from scfed.errors import RefusedError, VerificationError
-from scfed.messages import Announce, ReleaseCharge, UnmaskRequest
+from scfed.wire.messages import Announce, ReleaseCharge, RoundMessage, UnmaskRequest
 
 #: A round's messages in protocol order; an outcome is a result or an abort.
-RANK = {
-    env.ANNOUNCE: 0,
-    env.ADVERTISE_KEYS: 1,
-    env.SHARE_KEYS: 2,
-    env.MASKED_INPUT: 3,
-    env.UNMASK_REQUEST: 4,
-    env.UNMASK_RESPONSE: 5,
-    env.RESULT: 6,
-    env.ABORT: 6,
-    env.CHARGE: 7,
-}
-#: Node messages that refer to the announce, in the order each node sends them.
-NODE_STEPS = (env.ADVERTISE_KEYS, env.SHARE_KEYS, env.MASKED_INPUT)
-OUTCOMES = (env.RESULT, env.ABORT)
+RANK = {name: wire.MESSAGE_TYPES[name].step for name in wire.ROUND_TYPES}
+#: Node messages that refer to the announce (those before the unmask request), in the
+#: order each node sends them.
+NODE_STEPS = tuple(
+    name
+    for name in wire.ROUND_TYPES
+    if name in NODE_TYPES and RANK[name] < RANK[wire.UNMASK_REQUEST]
+)
+OUTCOMES = wire.OUTCOMES
 
 _M = TypeVar("_M", bound=RoundMessage)
 
@@ -106,7 +101,7 @@ def _announce_hash(leaf: Leaf) -> bytes | None:
 def _view(
     round_id: bytes, leaves: tuple[Leaf, ...], rejected: Mapping[bytes, tuple[int, str]]
 ) -> RoundView:
-    announces = [leaf for leaf in leaves if leaf.type == env.ANNOUNCE]
+    announces = [leaf for leaf in leaves if leaf.type == wire.ANNOUNCE]
     first = announces[0] if announces else None
     ours = [leaf for leaf in leaves if first is not None and _announce_hash(leaf) == first.digest]
     candidates = message(first, Announce).candidates if first is not None else ()
@@ -119,9 +114,9 @@ def _view(
         leaves,
         first,
         nodes,
-        _first(ours, env.UNMASK_REQUEST),
+        _first(ours, wire.UNMASK_REQUEST),
         _first(ours, *OUTCOMES),
-        _first(ours, env.CHARGE),
+        _first(ours, wire.CHARGE),
         _referred(leaves, rejected),
     )
 
@@ -154,7 +149,7 @@ def names(items: Sequence[str], limit: int = 8) -> str:
 
 def check_single_announce(view: RoundView) -> str:
     """Exactly one announce per round id; two different ones are a split view."""
-    announces = distinct(view.of(env.ANNOUNCE))
+    announces = distinct(view.of(wire.ANNOUNCE))
     if not announces:
         raise VerificationError(_no_announce(view))
     if len(announces) == 1:

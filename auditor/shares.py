@@ -22,7 +22,7 @@ from auditor.rounds import names
 from auditor.unmasking import Responses
 from scfed import shamir
 from scfed.errors import VerificationError
-from scfed.messages import Announce, UnmaskRequest
+from scfed.wire.messages import Announce, UnmaskRequest
 
 PRIME = shamir.PRIME
 

@@ -12,16 +12,15 @@ from __future__ import annotations
 from auditor.leaves import Leaf
 from auditor.model import require
 from auditor.rounds import RoundView, distinct, message, names, short
-from scfed import envelope as env
-from scfed import shamir
+from scfed import shamir, wire
 from scfed.errors import RemoteProtocolError, VerificationError
-from scfed.messages import Announce, MaskedInput, UnmaskRequest, UnmaskResponse
+from scfed.wire.messages import Announce, MaskedInput, UnmaskRequest, UnmaskResponse
 
 Responses = list[tuple[str, UnmaskResponse]]
 
 
 def check_single_request(view: RoundView) -> str:
-    requests = distinct(view.of(env.UNMASK_REQUEST))
+    requests = distinct(view.of(wire.UNMASK_REQUEST))
     if len(requests) > 1:
         where = ", ".join(str(leaf.index) for leaf in requests)
         raise VerificationError(f"{len(requests)} different unmask requests (leaves {where})")
@@ -39,7 +38,7 @@ def check_disjoint(request: UnmaskRequest) -> str:
 
 def check_survivors(view: RoundView, request: UnmaskRequest) -> str:
     """The survivors are exactly the nodes whose masked inputs are logged."""
-    sent = set(view.nodes[env.MASKED_INPUT])
+    sent = set(view.nodes[wire.MASKED_INPUT])
     listed = set(request.survivors)
     problems = [f"{m} is a survivor but logged no masked input" for m in sorted(listed - sent)]
     problems += [f"{m} logged a masked input but is not a survivor" for m in sorted(sent - listed)]
@@ -48,8 +47,8 @@ def check_survivors(view: RoundView, request: UnmaskRequest) -> str:
 
 def check_dropped(view: RoundView, request: UnmaskRequest) -> str:
     """The dropped are exactly the nodes that shared keys and sent no masked input."""
-    shared = set(view.nodes[env.SHARE_KEYS])
-    expected = shared - set(view.nodes[env.MASKED_INPUT])
+    shared = set(view.nodes[wire.SHARE_KEYS])
+    expected = shared - set(view.nodes[wire.MASKED_INPUT])
     listed = set(request.dropped)
     problems = [
         f"{m} is listed as dropped but "
@@ -108,18 +107,18 @@ def _reveal_problem(response: UnmaskResponse, request: UnmaskRequest) -> str | N
 def check_responses(view: RoundView, request: UnmaskRequest) -> str:
     """Every response answers this request's hash and reveals exactly the requested shares."""
     problems = []
-    for leaf in view.of(env.UNMASK_RESPONSE):
+    for leaf in view.of(wire.UNMASK_RESPONSE):
         problem = response_problem(view, leaf, request)
         if problem is not None:
             problems.append(f"leaf {leaf.index}: {leaf.signer} {problem}")
-    count = len(view.of(env.UNMASK_RESPONSE))
+    count = len(view.of(wire.UNMASK_RESPONSE))
     return require(problems, f"{count} responses reveal exactly the requested shares")
 
 
 def valid_responses(view: RoundView, request: UnmaskRequest) -> Responses:
     """Each responder's first valid response, in sorted sender order (the coordinator's)."""
     answered: dict[str, UnmaskResponse] = {}
-    for leaf in view.of(env.UNMASK_RESPONSE):
+    for leaf in view.of(wire.UNMASK_RESPONSE):
         if leaf.signer not in answered and response_problem(view, leaf, request) is None:
             answered[leaf.signer] = message(leaf, UnmaskResponse)
     return sorted(answered.items())
@@ -129,7 +128,7 @@ def check_no_double_input(view: RoundView, announce: Announce, request: UnmaskRe
     """Each survivor's one masked input, of the round's size, is aggregated once."""
     problems: list[str] = []
     owners: dict[bytes, str] = {}
-    inputs = [leaf for leaf in view.of(env.MASKED_INPUT) if leaf.signer in request.survivors]
+    inputs = [leaf for leaf in view.of(wire.MASKED_INPUT) if leaf.signer in request.survivors]
     for survivor in request.survivors:
         count = len(distinct([leaf for leaf in inputs if leaf.signer == survivor]))
         if count > 1:
@@ -145,7 +144,7 @@ def check_no_double_input(view: RoundView, announce: Announce, request: UnmaskRe
 
 def check_abort(view: RoundView) -> str:
     """An abort unmasked nothing, unless the unmask request was logged before the responses."""
-    responses = view.of(env.UNMASK_RESPONSE)
+    responses = view.of(wire.UNMASK_RESPONSE)
     request = view.request_leaf
     revealed = names(sorted({leaf.signer for leaf in responses}))
     if request is None:

@@ -20,16 +20,15 @@ from auditor import rounds, unmasking
 from auditor.leaves import ReadLog, read_log
 from auditor.model import AuditReport, ChargeAudit, Checks, Parameters, RoundAudit, require
 from auditor.shares import check_shares
-from scfed import envelope as env
-from scfed import note, tlog
+from scfed import note, tlog, wire
 from scfed.dp.ledger import Budget, rho_text
 from scfed.errors import ScfedError, VerificationError
-from scfed.messages import Announce, Result
 from scfed.policy import release_window
+from scfed.wire.messages import Announce, Result
 
 #: A signed note with its cosignatures is far below this.
 MAX_NOTE_BYTES = 1 << 20
-_OUTCOMES = {env.RESULT: "result", env.ABORT: "abort", None: "in progress"}
+_OUTCOMES = {wire.RESULT: "result", wire.ABORT: "abort", None: "in progress"}
 
 
 def audit(
@@ -261,7 +260,7 @@ def _outcome_checks(
 ) -> bool | None:
     """The result's or the abort's checks, and the charge's; whether the result recomputed."""
     outcome, request = view.outcome_leaf, view.request
-    if outcome is not None and outcome.type == env.ABORT:
+    if outcome is not None and outcome.type == wire.ABORT:
         checks.run("abort.nothing_unmasked", lambda: unmasking.check_abort(view))
     checks.run("charge.present", lambda: results.check_charge_present(view))
     if request is not None:
@@ -269,7 +268,7 @@ def _outcome_checks(
             "release.charged",
             lambda: results.check_release_charged(view, announce, request, responses),
         )
-    if outcome is None or outcome.type != env.RESULT:
+    if outcome is None or outcome.type != wire.RESULT:
         return None
     result = rounds.message(outcome, Result)
     checks.run("result.survivors", lambda: results.check_result_survivors(result, request))
@@ -347,7 +346,7 @@ def _charge(view: rounds.RoundView, announce: Announce | None) -> ChargeAudit | 
 def _rule(view: rounds.RoundView, announce: Announce | None) -> str | None:
     """The rho the rule gives a published result; None when there is none or no price."""
     outcome, leaf = view.outcome_leaf, view.announce_leaf
-    if announce is None or leaf is None or outcome is None or outcome.type != env.RESULT:
+    if announce is None or leaf is None or outcome is None or outcome.type != wire.RESULT:
         return None
     try:
         survivors = rounds.message(outcome, Result).survivors

@@ -14,8 +14,8 @@ from edge.transport import describe, secure_channel, unreachable
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.config import OperatorConfig
-from scfed.envelope import Envelope
 from scfed.errors import RemoteProtocolError
+from scfed.wire.envelope import Envelope
 
 
 class AdminClient:

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from coordinator.log import ProtocolLog
 from scfed import note
-from scfed.envelope import Envelope
 from scfed.errors import PermissionDeniedError, RemoteProtocolError
-from scfed.messages import Registry
-from scfed.tasks import Receipt
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Registry
+from scfed.wire.tasks import Receipt
 
 #: Cosignature lines are short; anything longer is not one.
 MAX_COSIGNATURE_LINE = 512

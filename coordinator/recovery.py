@@ -20,11 +20,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from coordinator.log import ProtocolLog
 from coordinator.store import Store
 from scfed.dp.ledger import Charge, parse_rho
-from scfed.envelope import Envelope
 from scfed.errors import LocalProtocolError
-from scfed.messages import Announce, decode_charge
-from scfed.policy import Policy, release_window
+from scfed.policy import release_window
 from scfed.secagg.recovery import LogReplay, Recovered
+from scfed.wire.codec import decode_charge
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Announce
+from scfed.wire.policy import Policy
 
 log = logging.getLogger("scfed.coordinator")
 

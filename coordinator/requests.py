@@ -15,17 +15,9 @@ from datetime import date, timedelta
 from protos.scfed.v1 import service_pb2 as spb
 from scfed.catalogue import entry_layout_hash, layout
 from scfed.errors import PermissionDeniedError, RemoteProtocolError
-from scfed.messages import (
-    DEFAULT_N_MIN,
-    MAX_LISTED_CELLS,
-    Announce,
-    Registry,
-    decode_announce,
-    decode_noise,
-    encode,
-    layout_hash,
-)
-from scfed.policy import Policy
+from scfed.wire.codec import decode_announce, decode_noise, encode
+from scfed.wire.messages import DEFAULT_N_MIN, MAX_LISTED_CELLS, Announce, Registry, layout_hash
+from scfed.wire.policy import Policy
 
 
 @dataclass(frozen=True)

@@ -24,19 +24,15 @@ from coordinator.recovery import Closed, ledger_row, recover
 from coordinator.requests import Limits, announce_for
 from coordinator.store import Store
 from protos.scfed.v1 import service_pb2 as spb
-from scfed import envelope as env
+from scfed import wire
 from scfed.dp.ledger import Budget, Charge, period_label
-from scfed.envelope import Envelope
 from scfed.errors import OutOfOrderError, PrivacyBudgetError
-from scfed.messages import (
-    Announce,
-    KeySet,
-    MaskingTask,
-    Registry,
-)
-from scfed.policy import Policy, planned_release_rho, release_window
+from scfed.policy import planned_release_rho, release_window
 from scfed.secagg import CoordinatorRound, Outgoing, Phase
-from scfed.tasks import CheckpointTask, Receipt, task_to_proto
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Announce, Registry
+from scfed.wire.policy import Policy
+from scfed.wire.tasks import CheckpointTask, KeySet, MaskingTask, Receipt, task_to_proto
 
 log = logging.getLogger("scfed.coordinator")
 
@@ -298,7 +294,7 @@ class Rounds:
             return
         index = self._journal.record(task)
         witnessed = None
-        if task.type == env.UNMASK_REQUEST:
+        if task.type == wire.UNMASK_REQUEST:
             witnessed = self._journal.witnessed(self._witnessed_size(active))
         self._hub.send(batch, self._journal.receipt(index, witnessed))
 

@@ -30,14 +30,13 @@ from coordinator.store import Store
 from edge.config import read_governance_key
 from edge.files import read_private_key_file, read_public_file
 from edge.transport import check_tls_files, expiry_warnings
-from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import pki
 from scfed.config import CoordinatorConfig, TlsFiles
-from scfed.envelope import Envelope
 from scfed.errors import ConfigError, PermissionDeniedError, VerificationError
-from scfed.messages import MAX_PARTICIPANTS, Operator
-from scfed.tasks import receipt_to_proto
+from scfed.wire.envelope import Envelope, EnvelopeMessage
+from scfed.wire.messages import MAX_PARTICIPANTS, Operator
+from scfed.wire.tasks import receipt_to_proto
 
 log = logging.getLogger("scfed.coordinator")
 
@@ -115,7 +114,7 @@ class NodeService:
 
     @served(_member)
     async def Submit(  # noqa: N802 - gRPC method name
-        self, request: pb.Envelope, context: Context, member_id: str
+        self, request: EnvelopeMessage, context: Context, member_id: str
     ) -> spb.Ack:
         envelope = Envelope.from_proto(request)
         receipt = self._rounds.submit(member_id, envelope)

@@ -24,13 +24,14 @@ from typing import Generic, TypeVar
 from coordinator.log import ProtocolLog
 from edge.config import read_policy_file, read_registry_file
 from edge.storage import fetch, open_database, transaction
-from scfed import envelope as env
+from scfed import wire
 from scfed.config import CoordinatorConfig
-from scfed.envelope import Envelope
 from scfed.errors import ConfigError, RefusedError, RemoteProtocolError, StorageError
-from scfed.messages import Registry, decode_registry
-from scfed.policy import Policy, decode_policy
 from scfed.versions import Held, Versioned, check_forward
+from scfed.wire.codec import decode_registry
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Registry
+from scfed.wire.policy import Policy, decode_policy
 
 log = logging.getLogger("scfed.coordinator")
 _T = TypeVar("_T", bound=Versioned)
@@ -51,8 +52,8 @@ CREATE TABLE IF NOT EXISTS logged_versions_read (
 #: Leaves up to this size are read in pages; a larger one (a long masked vector) on its own.
 _INLINE_BYTES = 1 << 20
 _VERSIONS: dict[str, Callable[[bytes], int]] = {
-    env.REGISTRY: lambda body: decode_registry(body).version,
-    env.POLICY: lambda body: decode_policy(body).version,
+    wire.REGISTRY: lambda body: decode_registry(body).version,
+    wire.POLICY: lambda body: decode_policy(body).version,
 }
 
 
@@ -131,12 +132,12 @@ def signed_files(
     log holds (``floors``, from ``logged_versions``): ConfigError for a file on disk that is
     older, or for a registry naming another log key than ``key``."""
     registry = RegistryFile(
-        config.registry, config.origin, governance_key, floors.get(env.REGISTRY), key
+        config.registry, config.origin, governance_key, floors.get(wire.REGISTRY), key
     )
     policy = SignedFile(
         config.policy,
         lambda p: read_policy_file(p, config.origin, governance_key),
-        floors.get(env.POLICY),
+        floors.get(wire.POLICY),
     )
     registry.load()
     policy.load_if_present()
@@ -214,5 +215,5 @@ def _keep(db: sqlite3.Connection, found: _Found, size: int) -> None:
 def logged_log_key(floors: dict[str, Held]) -> bytes | None:
     """The coordinator log key named by the newest registry in the log: the key that signed
     its latest checkpoint, which a coordinator whose key was rotated since may continue."""
-    held = floors.get(env.REGISTRY)
+    held = floors.get(wire.REGISTRY)
     return None if held is None else decode_registry(held.body).coordinator_key

@@ -10,8 +10,8 @@ from pathlib import Path
 from edge import storage
 from edge.storage import fetch_read_only, insert_charge, open_database, transaction
 from scfed.dp.ledger import Charge
-from scfed.envelope import Envelope
 from scfed.errors import StorageError
+from scfed.wire.envelope import Envelope
 
 _SCHEMA = (
     """

@@ -25,11 +25,12 @@ from scfed.config import (
     parse_node_config,
     parse_operator_config,
 )
-from scfed.envelope import Envelope
 from scfed.errors import ConfigError, RemoteProtocolError, VerificationError
-from scfed.messages import Registry
-from scfed.policy import Policy, open_policy
+from scfed.policy import open_policy
 from scfed.registry import open_registry
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Registry
+from scfed.wire.policy import Policy
 
 _C = TypeVar("_C")
 

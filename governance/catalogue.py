@@ -44,19 +44,20 @@ from pathlib import Path
 from edge.config import load_federation_config
 from edge.files import read_private_key_file, write_public
 from governance.federation import FEDERATION_FILE, GOVERNANCE_KEY, POLICY_FILE, PUBLIC
-from protos.scfed.v1 import messages_pb2 as pb
 from scfed import pki
 from scfed.dp.params import CONCENTRATION_LIPSCHITZ as LIPSCHITZ
-from scfed.envelope import Envelope
-from scfed.errors import ConfigError, RemoteProtocolError
-from scfed.policy import (
+from scfed.dp.params import Noise
+from scfed.errors import ConfigError, MessageError, RemoteProtocolError
+from scfed.policy import seal_policy
+from scfed.wire.envelope import Envelope
+from scfed.wire.policy import (
     DEFAULT_DOMINANCE,
     DEFAULT_MIN_CONTRIBUTORS,
     DEFAULT_PLANNED_PERCENT,
     METRIC_COMPONENTS,
+    CatalogueEntry,
     Policy,
     decode_policy,
-    seal_policy,
 )
 
 _ENTRY_KEYS = frozenset(
@@ -83,18 +84,17 @@ def sign_catalogue(directory: Path, catalogue: Path) -> Policy:
 def read_catalogue(catalogue: Path, origin: str, version: int) -> Policy:
     """The catalogue file as a policy, checked entry by entry as nodes will check it."""
     data = _read(catalogue)
-    message = pb.Policy(
-        origin=origin,
-        version=version,
-        taxonomy_version=_taxonomy_version(),
-        rho_cap=str(data.get("rho_cap", "0.5")),
-        period=str(data.get("period", "year")),
-        witness_quorum=_quorum(catalogue, data.get("witness_quorum", 0)),
-        entries=[_entry(catalogue, e) for e in _entries(catalogue, data)],
-    )
     try:
-        return decode_policy(message.SerializeToString())
-    except RemoteProtocolError as exc:
+        return Policy(
+            origin=origin,
+            version=version,
+            taxonomy_version=_taxonomy_version(),
+            rho_cap=str(data.get("rho_cap", "0.5")),
+            period=str(data.get("period", "year")),
+            witness_quorum=_quorum(catalogue, data.get("witness_quorum", 0)),
+            entries=tuple(_entry(catalogue, e) for e in _entries(catalogue, data)),
+        )
+    except MessageError as exc:
         raise ConfigError(f"{catalogue}: {exc}") from None
 
 
@@ -134,13 +134,13 @@ def _entries(path: Path, data: Mapping[str, object]) -> list[Mapping[str, object
     return entries
 
 
-def _entry(path: Path, e: Mapping[str, object]) -> pb.CatalogueEntry:
+def _entry(path: Path, e: Mapping[str, object]) -> CatalogueEntry:
     unknown = set(e) - _ENTRY_KEYS
     if unknown:
         raise ConfigError(f"{path}: entry {e.get('name')!r}: unknown keys {sorted(unknown)}")
     get = _Fields(path, e)
     sigma = get.text("sigma")
-    noise = pb.Noise(
+    noise = Noise(
         sigma=sigma, t_collude=get.number("t_collude", 1), unit=get.text("unit", "magnitude"),
         bound=get.number("bound"), grid=get.text("grid", "1"),
         plausible=get.number("plausible", 10**12), disclosure=True,
@@ -149,15 +149,16 @@ def _entry(path: Path, e: Mapping[str, object]) -> pb.CatalogueEntry:
     )  # fmt: skip
     commodities = sorted(set(get.texts("commodities")))
     metric = get.text("metric")
-    return pb.CatalogueEntry(
+    return CatalogueEntry(
         name=get.text("name"), purpose=get.text("purpose", ""), metric=metric,
-        commodities=commodities, horizon_weeks=get.number("horizon_weeks"), noise=noise,
+        commodities=tuple(commodities), horizon_weeks=get.number("horizon_weeks"), noise=noise,
         min_contributors=get.number("min_contributors", DEFAULT_MIN_CONTRIBUTORS),
         dominance=get.text("dominance", DEFAULT_DOMINANCE),
         presence_threshold=get.number("presence_threshold", noise.bound),
         concentration_scale=get.number("concentration_scale", 10_000),
-        concentration_scales=get.scales("concentration_scales", commodities, metric),
-        recipients=get.texts("recipients", ["members"]), cadence=get.text("cadence", "weekly"),
+        concentration_scales=tuple(get.scales("concentration_scales", commodities, metric)),
+        recipients=tuple(get.texts("recipients", ["members"])),
+        cadence=get.text("cadence", "weekly"),
         planned_percent=get.number("planned_percent", DEFAULT_PLANNED_PERCENT),
     )  # fmt: skip
 

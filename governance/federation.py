@@ -34,7 +34,6 @@ from scfed import enrolment, pki
 from scfed.config import FederationConfig, check_address, check_name, check_origin
 from scfed.enrolment import KIND_COORDINATOR, KIND_MEMBER, Request
 from scfed.errors import ConfigError
-from scfed.messages import Member, Operator, Registry
 from scfed.registry import (
     seal_registry,
     with_coordinator_key,
@@ -44,6 +43,7 @@ from scfed.registry import (
     with_operator_keys,
     without,
 )
+from scfed.wire.messages import Member, Operator, Registry
 
 GOVERNANCE_KEY = "governance.key"
 CA_KEY = "ca.key"

@@ -19,15 +19,14 @@ from edge.config import read_governance_key, read_policy_file, read_registry_fil
 from edge.files import read_private_key_file, read_public_file, write_public
 from edge.transport import check_tls_files
 from governance.party import IDENTITY_KEY, NEXT, Who, open_folder
-from scfed import envelope as env
-from scfed import pki
+from scfed import pki, wire
 from scfed.config import CoordinatorConfig, TlsFiles
 from scfed.enrolment import KIND_COORDINATOR, KIND_MEMBER
-from scfed.envelope import Envelope
 from scfed.errors import ConfigError, RefusedError, ScfedError
-from scfed.messages import decode_registry
-from scfed.policy import decode_policy
 from scfed.versions import Held, check_forward
+from scfed.wire.codec import decode_registry
+from scfed.wire.envelope import Envelope
+from scfed.wire.policy import decode_policy
 
 
 def _promote(path: Path) -> None:
@@ -92,7 +91,7 @@ def _forward(kind: str, new_file: Path, new: Envelope, version: int, installed: 
     ``installed`` (scfed.versions: never older, never another body as the same version)."""
     if not installed.exists():
         return
-    decode = decode_policy if kind == env.POLICY else decode_registry
+    decode = decode_policy if kind == wire.POLICY else decode_registry
     signed = Envelope.from_bytes(read_public_file(installed))
     current = Held(kind, decode(signed.body).version, signed.body, f"installed in {installed}")
     try:
@@ -119,7 +118,7 @@ def install_registry(config: CoordinatorConfig, new_file: Path) -> tuple[int, bo
     log key it names was put in place (the coordinator signs with it from its next start)."""
     governance = read_governance_key(config.governance_key)
     registry, envelope = read_registry_file(new_file, config.origin, governance)
-    _forward(env.REGISTRY, new_file, envelope, registry.version, config.registry)
+    _forward(wire.REGISTRY, new_file, envelope, registry.version, config.registry)
     promote = _log_key(config.signing_key, registry.coordinator_key)
     if promote:
         _check_finished(config.database)
@@ -142,7 +141,7 @@ def install_policy(config: CoordinatorConfig, new_file: Path) -> int:
     """Check and install a governance-signed policy no older than the one installed."""
     governance = read_governance_key(config.governance_key)
     policy, envelope = read_policy_file(new_file, config.origin, governance)
-    _forward(env.POLICY, new_file, envelope, policy.version, config.policy)
+    _forward(wire.POLICY, new_file, envelope, policy.version, config.policy)
     write_public(config.policy, envelope.to_bytes())
     return policy.version
 

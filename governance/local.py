@@ -20,7 +20,7 @@ from edge.config import load_coordinator_config
 from governance import catalogue as catalogue_file
 from governance import federation, install, party
 from scfed.enrolment import KIND_COORDINATOR, KIND_OPERATOR
-from scfed.policy import Policy
+from scfed.wire.policy import Policy
 
 GOVERNANCE = "governance"
 COORDINATOR = "coordinator"

@@ -56,7 +56,7 @@ from scfed.config import (
 )
 from scfed.enrolment import KIND_COORDINATOR, KIND_MEMBER, KIND_OPERATOR, Request, check_label
 from scfed.errors import ConfigError
-from scfed.messages import MAX_CELLS
+from scfed.wire.messages import MAX_CELLS
 
 TLS_KEY, TLS_CERTIFICATE = "tls.key", "tls.pem"
 IDENTITY_KEY, SIGNING_KEY = "identity.key", "signing.key"

@@ -25,13 +25,11 @@ from node.records import RecordStore
 from node.store import NodeStore
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
-from scfed import envelope as env
-from scfed import pki
+from scfed import pki, wire
 from scfed.catalogue import node_vector
 from scfed.config import NodeConfig
 from scfed.dp.contribution import Ints
 from scfed.dp.ledger import period_label
-from scfed.envelope import Envelope
 from scfed.errors import (
     ImportRowError,
     LocalProtocolError,
@@ -40,19 +38,17 @@ from scfed.errors import (
     ScfedError,
 )
 from scfed.groups import group_of, groups
-from scfed.messages import (
-    Announce,
+from scfed.policy import check_plan
+from scfed.secagg import Identity, NodePolicy, NodeRound, previous_answer
+from scfed.wire import envelope as env
+from scfed.wire.codec import decode_abort, decode_result, decode_unmask_request
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Announce, Registry
+from scfed.wire.policy import Policy
+from scfed.wire.tasks import (
+    CheckpointTask,
     KeySet,
     MaskingTask,
-    Registry,
-    decode_abort,
-    decode_result,
-    decode_unmask_request,
-)
-from scfed.policy import Policy, check_plan
-from scfed.secagg import Identity, NodePolicy, NodeRound, previous_answer
-from scfed.tasks import (
-    CheckpointTask,
     Receipt,
     Task,
     receipt_from_proto,
@@ -212,9 +208,9 @@ class NodeDaemon:
                 return node_round.on_masking(task, self._witnessed(node_round, receipt))
             case CheckpointTask():
                 return self._log.cosignature(task.note, self._identity_key)
-            case Envelope() if task.type == env.REGISTRY:
+            case Envelope() if task.type == wire.REGISTRY:
                 self._update_registry(task)
-            case Envelope() if task.type == env.POLICY:
+            case Envelope() if task.type == wire.POLICY:
                 self._update_policy(task)
             case Envelope():
                 self._log.receipt(task.to_bytes(), receipt, task.type)
@@ -222,9 +218,9 @@ class NodeDaemon:
         return None
 
     def _round_message(self, task: Envelope, receipt: Receipt | None) -> Envelope | None:
-        if task.type == env.ANNOUNCE:
+        if task.type == wire.ANNOUNCE:
             return self._join(task)
-        if task.type == env.UNMASK_REQUEST:
+        if task.type == wire.UNMASK_REQUEST:
             return self._unmask(task, receipt)
         self._finish(task)
         return None
@@ -319,7 +315,7 @@ class NodeDaemon:
         registry = self._registry
         if registry is None:
             raise RefusedError("an unmask request arrived before the registry")
-        env.verify(request, registry.origin, env.UNMASK_REQUEST, registry.coordinator_key)
+        env.verify(request, registry.origin, wire.UNMASK_REQUEST, registry.coordinator_key)
         round_id = decode_unmask_request(request.body).round_id
         node_round = self._rounds.get(round_id)
         if node_round is not None:
@@ -330,7 +326,7 @@ class NodeDaemon:
         return answer
 
     def _finish(self, outcome: Envelope) -> None:
-        decode = decode_result if outcome.type == env.RESULT else decode_abort
+        decode = decode_result if outcome.type == wire.RESULT else decode_abort
         round_id = decode(outcome.body).round_id
         node_round = self._rounds.get(round_id)
         if node_round is None:
@@ -349,7 +345,7 @@ class NodeDaemon:
         if registry is None or self._store.answered(round_id) is None:
             raise ScfedError(f"an outcome for round {round_id.hex()}, which this node is not in")
         env.verify(outcome, registry.origin, outcome.type, registry.coordinator_key)
-        if outcome.type == env.RESULT and (
+        if outcome.type == wire.RESULT and (
             self.config.member_id not in decode_result(outcome.body).survivors
         ):
             raise RefusedError("a result that leaves out this node, which answered as a survivor")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from scfed.dp.contribution import Ints, to_grid
 from scfed.errors import ImportRowError, RefusedError
-from scfed.messages import MAX_CELL_KEY, Announce
+from scfed.wire.messages import MAX_CELL_KEY, Announce
 
 #: A plain decimal: optional sign, up to 19 digits before the point and 9 after.
 _VALUE = re.compile(r"[+-]?[0-9]{1,19}(\.[0-9]{1,9})?")

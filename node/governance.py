@@ -17,13 +17,14 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from node.store import Accepted, NodeStore
-from scfed import envelope as env
-from scfed.envelope import Envelope
+from scfed import wire
 from scfed.errors import RemoteProtocolError, ScfedError, StorageError
-from scfed.messages import Registry
-from scfed.policy import Policy, open_policy
+from scfed.policy import open_policy
 from scfed.registry import open_registry
 from scfed.versions import Held, Versioned, check_forward
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Registry
+from scfed.wire.policy import Policy
 
 _V = TypeVar("_V", bound=Versioned)
 _Open = Callable[[Envelope, str, bytes], _V]
@@ -38,19 +39,19 @@ class SignedVersions:
 
     def stored_registry(self) -> Registry | None:
         """The newest registry this node accepted before, verified again; None if none."""
-        return self._stored(env.REGISTRY, open_registry)
+        return self._stored(wire.REGISTRY, open_registry)
 
     def stored_policy(self) -> Policy | None:
         """The newest policy this node accepted before, verified again; None if none."""
-        return self._stored(env.POLICY, open_policy)
+        return self._stored(wire.POLICY, open_policy)
 
     def accept_registry(self, envelope: Envelope) -> Registry:
         """The registry in ``envelope``, kept if it is newer; RefusedError if it goes back."""
-        return self._accept(env.REGISTRY, envelope, open_registry)
+        return self._accept(wire.REGISTRY, envelope, open_registry)
 
     def accept_policy(self, envelope: Envelope) -> Policy:
         """The policy in ``envelope``, kept if it is newer; RefusedError if it goes back."""
-        return self._accept(env.POLICY, envelope, open_policy)
+        return self._accept(wire.POLICY, envelope, open_policy)
 
     def _accept(self, kind: str, envelope: Envelope, open_: _Open[_V]) -> _V:
         value = open_(envelope, self._origin, self._governance_key)

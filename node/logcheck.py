@@ -22,8 +22,8 @@ from node.store import NodeStore
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.errors import RefusedError, RemoteProtocolError
-from scfed.messages import Announce, Registry
-from scfed.tasks import MAX_PROOF_HASHES, Receipt
+from scfed.wire.messages import Announce, Registry
+from scfed.wire.tasks import MAX_PROOF_HASHES, Receipt
 from scfed.witness import LogInconsistencyError, LogView, Verified, Witnessed, cosign, witnessed
 
 log = logging.getLogger("scfed.node")

@@ -20,8 +20,8 @@ from pathlib import Path
 from edge import storage
 from edge.storage import fetch, insert_charge, open_database, transaction
 from scfed.dp.ledger import Charge
-from scfed.envelope import Envelope
 from scfed.errors import StorageError
+from scfed.wire.envelope import Envelope
 
 _SCHEMA = (
     """

@@ -34,8 +34,8 @@ from scfed.dp.contribution import Ints, to_grid
 from scfed.dp.distribution import Estimate, ratio_of, traffic_light
 from scfed.dp.params import CONCENTRATION_FINE
 from scfed.errors import RefusedError
-from scfed.messages import Announce, layout_hash
-from scfed.policy import DOS_BINS, LEAD_BINS, METRIC_COMPONENTS, CatalogueEntry
+from scfed.wire.messages import Announce, layout_hash
+from scfed.wire.policy import DOS_BINS, LEAD_BINS, METRIC_COMPONENTS, CatalogueEntry
 
 #: Utilisation is computed by each node, in permille, clipped to this.
 MAX_UTILISATION = 1500

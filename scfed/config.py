@@ -18,8 +18,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from scfed.dp.ledger import MAX_RHO_CAP, Budget
-from scfed.errors import ConfigError, RemoteProtocolError
-from scfed.messages import (
+from scfed.errors import ConfigError, MessageError
+from scfed.wire.messages import (
     MAX_CELLS,
     MAX_PHASE_TIMEOUT_MS,
     MIN_PHASE_TIMEOUT_MS,
@@ -137,7 +137,7 @@ def check_name(value: str) -> str:
     """``value`` if it is a valid member, operator or federation name, else ConfigError."""
     try:
         return check_member_id(value, "name")
-    except RemoteProtocolError as exc:
+    except MessageError as exc:
         raise ConfigError(
             f"{exc}: use 1-63 lowercase letters, digits and '-', starting with a letter or digit"
         ) from exc

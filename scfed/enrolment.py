@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from scfed import pki
 from scfed.config import check_name, check_origin, check_server_name
 from scfed.errors import ConfigError
-from scfed.messages import MAX_NAME
+from scfed.wire.messages import MAX_NAME
 
 KIND_MEMBER = pki.ROLE_MEMBER
 KIND_OPERATOR = pki.ROLE_OPERATOR

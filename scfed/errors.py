@@ -19,6 +19,14 @@ class LocalProtocolError(ScfedError):
     """We tried to do something the protocol does not allow in our current state."""
 
 
+class MessageError(LocalProtocolError):
+    """A protocol message was built with a value the protocol does not allow.
+
+    Messages check themselves on construction (``scfed.wire.messages``). Built by us, the
+    fault is ours; a decoder rewraps it as RemoteProtocolError, for then it is the peer's.
+    """
+
+
 class RemoteProtocolError(ScfedError):
     """A peer sent a message that is malformed, out of order or breaks a safety rule."""
 

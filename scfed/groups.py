@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from scfed.messages import Registry
+from scfed.wire.messages import Registry
 
 
 @dataclass(frozen=True)

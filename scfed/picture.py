@@ -45,7 +45,7 @@ from scfed.catalogue import (
 )
 from scfed.dp.contribution import Ints
 from scfed.dp.distribution import normal_estimate
-from scfed.policy import CatalogueEntry
+from scfed.wire.policy import CatalogueEntry
 
 Floats = NDArray[np.float64]
 

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from scfed import note, tlog
 from scfed.errors import LocalProtocolError, VerificationError
-from scfed.messages import Announce, Registry
+from scfed.wire.messages import Announce, Registry
 
 #: Fetches the consistency proof between two tree sizes (size1 < size2).
 ProofSource = Callable[[int, int], Sequence[bytes]]

@@ -18,8 +18,8 @@ from scfed.dp.contribution import Ints
 from scfed.dp.ledger import MAX_RHO_CAP, Budget
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.errors import ScfedError
-from scfed.messages import Announce, layout_hash
 from scfed.secagg.driver import Federation, federation, run_round
+from scfed.wire.messages import Announce, layout_hash
 
 #: Sigma 4000 grid units for R = 1000: 100 releases of 50 stay far inside the default cap.
 NOISE = Noise("4000", 1, MAGNITUDE, 1000, "1", 2**40)

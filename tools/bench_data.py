@@ -21,8 +21,8 @@ from node.mapping import read_mapping
 from node.records import RecordStore
 from scfed.catalogue import layout, node_vector
 from scfed.dp.params import MAGNITUDE, Noise
-from scfed.policy import CatalogueEntry
 from scfed.taxonomy import NODES, PRODUCT_CLASSES, STAGES, WAFERS
+from scfed.wire.policy import CatalogueEntry
 
 WEEK = date(2026, 11, 30)
 HORIZON = 10

@@ -33,7 +33,7 @@ from scfed.dp.plan import entry_noise
 from scfed.dp.sampler import Keystream, sample
 from scfed.errors import ConfigError
 from scfed.picture import Round, release, round_of
-from scfed.policy import CatalogueEntry
+from scfed.wire.policy import CatalogueEntry
 from tools.picture_data import Federation, federation
 
 #: The default budget and privacy unit the benchmark holds to.

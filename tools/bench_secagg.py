@@ -17,9 +17,9 @@ import numpy as np
 from scfed.dp.contribution import Ints
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.errors import ScfedError
-from scfed.messages import Announce
 from scfed.secagg import Phase
 from scfed.secagg.driver import Report, federation, run_round
+from scfed.wire.messages import Announce
 
 PHASES = {"advertising": Phase.ADVERTISING, "sharing": Phase.SHARING, "masking": Phase.MASKING}
 #: The README's table: N 10, 50, 100; D 1e3, 1e5; no dropouts or 10%.

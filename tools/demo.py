@@ -42,11 +42,12 @@ from governance.local import (
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.dp.accounting import epsilon
-from scfed.envelope import ABORT, SHARE_KEYS, Envelope
 from scfed.errors import ConfigError
-from scfed.messages import decode_abort, decode_result
 from scfed.picture import release, round_of
-from scfed.policy import Policy
+from scfed.wire import ABORT, SHARE_KEYS
+from scfed.wire.codec import decode_abort, decode_result
+from scfed.wire.envelope import Envelope
+from scfed.wire.policy import Policy
 from tools import demo_data
 from tools.processes import Processes, processes, start_coordinator, wait_for
 

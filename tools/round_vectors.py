@@ -27,24 +27,16 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scfed import envelope as env
+from scfed import wire
 from scfed.dp.contribution import Ints
 from scfed.dp.params import MAGNITUDE, Noise
-from scfed.envelope import Envelope
-from scfed.messages import (
-    Announce,
-    KeySet,
-    MaskingTask,
-    Member,
-    Registry,
-    decode_result,
-    decode_unmask_request,
-    layout_hash,
-)
 from scfed.secagg import CoordinatorRound, Identity, MemoryGuard, NodePolicy, NodeRound, Phase
 from scfed.secagg.coordinator import Outgoing, Task
 from scfed.secagg.driver import MAX_SERVED_COSIGNATURES, Federation, MemoryLog, Witness
-from scfed.tasks import task_to_proto
+from scfed.wire.codec import decode_result, decode_unmask_request
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Announce, Member, Registry, layout_hash
+from scfed.wire.tasks import KeySet, MaskingTask, task_to_proto
 from scfed.witness import Witnessed, cosign
 
 #: Every seed string starts with this; a change of construction changes the version.
@@ -53,7 +45,7 @@ ROUND_ID_SEED = f"{SEED}/round-id"
 ORIGIN = "scfed.example/round-vectors"
 FILE = "round-4x6.json"
 MEMBERS = ("node-000", "node-001", "node-002", "node-003")
-PARTIES = (env.GOVERNANCE, env.COORDINATOR, *MEMBERS)
+PARTIES = (wire.GOVERNANCE, wire.COORDINATOR, *MEMBERS)
 THRESHOLD = 3
 N_MIN = 3
 CELLS = tuple(f"cell-{i}" for i in range(6))
@@ -124,9 +116,9 @@ def federation() -> Federation:
     members = tuple(
         Member(m, m, _public(key), Stream(tls_seed(m))(32), m) for m, key in keys.items()
     )
-    coordinator = identity_key(env.COORDINATOR)
+    coordinator = identity_key(wire.COORDINATOR)
     registry = Registry(ORIGIN, 1, _public(coordinator), members, ())
-    return Federation(registry, keys, coordinator, identity_key(env.GOVERNANCE))
+    return Federation(registry, keys, coordinator, identity_key(wire.GOVERNANCE))
 
 
 def announce(registry: Registry) -> Announce:
@@ -137,7 +129,7 @@ def announce(registry: Registry) -> Announce:
     )  # fmt: skip
 
 
-def wire(task: Task) -> tuple[str, bytes]:
+def on_wire(task: Task) -> tuple[str, bytes]:
     """A coordinator task's transcript type and exact bytes: an envelope's own bytes, or the
     serialized ``Task`` of a key set or masking task (without a receipt)."""
     match task:
@@ -170,8 +162,8 @@ class Transcript:
 
     def sent(self, tasks: Sequence[Outgoing]) -> None:
         """The coordinator's tasks, one message for each run of the same bytes."""
-        for (type_, data), run in itertools.groupby(tasks, key=lambda out: wire(out.task)):
-            self.add(env.COORDINATOR, [out.to for out in run], type_, data)
+        for (type_, data), run in itertools.groupby(tasks, key=lambda out: on_wire(out.task)):
+            self.add(wire.COORDINATOR, [out.to for out in run], type_, data)
 
     def deadline(self, phase: Phase) -> None:
         self.deadlines.append({"after": len(self.messages) - 1, "phase": phase.value})
@@ -189,7 +181,7 @@ class _Round:
         self.witnesses = {m: Witness(m, fed.member_keys[m], fed.registry) for m in MEMBERS}
         self.log = MemoryLog(fed)
         self.record = Transcript()
-        self.record.add(env.GOVERNANCE, PARTIES[1:], env.REGISTRY, fed.signed_registry.to_bytes())
+        self.record.add(wire.GOVERNANCE, PARTIES[1:], wire.REGISTRY, fed.signed_registry.to_bytes())
         self.cosigned = b""
 
     def _node(self, member: str) -> NodeRound:
@@ -208,7 +200,7 @@ class _Round:
         if charge is None:
             raise AssertionError("the round ended without a result")
         self.log.append(charge)
-        self.record.add(env.COORDINATOR, [], env.CHARGE, charge.to_bytes())
+        self.record.add(wire.COORDINATOR, [], wire.CHARGE, charge.to_bytes())
 
     def _silent(self, member: str) -> bool:
         return DROPOUTS.get(member) is self.nodes[member].phase
@@ -238,14 +230,14 @@ class _Round:
                 reply = node.on_keys(task)
             case MaskingTask():
                 reply = node.on_masking(task, self._proof(member))
-            case Envelope() if task.type == env.ANNOUNCE:
+            case Envelope() if task.type == wire.ANNOUNCE:
                 reply = node.on_announce(task, lambda _: np.array(INPUTS[member], dtype=np.int64))
-            case Envelope() if task.type == env.UNMASK_REQUEST:
+            case Envelope() if task.type == wire.UNMASK_REQUEST:
                 reply = node.on_unmask(task, self._proof(member))
             case Envelope():
                 node.on_outcome(task)
                 return None
-        self.record.add(member, [env.COORDINATOR], reply.type, reply.to_bytes())
+        self.record.add(member, [wire.COORDINATOR], reply.type, reply.to_bytes())
         return reply
 
     def _proof(self, member: str) -> Witnessed:
@@ -260,12 +252,12 @@ class _Round:
             log.append_once(request)
         size, signed = log.checkpoint()
         coordinator.checkpoint(size)
-        self.record.add(env.COORDINATOR, coordinator.witnesses, CHECKPOINT, signed)
+        self.record.add(wire.COORDINATOR, coordinator.witnesses, CHECKPOINT, signed)
         lines, released = self._cosignatures(signed, size)
         if coordinator.witnessing:
             raise AssertionError("the witnessing step found no quorum")
         self.cosigned = signed + "".join(sorted(lines)[:MAX_SERVED_COSIGNATURES]).encode()
-        self.record.add(env.COORDINATOR, [out.to for out in released], COSIGNED, self.cosigned)
+        self.record.add(wire.COORDINATOR, [out.to for out in released], COSIGNED, self.cosigned)
         return released
 
     def _cosignatures(self, signed: bytes, size: int) -> tuple[list[str], list[Outgoing]]:
@@ -276,7 +268,7 @@ class _Round:
                 continue
             verified = self.witnesses[member].view.advance(signed, self.log.consistency)
             line = cosign(verified, member, self.fed.member_keys[member], TIMESTAMP)
-            self.record.add(member, [env.COORDINATOR], COSIGNATURE, line.encode())
+            self.record.add(member, [wire.COORDINATOR], COSIGNATURE, line.encode())
             if coordinator.witnessing:
                 lines.append(line)
                 released += coordinator.cosigned(member, size)
@@ -355,7 +347,7 @@ def _announce(announce: Announce) -> dict[str, Any]:
 
 def _result(coordinator: CoordinatorRound) -> dict[str, Any]:
     outcome, request = coordinator.outcome, coordinator.unmask_request
-    if outcome is None or outcome.type != env.RESULT or request is None:
+    if outcome is None or outcome.type != wire.RESULT or request is None:
         raise AssertionError("the round ended without a result")
     result = decode_result(outcome.body)
     return {

@@ -20,15 +20,10 @@ from scfed.cli import party, results
 from scfed.config import OperatorConfig
 from scfed.dp.distribution import halfwidth, noise_sd
 from scfed.dp.params import DEFAULT_PLAUSIBLE, MAGNITUDE, UNITS, Noise
-from scfed.envelope import RESULT
 from scfed.errors import ConfigError, ScfedError
-from scfed.messages import (
-    DEFAULT_N_MIN,
-    Result,
-    decode_abort,
-    decode_result,
-    noise_to_proto,
-)
+from scfed.wire import RESULT
+from scfed.wire.codec import decode_abort, decode_result, noise_to_proto
+from scfed.wire.messages import DEFAULT_N_MIN, Result
 
 
 def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

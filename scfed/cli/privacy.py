@@ -23,11 +23,11 @@ from scfed.dp.ledger import CADENCES, PERIODS, Budget, windows_per_period
 from scfed.dp.params import CONCENTRATION_LIPSCHITZ
 from scfed.dp.plan import VALUES_SHARE, entry_noise
 from scfed.errors import ConfigError, PrivacyBudgetError, RemoteProtocolError
-from scfed.policy import (
+from scfed.policy import check_plan
+from scfed.wire.policy import (
     DEFAULT_DOMINANCE,
     CatalogueEntry,
     Policy,
-    check_plan,
     decode_policy,
     encode_policy,
 )

@@ -21,12 +21,13 @@ import numpy as np
 
 from edge.config import read_governance_key, read_policy_file
 from scfed.catalogue import Cell, Derived, derived
-from scfed.envelope import RESULT
 from scfed.errors import ConfigError
 from scfed.groups import groups
-from scfed.messages import Announce, Registry, Result, decode_announce, decode_result
 from scfed.picture import Round, release, round_of
-from scfed.policy import CatalogueEntry
+from scfed.wire import RESULT
+from scfed.wire.codec import decode_announce, decode_result
+from scfed.wire.messages import Announce, Registry, Result
+from scfed.wire.policy import CatalogueEntry
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from scfed import envelope as env
+from scfed import wire
 from scfed.errors import LocalProtocolError
 
 
@@ -44,10 +44,10 @@ class Phase(Enum):
 
 
 class CoordinatorEvent(Enum):
-    ADVERTISE_KEYS = env.ADVERTISE_KEYS
-    SHARE_KEYS = env.SHARE_KEYS
-    MASKED_INPUT = env.MASKED_INPUT
-    UNMASK_RESPONSE = env.UNMASK_RESPONSE
+    ADVERTISE_KEYS = wire.ADVERTISE_KEYS
+    SHARE_KEYS = wire.SHARE_KEYS
+    MASKED_INPUT = wire.MASKED_INPUT
+    UNMASK_RESPONSE = wire.UNMASK_RESPONSE
     CHECKPOINT = "checkpoint"
     COSIGNATURE = "cosignature"
     LOGGED = "logged"
@@ -125,3 +125,9 @@ def successor(phase: Phase, event: CoordinatorEvent) -> Phase:
         raise LocalProtocolError(f"{event.value} leads nowhere onward from {phase.value}")
     (after,) = onward
     return after
+
+
+#: The phase of a coordinator's round that accepts each message a node submits.
+MESSAGE_PHASES: dict[str, Phase] = {
+    event.value: phase for phase, event in COORDINATOR if event.value in wire.sent_by(wire.MEMBER)
+}

@@ -25,28 +25,19 @@ from dataclasses import dataclass
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scfed import envelope as env
-from scfed import masking, shamir
+from scfed import masking, shamir, wire
 from scfed.dp.ledger import rho_text
-from scfed.envelope import Envelope
 from scfed.errors import (
     LocalProtocolError,
     OutOfOrderError,
     PermissionDeniedError,
     RemoteProtocolError,
 )
-from scfed.messages import (
-    Abort,
-    AdvertiseKeys,
-    Announce,
-    KeySet,
-    MaskingTask,
-    Registry,
-    ReleaseCharge,
-    Result,
-    ShareKeys,
-    UnmaskRequest,
-    UnmaskResponse,
+from scfed.policy import release_rho, witness_quorum
+from scfed.secagg._table import COORDINATOR, MESSAGE_PHASES, CoordinatorEvent, Phase, successor
+from scfed.secagg.unmask import unmasked_sum
+from scfed.wire import envelope as env
+from scfed.wire.codec import (
     decode_advertise_keys,
     decode_masked_input,
     decode_result,
@@ -54,9 +45,20 @@ from scfed.messages import (
     decode_unmask_response,
     encode,
 )
-from scfed.policy import Policy, release_rho, witness_quorum
-from scfed.secagg._table import COORDINATOR, CoordinatorEvent, Phase, successor
-from scfed.secagg.unmask import unmasked_sum
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import (
+    Abort,
+    AdvertiseKeys,
+    Announce,
+    Registry,
+    ReleaseCharge,
+    Result,
+    ShareKeys,
+    UnmaskRequest,
+    UnmaskResponse,
+)
+from scfed.wire.policy import Policy
+from scfed.wire.tasks import KeySet, MaskingTask
 
 Task = Envelope | KeySet | MaskingTask
 _COLLECTING = (Phase.ADVERTISING, Phase.SHARING, Phase.MASKING, Phase.UNMASKING)
@@ -91,7 +93,7 @@ class CoordinatorRound:
         self.phase = Phase.NEW
         self.outcome: Envelope | None = None
         self.announce_envelope = env.seal(
-            key, env.ANNOUNCE, env.COORDINATOR, registry.origin, encode(announce)
+            key, wire.ANNOUNCE, wire.COORDINATOR, registry.origin, encode(announce)
         )
         self.announce_hash = self.announce_envelope.digest(registry.origin)
         self._key = key
@@ -325,22 +327,22 @@ class CoordinatorRound:
         A release costs rho for its actual survivors (README, Differential privacy), by the rule
         every node applies (scfed.policy.release_rho).
         """
-        if self.outcome is None or self.outcome.type != env.RESULT:
+        if self.outcome is None or self.outcome.type != wire.RESULT:
             return None
         survivors = decode_result(self.outcome.body).survivors
         rho = release_rho(policy, self.announce, self.registry, survivors)
         m = len(survivors)
         body = ReleaseCharge(self.announce.round_id, self.announce_hash, period, m, rho_text(rho))
-        return self._seal(env.CHARGE, encode(body))
+        return self._seal(wire.CHARGE, encode(body))
 
     # -- closing phases --------------------------------------------------------------------
 
     def _seal(self, type_: str, body: bytes) -> Envelope:
-        return env.seal(self._key, type_, env.COORDINATOR, self.registry.origin, body)
+        return env.seal(self._key, type_, wire.COORDINATOR, self.registry.origin, body)
 
     def _abort(self, reason: str) -> list[Outgoing]:
         abort = Abort(self.announce.round_id, self.announce_hash, reason)
-        self.outcome = self._seal(env.ABORT, encode(abort))
+        self.outcome = self._seal(wire.ABORT, encode(abort))
         self.phase, self._held = Phase.ABORTED, []
         return [Outgoing(c, self.outcome) for c in self.announce.candidates]
 
@@ -378,7 +380,7 @@ class CoordinatorRound:
     def _close_masking(self, answered: tuple[str, ...]) -> list[Outgoing]:
         dropped = tuple(v for v in sorted(self._shares) if v not in answered)
         request = UnmaskRequest(self.announce.round_id, self.announce_hash, answered, dropped)
-        envelope = self._seal(env.UNMASK_REQUEST, encode(request))
+        envelope = self._seal(wire.UNMASK_REQUEST, encode(request))
         self._request = (envelope, request)
         return self._witness([Outgoing(v, envelope) for v in answered])
 
@@ -390,7 +392,7 @@ class CoordinatorRound:
             return self._abort(f"unmasking failed: {exc}")
         sums = total.view("<i8").tobytes()
         result = Result(self.announce.round_id, self.announce_hash, request.survivors, sums)
-        self.outcome = self._seal(env.RESULT, encode(result))
+        self.outcome = self._seal(wire.RESULT, encode(result))
         self._move_on(CoordinatorEvent.CLOSE)
         return [Outgoing(c, self.outcome) for c in self.announce.candidates]
 
@@ -407,8 +409,10 @@ _HANDLERS: dict[CoordinatorEvent, Callable[[CoordinatorRound, str, Envelope], No
 }
 #: The message of the next phase that shows, in a replayed log, that a witnessing step passed.
 _EVIDENCE = {
-    Phase.WITNESSING_MASKING: env.MASKED_INPUT,
-    Phase.WITNESSING_UNMASKING: env.UNMASK_RESPONSE,
+    phase: message
+    for message, accepted_in in MESSAGE_PHASES.items()
+    for phase in (Phase.WITNESSING_MASKING, Phase.WITNESSING_UNMASKING)
+    if successor(phase, CoordinatorEvent.LOGGED) == accepted_in
 }
 _CLOSERS: dict[Phase, Callable[[CoordinatorRound, tuple[str, ...]], list[Outgoing]]] = {
     Phase.ADVERTISING: CoordinatorRound._close_advertising,

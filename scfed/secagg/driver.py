@@ -25,26 +25,18 @@ from datetime import date
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scfed import envelope as env
-from scfed import note, tlog
+from scfed import note, tlog, wire
 from scfed.dp.contribution import Ints
-from scfed.envelope import Envelope
-from scfed.messages import (
-    Announce,
-    KeySet,
-    MaskingTask,
-    Member,
-    Registry,
-    Result,
-    decode_result,
-)
-from scfed.policy import Policy
 from scfed.registry import seal_registry
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing, Task
 from scfed.secagg.node import Identity, NodeRound
 from scfed.secagg.node_rules import MemoryGuard, NodePolicy
-from scfed.tasks import CheckpointTask, Receipt, task_to_proto
+from scfed.wire.codec import decode_result
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Announce, Member, Registry, Result
+from scfed.wire.policy import Policy
+from scfed.wire.tasks import CheckpointTask, KeySet, MaskingTask, Receipt, task_to_proto
 from scfed.witness import LogView, Witnessed, cosign, witnessed
 
 Random = Callable[[int], bytes]
@@ -109,7 +101,7 @@ class Report:
     @property
     def result(self) -> Result | None:
         """The decoded result, None if the round aborted."""
-        return decode_result(self.outcome.body) if self.outcome.type == env.RESULT else None
+        return decode_result(self.outcome.body) if self.outcome.type == wire.RESULT else None
 
 
 class MemoryLog:
@@ -138,7 +130,7 @@ class MemoryLog:
     def coordinator_messages(self, tasks: list[Outgoing]) -> None:
         """Log the announce, unmask request or outcome these tasks carry, once each."""
         for out in tasks:
-            if isinstance(out.task, Envelope) and out.task.signer == env.COORDINATOR:
+            if isinstance(out.task, Envelope) and out.task.signer == wire.COORDINATOR:
                 self.append_once(out.task)
 
     def checkpoint(self) -> tuple[int, bytes]:
@@ -278,7 +270,7 @@ def _exchange(
 def _witnessed(task: Task) -> bool:
     """Whether a task goes out only with a checkpoint a quorum cosigned."""
     return isinstance(task, MaskingTask) or (
-        isinstance(task, Envelope) and task.type == env.UNMASK_REQUEST
+        isinstance(task, Envelope) and task.type == wire.UNMASK_REQUEST
     )
 
 
@@ -329,9 +321,9 @@ class _Network:
         match task:
             case KeySet():
                 return node.on_keys(task)
-            case Envelope() if task.type == env.ANNOUNCE:
+            case Envelope() if task.type == wire.ANNOUNCE:
                 return node.on_announce(task, lambda _: inputs)
-            case Envelope() if task.type == env.UNMASK_REQUEST:
+            case Envelope() if task.type == wire.UNMASK_REQUEST:
                 return node.on_unmask(task, self._proof(member_id, cosigned))
             case MaskingTask():
                 return node.on_masking(task, self._proof(member_id, cosigned))

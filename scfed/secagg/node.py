@@ -30,13 +30,11 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from scfed import envelope as env
-from scfed import masking, shamir
+from scfed import masking, shamir, wire
 from scfed.catalogue import check_announce, check_current
 from scfed.dp.contribution import Ints, contribution
 from scfed.dp.ledger import Charge, period_label, window_label
 from scfed.dp.sampler import Keystream
-from scfed.envelope import Envelope
 from scfed.errors import (
     LocalProtocolError,
     PrivacyBudgetError,
@@ -45,16 +43,11 @@ from scfed.errors import (
     ScfedError,
 )
 from scfed.groups import groups
-from scfed.messages import (
-    AdvertiseKeys,
-    Announce,
-    KeySet,
-    MaskedInput,
-    MaskingTask,
-    Registry,
-    ShareKeys,
-    UnmaskRequest,
-    UnmaskResponse,
+from scfed.policy import planned_release_rho, release_rho, witness_quorum
+from scfed.secagg._table import NODE, NodeEvent, Phase
+from scfed.secagg.node_rules import NodePolicy, UnmaskGuard, previous_answer
+from scfed.wire import envelope as env
+from scfed.wire.codec import (
     decode_abort,
     decode_advertise_keys,
     decode_announce,
@@ -62,15 +55,18 @@ from scfed.messages import (
     decode_unmask_request,
     encode,
 )
-from scfed.policy import (
-    CatalogueEntry,
-    Policy,
-    planned_release_rho,
-    release_rho,
-    witness_quorum,
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import (
+    AdvertiseKeys,
+    Announce,
+    MaskedInput,
+    Registry,
+    ShareKeys,
+    UnmaskRequest,
+    UnmaskResponse,
 )
-from scfed.secagg._table import NODE, NodeEvent, Phase
-from scfed.secagg.node_rules import NodePolicy, UnmaskGuard, previous_answer
+from scfed.wire.policy import CatalogueEntry, Policy
+from scfed.wire.tasks import KeySet, MaskingTask
 from scfed.witness import Witnessed
 
 Random = Callable[[int], bytes]
@@ -169,9 +165,9 @@ class NodeRound:
 
     def on_outcome(self, outcome: Envelope) -> None:
         """Verify and keep the signed result or abort of the round."""
-        if outcome.type not in (env.RESULT, env.ABORT):
+        if outcome.type not in wire.OUTCOMES:
             raise RefusedError(f"{outcome.type} is not a round outcome")
-        event = NodeEvent.RESULT if outcome.type == env.RESULT else NodeEvent.ABORT
+        event = NodeEvent.RESULT if outcome.type == wire.RESULT else NodeEvent.ABORT
         self._step(event, lambda: self._finish(outcome))
 
     # -- machinery -------------------------------------------------------------------------
@@ -227,7 +223,7 @@ class NodeRound:
     # -- step 1 and 2: announce, advertise -------------------------------------------------
 
     def _advertise(self, envelope: Envelope, inputs: Inputs) -> Envelope:
-        self._verify_coordinator(envelope, env.ANNOUNCE)
+        self._verify_coordinator(envelope, wire.ANNOUNCE)
         announce = decode_announce(envelope.body)
         registry = self.identity.registry
         if announce.registry_version != registry.version:
@@ -261,7 +257,7 @@ class NodeRound:
             masking.public_bytes(self._c_key),
             masking.public_bytes(self._s_key),
         )
-        return self._seal(env.ADVERTISE_KEYS, encode(keys))
+        return self._seal(wire.ADVERTISE_KEYS, encode(keys))
 
     def _release_of(self, announce: Announce) -> _Release:
         """Which release this round would be, once its rules hold: an ad-hoc one, if this
@@ -324,7 +320,7 @@ class NodeRound:
         if member is None or envelope.signer not in self.announce.candidates:
             raise RefusedError(f"keys advertised by a non-candidate {envelope.signer[:64]!r}")
         try:
-            env.verify(envelope, self.identity.origin, env.ADVERTISE_KEYS, member.identity_key)
+            env.verify(envelope, self.identity.origin, wire.ADVERTISE_KEYS, member.identity_key)
         except ScfedError as exc:
             raise RefusedError(f"unsigned keys for {member.member_id}: {exc}") from exc
         keys = decode_advertise_keys(envelope.body)
@@ -359,7 +355,7 @@ class NodeRound:
             plaintext = shamir.encode_share(b) + shamir.encode_share(s)
             shares.append((peer, self._encrypt(peer, plaintext)))
         body = ShareKeys(announce.round_id, self._announce_hash, tuple(shares))
-        return self._seal(env.SHARE_KEYS, encode(body))
+        return self._seal(wire.SHARE_KEYS, encode(body))
 
     def _share_key(self, peer: str) -> bytes:
         # Both directions of a pair use one key (fresh nonces), so agree once per peer.
@@ -402,7 +398,7 @@ class NodeRound:
         self._shared = shared
         vector = self._masked_vector(shared)
         body = MaskedInput(announce.round_id, self._announce_hash, masking.encode_vector(vector))
-        return self._seal(env.MASKED_INPUT, encode(body))
+        return self._seal(wire.MASKED_INPUT, encode(body))
 
     def _open(self, sender: str, ciphertext: bytes) -> tuple[int, int]:
         context = masking.share_context(self.announce.round_id, sender, self.identity.member_id)
@@ -432,7 +428,7 @@ class NodeRound:
 
     def _unmask(self, envelope: Envelope, witnessed: Witnessed) -> Envelope:
         self._check_witnessed(witnessed, "unmask request")
-        self._verify_coordinator(envelope, env.UNMASK_REQUEST)
+        self._verify_coordinator(envelope, wire.UNMASK_REQUEST)
         request_hash = envelope.digest(self.identity.origin)
         round_id = self.announce.round_id
         prior = previous_answer(self._guard, round_id, request_hash)
@@ -447,7 +443,7 @@ class NodeRound:
             tuple((v, shamir.encode_share(self._held[v][0])) for v in request.survivors),
             tuple((v, shamir.encode_share(self._held[v][1])) for v in request.dropped),
         )
-        sealed = self._seal(env.UNMASK_RESPONSE, encode(response))
+        sealed = self._seal(wire.UNMASK_RESPONSE, encode(response))
         self._guard.record(round_id, request_hash, sealed.to_bytes(), charge)
         return sealed
 
@@ -488,7 +484,7 @@ class NodeRound:
 
     def _finish(self, envelope: Envelope) -> None:
         self._verify_coordinator(envelope, envelope.type)
-        decode = decode_result if envelope.type == env.RESULT else decode_abort
+        decode = decode_result if envelope.type == wire.RESULT else decode_abort
         outcome = decode(envelope.body)
         self._check_round(outcome.round_id, outcome.announce_hash, "outcome")
         self.outcome = envelope

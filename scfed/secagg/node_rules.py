@@ -16,10 +16,10 @@ from fractions import Fraction
 from typing import Protocol
 
 from scfed.dp.ledger import Budget, Charge
-from scfed.envelope import Envelope
 from scfed.errors import PrivacyBudgetError, RefusedError
 from scfed.groups import groups
-from scfed.messages import Announce, Registry
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Announce, Registry
 
 
 @dataclass(frozen=True)

@@ -23,63 +23,34 @@ an auditor reads them: a version takes effect only when it is newer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scfed import envelope as env
-from scfed.envelope import Envelope
+from scfed import wire
 from scfed.errors import LocalProtocolError, RemoteProtocolError, VerificationError
-from scfed.messages import (
-    Abort,
-    Announce,
-    Registry,
-    decode_abort,
-    decode_advertise_keys,
+from scfed.policy import open_policy
+from scfed.registry import open_registry
+from scfed.secagg._table import COORDINATOR_RUNNING, MESSAGE_PHASES, Phase
+from scfed.secagg.coordinator import CoordinatorRound
+from scfed.wire import envelope as env
+from scfed.wire.codec import (
     decode_announce,
-    decode_charge,
-    decode_masked_input,
-    decode_result,
-    decode_share_keys,
-    decode_unmask_request,
-    decode_unmask_response,
     encode,
 )
-from scfed.policy import Policy, open_policy
-from scfed.registry import open_registry
-from scfed.secagg._table import COORDINATOR_RUNNING, Phase
-from scfed.secagg.coordinator import CoordinatorRound
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Abort, Announce, Registry
+from scfed.wire.policy import Policy
 
 #: The abort reason of a round that cannot be finished after a restart.
 RESTARTED = "the coordinator restarted during the round"
-
-#: The phase each node message belongs to.
-_NODE_PHASES = {
-    env.ADVERTISE_KEYS: Phase.ADVERTISING,
-    env.SHARE_KEYS: Phase.SHARING,
-    env.MASKED_INPUT: Phase.MASKING,
-    env.UNMASK_RESPONSE: Phase.UNMASKING,
-}
 
 
 class _InRound(Protocol):
     @property
     def round_id(self) -> bytes: ...
-
-
-_DECODERS: dict[str, Callable[[bytes], _InRound]] = {
-    env.ANNOUNCE: decode_announce,
-    env.ADVERTISE_KEYS: decode_advertise_keys,
-    env.SHARE_KEYS: decode_share_keys,
-    env.MASKED_INPUT: decode_masked_input,
-    env.UNMASK_REQUEST: decode_unmask_request,
-    env.UNMASK_RESPONSE: decode_unmask_response,
-    env.RESULT: decode_result,
-    env.ABORT: decode_abort,
-    env.CHARGE: decode_charge,
-}
 
 
 @dataclass(frozen=True)
@@ -110,17 +81,17 @@ class _Replayed:
         self.charge: Envelope | None = None
 
     def take(self, index: int, envelope: Envelope) -> None:
-        phase = _NODE_PHASES.get(envelope.type)
+        phase = MESSAGE_PHASES.get(envelope.type)
         if phase is not None:
             self._advance(phase, index, envelope)
             self.machine.receive(envelope.signer, envelope)
-        elif envelope.type == env.UNMASK_REQUEST:
+        elif envelope.type == wire.UNMASK_REQUEST:
             self._advance(Phase.WITNESSING_UNMASKING, index)  # logged before it was witnessed
             if self.machine.unmask_request != envelope:
                 raise LocalProtocolError(f"leaf {index}: the log's unmask request does not replay")
-        elif envelope.type in (env.RESULT, env.ABORT):
+        elif envelope.type in (wire.RESULT, wire.ABORT):
             self.outcome = self.outcome or (index, envelope)
-        elif envelope.type == env.CHARGE:
+        elif envelope.type == wire.CHARGE:
             self.charge = self.charge or envelope
 
     def _advance(self, phase: Phase, index: int, evidence: Envelope | None = None) -> None:
@@ -142,7 +113,7 @@ class _Replayed:
         """The logged outcome if there is one (a result checked against the replay), else
         the one the replay gives; and the charge a result is due."""
         logged = self.outcome
-        if logged is not None and logged[1].type == env.ABORT:
+        if logged is not None and logged[1].type == wire.ABORT:
             return self._recovered(logged[1], None, logged[0])
         outcome = self._replayed_outcome(reason, None if logged is None else logged[1])
         charge = self.charge or self.machine.charge(period, self.policy)
@@ -211,16 +182,17 @@ class LogReplay:
         effect, as it takes none for an auditor."""
         try:
             envelope = Envelope.from_bytes(data)
-            if envelope.type in (env.REGISTRY, env.POLICY):
+            if envelope.type in (wire.REGISTRY, wire.POLICY):
                 self._take_signed(envelope)
                 return
-            round_id = _DECODERS[envelope.type](envelope.body).round_id
+            decode = wire.MESSAGE_TYPES[envelope.type].decode
+            round_id = cast("_InRound", decode(envelope.body)).round_id
         except (RemoteProtocolError, VerificationError):
             return
         if round_id not in self._announces:
             return
         replayed = self._rounds.get(round_id)
-        if envelope.type == env.ANNOUNCE:
+        if envelope.type == wire.ANNOUNCE:
             if replayed is None:
                 self._rounds[round_id] = self._start(index, envelope)
             return
@@ -233,7 +205,7 @@ class LogReplay:
 
     def _take_signed(self, envelope: Envelope) -> None:
         """A governance-signed registry or policy takes effect when it is newer."""
-        if envelope.type == env.REGISTRY:
+        if envelope.type == wire.REGISTRY:
             registry = open_registry(envelope, self._origin, self._governance_key)
             if self._registry is None or registry.version > self._registry.version:
                 self._registry = registry
@@ -262,5 +234,5 @@ class LogReplay:
             return replayed.finish(period, reason)
         announce = self._announces[round_id]
         body = Abort(round_id, announce.digest(self._origin), reason)
-        abort = env.seal(self._key, env.ABORT, env.COORDINATOR, self._origin, encode(body))
+        abort = env.seal(self._key, wire.ABORT, wire.COORDINATOR, self._origin, encode(body))
         return Recovered(decode_announce(announce.body), None, abort, None, None, (), False)

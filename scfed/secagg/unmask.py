@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from scfed import masking, shamir
 from scfed.errors import RemoteProtocolError
-from scfed.messages import AdvertiseKeys, Announce, UnmaskRequest, UnmaskResponse
+from scfed.wire.messages import AdvertiseKeys, Announce, UnmaskRequest, UnmaskResponse
 
 
 def unmasked_sum(

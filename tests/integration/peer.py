@@ -19,12 +19,20 @@ from edge.files import read_private_key_file
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.dp.contribution import Ints, to_grid
-from scfed.envelope import REGISTRY, Envelope
-from scfed.messages import Announce, MaskingTask
 from scfed.pki import load_ed25519_private_pem
 from scfed.registry import open_registry
 from scfed.secagg import Identity, MemoryGuard, NodePolicy, NodeRound
-from scfed.tasks import CheckpointTask, Receipt, Task, task_from_proto, task_receipt
+from scfed.wire import REGISTRY
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Announce
+from scfed.wire.tasks import (
+    CheckpointTask,
+    MaskingTask,
+    Receipt,
+    Task,
+    task_from_proto,
+    task_receipt,
+)
 from scfed.witness import LogView, Witnessed, cosign, witnessed
 from tests.integration.conftest import member_channel
 

@@ -14,7 +14,7 @@ import pytest
 from coordinator.admin_client import AdminClient
 from edge.config import load_operator_config
 from protos.scfed.v1 import service_pb2 as spb
-from scfed.messages import decode_result
+from scfed.wire.codec import decode_result
 from tools import demo_data
 from tools.demo import setup
 from tools.processes import processes, start_coordinator, wait_for

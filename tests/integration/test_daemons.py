@@ -24,17 +24,11 @@ from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.dp.params import MAGNITUDE, Noise
-from scfed.envelope import Envelope
 from scfed.errors import RemoteProtocolError
-from scfed.messages import (
-    KeySet,
-    MaskingTask,
-    Result,
-    decode_abort,
-    decode_result,
-    decode_unmask_request,
-    noise_to_proto,
-)
+from scfed.wire.codec import decode_abort, decode_result, decode_unmask_request, noise_to_proto
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Result
+from scfed.wire.tasks import KeySet, MaskingTask
 from tests.integration.conftest import Cluster, allow_adhoc, member_channel
 from tests.integration.peer import ScriptedNode
 

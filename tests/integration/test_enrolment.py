@@ -23,8 +23,8 @@ from governance.federation import open_governance
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import pki
 from scfed.dp.params import MAGNITUDE, Noise
-from scfed.messages import noise_to_proto
 from scfed.registry import with_member_keys
+from scfed.wire.codec import noise_to_proto
 from tests.integration.conftest import Cluster, allow_adhoc, demo_cells, synthetic_figures
 from tools.processes import Processes, processes, wait_for
 

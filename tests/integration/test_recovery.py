@@ -22,11 +22,13 @@ import pytest
 from coordinator.store import read_rounds
 from edge.config import load_coordinator_config, load_node_config
 from edge.storage import fetch_read_only
-from scfed import envelope as env
-from scfed.envelope import Envelope
+from scfed import wire
 from scfed.errors import RemoteProtocolError, ScfedError
-from scfed.messages import KeySet, MaskingTask, decode_abort, decode_announce, decode_result
 from scfed.secagg.recovery import RESTARTED
+from scfed.wire import envelope as env
+from scfed.wire.codec import decode_abort, decode_announce, decode_result
+from scfed.wire.envelope import Envelope
+from scfed.wire.tasks import KeySet, MaskingTask
 from tests.integration.conftest import Cluster
 from tests.integration.peer import ScriptedNode
 from tests.integration.test_daemons import MakeCluster, assert_noisy_sum, ledger, run_round, scfed
@@ -147,7 +149,7 @@ def test_a_kill_after_t_unmask_responses_still_publishes_and_charges(
     cluster.address = f"127.0.0.1:{start_coordinator(cluster.directory, cluster.procs)}"
     assert "closed with its round.result and a charge" in cluster.procs.log_text("coordinator")
     outcome = _stored_outcome(cluster, round_id)
-    assert outcome.type == env.RESULT
+    assert outcome.type == wire.RESULT
     result = decode_result(outcome.body)
     assert result.survivors == tuple(CANDIDATES)  # every masked input, t responses
     assert_noisy_sum(cluster, result)
@@ -165,7 +167,7 @@ def test_a_kill_after_t_unmask_responses_still_publishes_and_charges(
     assert latecomer.next_task() == outcome
     latecomer.close()
     for name in DAEMONS:
-        _wait_for_kept_outcome(cluster, name, round_id, env.RESULT)
+        _wait_for_kept_outcome(cluster, name, round_id, wire.RESULT)
     report = _audit(cluster)
     assert "published at leaf" in str(_finding(report, "release.charged")["detail"])
     assert _finding(report, "result.recomputed")["passed"] is True
@@ -182,15 +184,15 @@ def test_a_kill_before_t_unmask_responses_ends_in_an_abort_every_node_gets(
     )  # the same address: the daemons reconnect by themselves, the round still in memory
     cluster.wait_connected(len(DAEMONS))
     outcome = _stored_outcome(cluster, round_id)
-    assert outcome.type == env.ABORT
+    assert outcome.type == wire.ABORT
     assert decode_abort(outcome.body).reason == RESTARTED
     for name in DAEMONS:
-        _wait_for_kept_outcome(cluster, name, round_id, env.ABORT)
+        _wait_for_kept_outcome(cluster, name, round_id, wire.ABORT)
     reconnecting = _peer(cluster, "peer-a")
     task = reconnecting.next_task()
     assert task == outcome
     registry = reconnecting.round.identity.registry
-    env.verify(task, registry.origin, env.ABORT, registry.coordinator_key)
+    env.verify(task, registry.origin, wire.ABORT, registry.coordinator_key)
     reconnecting.close()
     spent = ledger(cluster, "coordinator", COORDINATOR_TOML)
     assert re.search(r"\n\d{4} +0 +0 +0\.5 ", spent), spent  # an abort costs nothing

@@ -34,16 +34,17 @@ from edge.config import load_coordinator_config
 from edge.files import read_private_key_file, read_public_file, write_public
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
-from scfed import envelope as env
-from scfed import pki
+from scfed import pki, wire
 from scfed.config import CoordinatorConfig
 from scfed.dp.params import MAGNITUDE, Noise
-from scfed.envelope import Envelope
-from scfed.messages import Registry, decode_registry, noise_to_proto
-from scfed.policy import Policy, seal_policy
+from scfed.policy import seal_policy
 from scfed.registry import seal_registry
 from scfed.secagg import CoordinatorRound
-from scfed.tasks import task_to_proto
+from scfed.wire.codec import decode_registry, noise_to_proto
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Registry
+from scfed.wire.policy import Policy
+from scfed.wire.tasks import task_to_proto
 from tests.integration.conftest import Cluster
 
 pytestmark = pytest.mark.integration
@@ -257,7 +258,7 @@ def test_a_restarted_node_refuses_an_older_registry_that_readmits_a_removed_memb
         replace(registry, version=n + 1, members=members), governance_key(cluster)
     )
     write_public(config.registry, newer.to_bytes())  # governance removes a member
-    assert run_round(cluster, NAMES[:3]).type == env.RESULT
+    assert run_round(cluster, NAMES[:3]).type == wire.RESULT
     wait_for_log(cluster, node, f"registry version {n + 1}: {len(members)} members")
 
     # The running coordinator refuses the older file and keeps serving the newer one.
@@ -277,7 +278,7 @@ def test_a_restarted_node_refuses_an_older_registry_that_readmits_a_removed_memb
         # The removed member still holds version n: the replayed round is one it joins.
         wait_until(
             "the removed member to join",
-            lambda: (removed, env.ADVERTISE_KEYS) in hostile.nodes.submitted,
+            lambda: (removed, wire.ADVERTISE_KEYS) in hostile.nodes.submitted,
         )
         wait_for_log(cluster, node, f"the round uses registry version {n}, this node holds {n + 1}")
         text = cluster.procs.log_text(node)
@@ -298,7 +299,7 @@ def test_a_replayed_policy_with_a_lower_witness_quorum_is_refused_live_and_after
         for version, quorum in ((1, 1), (2, 3))
     )
     write_public(config.policy, higher.to_bytes())
-    assert run_round(cluster, names).type == env.RESULT  # every node cosigned: quorum 3
+    assert run_round(cluster, names).type == wire.RESULT  # every node cosigned: quorum 3
     for name in names:
         wait_for_log(cluster, name, "policy version 2:")
     stop_coordinator(cluster)

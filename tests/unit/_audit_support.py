@@ -26,15 +26,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auditor import AuditReport, Finding, audit
-from scfed import envelope as env
-from scfed import note, tlog
+from scfed import note, tlog, wire
 from scfed.dp.contribution import Ints
 from scfed.dp.ledger import Budget, period_label
 from scfed.dp.params import MAGNITUDE, Noise
-from scfed.envelope import Envelope
 from scfed.errors import VerificationError
-from scfed.messages import Announce, Domain, Member, encode
-from scfed.policy import CatalogueEntry, Policy, seal_policy
+from scfed.policy import seal_policy
 from scfed.secagg import Identity, MemoryGuard, NodePolicy, NodeRound
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound
@@ -46,6 +43,11 @@ from scfed.secagg.driver import (
     run_round,
     witness_step,
 )
+from scfed.wire import envelope as env
+from scfed.wire.codec import encode
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Announce, Domain, Member
+from scfed.wire.policy import CatalogueEntry, Policy
 from tests.unit._support import (
     Rng,
     catalogue_inputs,
@@ -173,7 +175,7 @@ def find(log: Log, number: int, type_: str, signer: str | None = None) -> int:
 
 def resign(fed: Federation, type_: str, signer: str, body: Domain | bytes) -> bytes:
     """A message signed with the real key of ``signer`` (the coordinator's, or a member's)."""
-    key = fed.coordinator_key if signer == env.COORDINATOR else fed.member_keys[signer]
+    key = fed.coordinator_key if signer == wire.COORDINATOR else fed.member_keys[signer]
     raw = body if isinstance(body, bytes) else encode(body)
     return env.seal(key, type_, signer, fed.registry.origin, raw).to_bytes()
 
@@ -317,7 +319,7 @@ def catalogue_round(day: date, seed: bytes, *, abort: bool = False) -> tuple[byt
             node = nodes[out.to]
             if vanish.get(out.to) is node.phase:
                 continue
-            if isinstance(out.task, Envelope) and out.task.type in (env.RESULT, env.ABORT):
+            if isinstance(out.task, Envelope) and out.task.type in (wire.RESULT, wire.ABORT):
                 node.on_outcome(out.task)
                 continue
             proof = (

@@ -21,26 +21,21 @@ from fractions import Fraction
 
 import numpy as np
 
-from scfed import envelope as env
+from scfed import wire
 from scfed.catalogue import entry_layout_hash, layout, node_vector
 from scfed.dp.contribution import Ints
 from scfed.dp.params import MAGNITUDE, Noise
-from scfed.envelope import Envelope
 from scfed.groups import group_of, groups
-from scfed.messages import (
-    Abort,
-    Announce,
-    Domain,
-    KeySet,
-    MaskingTask,
-    encode,
-    layout_hash,
-)
-from scfed.policy import CatalogueEntry
 from scfed.secagg import Identity, MemoryGuard, NodePolicy, NodeRound, UnmaskGuard
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing
 from scfed.secagg.driver import Federation, MemoryLog, Witness, federation, witness_step
+from scfed.wire import envelope as env
+from scfed.wire.codec import encode
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Abort, Announce, Domain, layout_hash
+from scfed.wire.policy import CatalogueEntry
+from scfed.wire.tasks import KeySet, MaskingTask
 from scfed.witness import Witnessed
 
 NodeTask = Envelope | KeySet | MaskingTask
@@ -120,7 +115,7 @@ def new_node(
 def witnessed_task(task: NodeTask) -> bool:
     """Whether a node needs a witness proof with the task: a masking task, an unmask request."""
     return isinstance(task, MaskingTask) or (
-        isinstance(task, Envelope) and task.type == env.UNMASK_REQUEST
+        isinstance(task, Envelope) and task.type == wire.UNMASK_REQUEST
     )
 
 
@@ -136,16 +131,16 @@ def deliver(
             return node.on_keys(task)
         case MaskingTask() if witnessed is not None:
             return node.on_masking(task, witnessed)
-        case Envelope() if task.type == env.ANNOUNCE:
+        case Envelope() if task.type == wire.ANNOUNCE:
             return node.on_announce(task, lambda _: inputs)
-        case Envelope() if task.type == env.UNMASK_REQUEST and witnessed is not None:
+        case Envelope() if task.type == wire.UNMASK_REQUEST and witnessed is not None:
             return node.on_unmask(task, witnessed)
     raise AssertionError(f"not a task with a reply: {task!r}")
 
 
 def forge(fed: Federation, type_: str, body: Domain) -> Envelope:
     """A message signed with the coordinator's real key (what a malicious coordinator can do)."""
-    return env.seal(fed.coordinator_key, type_, env.COORDINATOR, fed.registry.origin, encode(body))
+    return env.seal(fed.coordinator_key, type_, wire.COORDINATOR, fed.registry.origin, encode(body))
 
 
 @dataclass
@@ -176,7 +171,7 @@ class Script:
         return self.outcome
 
     def abort(self, reason: str = "test abort") -> Envelope:
-        return forge(self.fed, env.ABORT, Abort(self.round_id, self.announce_hash, reason))
+        return forge(self.fed, wire.ABORT, Abort(self.round_id, self.announce_hash, reason))
 
     def input_of(self, member: str) -> Ints:
         return self.inputs[member]
@@ -234,7 +229,7 @@ def build_script(
             node = nodes[out.to]
             if vanish.get(out.to) is node.phase:
                 continue
-            if isinstance(out.task, Envelope) and out.task.type in (env.RESULT, env.ABORT):
+            if isinstance(out.task, Envelope) and out.task.type in (wire.RESULT, wire.ABORT):
                 node.on_outcome(out.task)
                 continue
             proof = None

@@ -21,19 +21,12 @@ from auditor.fetch import fetch_log
 from auditor.shares import blame
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1.service_pb2_grpc import LogServiceStub
-from scfed import envelope as env
-from scfed import note, pki, shamir, tlog
+from scfed import note, pki, shamir, tlog, wire
 from scfed.cli import main
 from scfed.dp.ledger import Budget, parse_rho, rho_text
-from scfed.envelope import Envelope
 from scfed.errors import RemoteProtocolError
-from scfed.messages import (
-    Abort,
-    AdvertiseKeys,
-    ReleaseCharge,
-    Result,
-    UnmaskRequest,
-    UnmaskResponse,
+from scfed.wire import envelope as env
+from scfed.wire.codec import (
     decode_abort,
     decode_advertise_keys,
     decode_announce,
@@ -42,8 +35,18 @@ from scfed.messages import (
     decode_unmask_request,
     decode_unmask_response,
     encode,
+)
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import (
+    Abort,
+    AdvertiseKeys,
+    ReleaseCharge,
+    Result,
+    UnmaskRequest,
+    UnmaskResponse,
     layout_hash,
 )
+from tests.unchecked import unchecked_replace
 from tests.unit._audit_support import (
     Log,
     assert_caught,
@@ -101,7 +104,7 @@ def test_charges_add_up_per_period() -> None:
 def test_rewritten_old_leaf_breaks_an_older_checkpoint() -> None:
     log = honest_log()
     older = checkpoint(log.fed, log.leaves, size=log.starts[EVERYONE])
-    index = find(log, ABORT, env.ABORT)
+    index = find(log, ABORT, wire.ABORT)
     leaves = forge(log, index, lambda e: replace(_abort(e), reason="rewritten"))
     report = run_audit(log, leaves, older=(older,))
     assert set(failed(report)) == {"log.consistency"}
@@ -111,7 +114,7 @@ def test_rewritten_old_leaf_breaks_an_older_checkpoint() -> None:
 
 def test_fork_same_size_different_root() -> None:
     log = honest_log()
-    index = find(log, ABORT, env.ABORT)
+    index = find(log, ABORT, wire.ABORT)
     other = forge(log, index, lambda e: replace(_abort(e), reason="the other branch"))
     report = run_audit(log, older=(checkpoint(log.fed, other),))
     assert_caught(report, "log.consistency", "forked")
@@ -160,11 +163,11 @@ def test_undecodable_leaf_is_reported_and_the_rest_still_audited() -> None:
 
 def test_substituted_round_key_is_caught() -> None:
     log = honest_log()
-    index = find(log, ALL, env.ADVERTISE_KEYS, "node-002")
+    index = find(log, ALL, wire.ADVERTISE_KEYS, "node-002")
     honest = decode_advertise_keys(envelope(log.leaves[index]).body)
     fake = AdvertiseKeys(honest.round_id, honest.announce_hash, Rng(b"c")(32), Rng(b"s")(32))
     impostor = Ed25519PrivateKey.from_private_bytes(Rng(b"impostor")(32))
-    sealed = env.seal(impostor, env.ADVERTISE_KEYS, "node-002", log.origin, encode(fake))
+    sealed = env.seal(impostor, wire.ADVERTISE_KEYS, "node-002", log.origin, encode(fake))
     leaves = list(log.leaves)
     leaves[index] = sealed.to_bytes()
     report = run_audit(log, leaves)
@@ -183,16 +186,16 @@ def test_unregistered_participant_is_caught() -> None:
 
 def test_split_view_two_announces_for_one_round() -> None:
     log = honest_log()
-    first = find(log, ALL, env.ANNOUNCE)
+    first = find(log, ALL, wire.ANNOUNCE)
     announce = decode_announce(envelope(log.leaves[first]).body)
     other = replace(announce, phase_timeout_ms=announce.phase_timeout_ms + 1)
-    second = Envelope.from_bytes(resign(log.fed, env.ANNOUNCE, env.COORDINATOR, other))
+    second = Envelope.from_bytes(resign(log.fed, wire.ANNOUNCE, wire.COORDINATOR, other))
     leaves = list(log.leaves)
     for member in ("node-003", "node-004"):
-        index = find(log, ALL, env.ADVERTISE_KEYS, member)
+        index = find(log, ALL, wire.ADVERTISE_KEYS, member)
         keys = decode_advertise_keys(envelope(leaves[index]).body)
         moved = replace(keys, announce_hash=second.digest(log.origin))
-        leaves[index] = resign(log.fed, env.ADVERTISE_KEYS, member, moved)
+        leaves[index] = resign(log.fed, wire.ADVERTISE_KEYS, member, moved)
     leaves.insert(first + 1, second.to_bytes())
     report = run_audit(log, leaves)
     assert_caught(report, "round.single_announce", "split view", "node-003, node-004")
@@ -202,23 +205,23 @@ def test_split_view_two_announces_for_one_round() -> None:
 def _repeating_a_cell(log: Log, number: int) -> Envelope:
     """Round ``number``'s announce with its second cell listed again in place of its third,
     under a layout hash that matches: only the repeat is wrong."""
-    announce = decode_announce(envelope(log.leaves[find(log, number, env.ANNOUNCE)]).body)
+    announce = decode_announce(envelope(log.leaves[find(log, number, wire.ANNOUNCE)]).body)
     cells = (announce.cells[0], announce.cells[1], announce.cells[1], *announce.cells[3:])
-    bad = replace(announce, cells=cells, layout_hash=layout_hash(cells))
-    return Envelope.from_bytes(resign(log.fed, env.ANNOUNCE, env.COORDINATOR, bad))
+    bad = unchecked_replace(announce, cells=cells, layout_hash=layout_hash(cells))
+    return Envelope.from_bytes(resign(log.fed, wire.ANNOUNCE, wire.COORDINATOR, bad))
 
 
 def test_an_announce_listing_a_cell_twice_fails_and_names_its_leaf() -> None:
     log = honest_log()
-    index = find(log, ALL, env.ANNOUNCE)
+    index = find(log, ALL, wire.ANNOUNCE)
     bad = _repeating_a_cell(log, ALL)
     leaves = list(log.leaves)
     leaves[index] = bad.to_bytes()
     for member in ("node-003", "node-004"):  # these nodes (say) took part in the bad round
-        advert = find(log, ALL, env.ADVERTISE_KEYS, member)
+        advert = find(log, ALL, wire.ADVERTISE_KEYS, member)
         keys = decode_advertise_keys(envelope(leaves[advert]).body)
         moved = replace(keys, announce_hash=bad.digest(log.origin))
-        leaves[advert] = resign(log.fed, env.ADVERTISE_KEYS, member, moved)
+        leaves[advert] = resign(log.fed, wire.ADVERTISE_KEYS, member, moved)
     report = run_audit(log, leaves)
     assert_caught(report, "log.decode", f"leaf {index}", "an announce lists a cell twice")
     assert_caught(
@@ -233,13 +236,13 @@ def test_an_announce_listing_a_cell_twice_fails_and_names_its_leaf() -> None:
 
 def test_a_second_announce_listing_a_cell_twice_is_named_where_it_is_referred_to() -> None:
     log = honest_log()
-    first = find(log, ALL, env.ANNOUNCE)
+    first = find(log, ALL, wire.ANNOUNCE)
     bad = _repeating_a_cell(log, ALL)
     leaves = list(log.leaves)
-    advert = find(log, ALL, env.ADVERTISE_KEYS, "node-003")
+    advert = find(log, ALL, wire.ADVERTISE_KEYS, "node-003")
     keys = decode_advertise_keys(envelope(leaves[advert]).body)
     moved = replace(keys, announce_hash=bad.digest(log.origin))
-    leaves[advert] = resign(log.fed, env.ADVERTISE_KEYS, "node-003", moved)
+    leaves[advert] = resign(log.fed, wire.ADVERTISE_KEYS, "node-003", moved)
     leaves.insert(first + 1, bad.to_bytes())
     report = run_audit(log, leaves)
     assert_caught(report, "log.decode", f"leaf {first + 1}", "lists a cell twice")
@@ -253,7 +256,7 @@ def test_a_second_announce_listing_a_cell_twice_is_named_where_it_is_referred_to
 
 def test_node_both_survivor_and_dropped() -> None:
     log = honest_log()
-    index = find(log, DROPOUTS, env.UNMASK_REQUEST)
+    index = find(log, DROPOUTS, wire.UNMASK_REQUEST)
 
     def both(sealed: Envelope) -> UnmaskRequest:
         request = decode_unmask_request(sealed.body)
@@ -266,7 +269,7 @@ def test_node_both_survivor_and_dropped() -> None:
 
 def test_non_candidate_survivor_and_response_are_reported_not_crashed_on() -> None:
     log = honest_log()
-    index = find(log, ALL, env.UNMASK_REQUEST)
+    index = find(log, ALL, wire.UNMASK_REQUEST)
 
     def outsider(sealed: Envelope) -> UnmaskRequest:
         request = decode_unmask_request(sealed.body)
@@ -277,7 +280,7 @@ def test_non_candidate_survivor_and_response_are_reported_not_crashed_on() -> No
     honest = decode_unmask_response(envelope(log.leaves[index + 1]).body)
     seeds = (*honest.seed_shares, ("node-005", honest.seed_shares[0][1]))
     answer = replace(honest, request_hash=request.digest(log.origin), seed_shares=seeds)
-    leaves.insert(index + 1, resign(log.fed, env.UNMASK_RESPONSE, "node-005", answer))
+    leaves.insert(index + 1, resign(log.fed, wire.UNMASK_RESPONSE, "node-005", answer))
     report = run_audit(log, leaves)
     assert_caught(report, "unmask.survivors", "node-005 is a survivor but logged no masked input")
     assert_caught(report, "unmask.responses", "node-005 answers, but is not a surviving candidate")
@@ -286,7 +289,7 @@ def test_non_candidate_survivor_and_response_are_reported_not_crashed_on() -> No
 
 def test_request_below_quorum_is_caught() -> None:
     log = honest_log()
-    index = find(log, ALL, env.UNMASK_REQUEST)
+    index = find(log, ALL, wire.UNMASK_REQUEST)
 
     def few(sealed: Envelope) -> UnmaskRequest:
         request = decode_unmask_request(sealed.body)
@@ -302,7 +305,7 @@ def test_request_below_quorum_is_caught() -> None:
 
 def test_wrong_result_is_caught() -> None:
     log = honest_log()
-    index = find(log, ALL, env.RESULT)
+    index = find(log, ALL, wire.RESULT)
     leaves = forge(log, index, lambda e: replace(_result(e), sums=shifted_sums(_result(e).sums)))
     report = run_audit(log, leaves)
     assert_caught(report, "result.recomputed", "cell 0")
@@ -312,7 +315,7 @@ def test_wrong_result_is_caught() -> None:
 
 def test_undercharge_is_caught() -> None:
     log = honest_log()
-    index = find(log, ALL, env.CHARGE)
+    index = find(log, ALL, wire.CHARGE)
 
     def half(sealed: Envelope) -> ReleaseCharge:
         charge = decode_charge(sealed.body)
@@ -324,26 +327,26 @@ def test_undercharge_is_caught() -> None:
 
 def test_charge_after_abort_and_missing_charge() -> None:
     log = honest_log()
-    charge = log.leaves[find(log, ALL, env.CHARGE)]
+    charge = log.leaves[find(log, ALL, wire.CHARGE)]
     leaves = [x for x in log.leaves if x != charge]
     assert_caught(run_audit(log, leaves), "charge.present", "0 different charges")
-    aborted = find(log, ABORT, env.ABORT)
-    abort_round = decode_announce(envelope(log.leaves[find(log, ABORT, env.ANNOUNCE)]).body)
+    aborted = find(log, ABORT, wire.ABORT)
+    abort_round = decode_announce(envelope(log.leaves[find(log, ABORT, wire.ANNOUNCE)]).body)
     extra = ReleaseCharge(
         abort_round.round_id,
-        envelope(log.leaves[find(log, ABORT, env.ANNOUNCE)]).digest(log.origin),
+        envelope(log.leaves[find(log, ABORT, wire.ANNOUNCE)]).digest(log.origin),
         "memory",
         3,
         "1/2",
     )
     leaves = list(log.leaves)
-    leaves.insert(aborted + 1, resign(log.fed, env.CHARGE, env.COORDINATOR, extra))
+    leaves.insert(aborted + 1, resign(log.fed, wire.CHARGE, wire.COORDINATOR, extra))
     assert_caught(run_audit(log, leaves), "charge.present", "aborted round")
 
 
 def test_wrong_seed_share_names_the_responder() -> None:
     log = honest_log()
-    index = find(log, ALL, env.UNMASK_RESPONSE, "node-004")
+    index = find(log, ALL, wire.UNMASK_RESPONSE, "node-004")
 
     def wrong(sealed: Envelope) -> UnmaskResponse:
         response = decode_unmask_response(sealed.body)
@@ -371,18 +374,18 @@ def test_blame_finds_a_wrong_share_among_the_first_t() -> None:
 
 def test_abort_after_unmasking_is_reported() -> None:
     log = honest_log()
-    result = find(log, ALL, env.RESULT)
-    announce_leaf = envelope(log.leaves[find(log, ALL, env.ANNOUNCE)])
+    result = find(log, ALL, wire.RESULT)
+    announce_leaf = envelope(log.leaves[find(log, ALL, wire.ANNOUNCE)])
     announce = decode_announce(announce_leaf.body)
     abort = Abort(announce.round_id, announce_leaf.digest(log.origin), "unmasking failed")
     leaves = list(log.leaves)
-    leaves[result] = resign(log.fed, env.ABORT, env.COORDINATOR, abort)
-    leaves.pop(find(log, ALL, env.CHARGE))
+    leaves[result] = resign(log.fed, wire.ABORT, wire.COORDINATOR, abort)
+    leaves.pop(find(log, ALL, wire.CHARGE))
     report = run_audit(log, leaves)
     finding = next(f for f in report.rounds[ALL].findings if f.check == "abort.nothing_unmasked")
     assert finding.passed
     assert "after the unmask request" in finding.detail
-    request = find(log, ALL, env.UNMASK_REQUEST)
+    request = find(log, ALL, wire.UNMASK_REQUEST)
     leaves.pop(request)
     assert_caught(run_audit(log, leaves), "abort.nothing_unmasked", "no unmask request")
 
@@ -392,7 +395,7 @@ def test_abort_after_unmasking_is_reported() -> None:
 
 def test_json_report_has_every_finding() -> None:
     log = honest_log()
-    index = find(log, ALL, env.CHARGE)
+    index = find(log, ALL, wire.CHARGE)
     leaves = forge(log, index, lambda e: replace(decode_charge(e.body), rho="1/1000000"))
     document = json.loads(to_json(run_audit(log, leaves)))
     assert document["ok"] is False
@@ -406,7 +409,7 @@ def test_json_report_has_every_finding() -> None:
 
 def test_text_report_fails_loudly() -> None:
     log = honest_log()
-    index = find(log, ALL, env.CHARGE)
+    index = find(log, ALL, wire.CHARGE)
     leaves = forge(log, index, lambda e: replace(decode_charge(e.body), rho="1/1000000"))
     rendered = text(run_audit(log, leaves))
     assert "\u2717 charge.rho" in rendered
@@ -439,7 +442,7 @@ def test_cli_verify_log_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_cli_verify_fails_with_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = honest_log()
-    index = find(log, ALL, env.RESULT)
+    index = find(log, ALL, wire.RESULT)
     leaves = forge(log, index, lambda e: replace(_result(e), sums=shifted_sums(_result(e).sums)))
     write_log_dir(tmp_path / "log", leaves, checkpoint(log.fed, leaves))
     key = _governance_file(tmp_path, log)

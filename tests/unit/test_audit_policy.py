@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from auditor.verify import audit
-from scfed.policy import Policy, seal_policy
+from scfed.policy import seal_policy
+from scfed.wire.policy import Policy
 from tests.unit._audit_support import checkpoint, honest_log
 
 

@@ -11,10 +11,12 @@ from dataclasses import replace
 from datetime import timedelta
 from fractions import Fraction
 
-from scfed import envelope as env
+from scfed import wire
 from scfed.dp.ledger import parse_rho, rho_text
-from scfed.messages import ReleaseCharge, decode_announce, decode_charge
 from scfed.policy import release_rho
+from scfed.wire import envelope as env
+from scfed.wire.codec import decode_announce, decode_charge
+from scfed.wire.messages import ReleaseCharge
 from tests.unit._audit_support import (
     ENTRY,
     NEXT_WEEK,
@@ -42,7 +44,7 @@ def test_one_release_per_window_passes_and_is_charged_by_the_rule() -> None:
     assert (entry.query, entry.cadence, entry.window) == (ENTRY.name, "weekly", "2026-W49")
     assert entry.outcome == "result"
     fed = catalogue_federation()
-    announce = decode_announce(envelope(log.leaves[find(log, 0, env.ANNOUNCE)]).body)
+    announce = decode_announce(envelope(log.leaves[find(log, 0, wire.ANNOUNCE)]).body)
     rule = release_rho(catalogue_policy(fed), announce, fed.registry, entry.survivors)
     assert entry.charge is not None
     assert entry.charge.logged == entry.charge.rule == rho_text(rule)
@@ -54,13 +56,13 @@ def test_one_release_per_window_passes_and_is_charged_by_the_rule() -> None:
 
 def test_a_charge_by_the_old_rule_is_caught() -> None:
     log = catalogue_log(catalogue_round(WEEK, b"one"))
-    announce = decode_announce(envelope(log.leaves[find(log, 0, env.ANNOUNCE)]).body)
+    announce = decode_announce(envelope(log.leaves[find(log, 0, wire.ANNOUNCE)]).body)
 
     def old_rule(sealed: env.Envelope) -> ReleaseCharge:
         charge = decode_charge(sealed.body)
         return replace(charge, rho=rho_text(announce.noise.rho(announce.n_min, charge.survivors)))
 
-    report = run_audit(log, forge(log, find(log, 0, env.CHARGE), old_rule))
+    report = run_audit(log, forge(log, find(log, 0, wire.CHARGE), old_rule))
     assert_caught(report, "charge.rho", "undercharged", "5 survivors")
 
 

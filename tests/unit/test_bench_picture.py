@@ -38,7 +38,8 @@ def test_the_entry_fits_a_default_node() -> None:
     import numpy as np
 
     from scfed.dp.ledger import Budget
-    from scfed.policy import Policy, check_plan
+    from scfed.policy import check_plan
+    from scfed.wire.policy import Policy
     from tools.picture_data import federation
 
     fed = federation(FRED, np.random.default_rng(2026))

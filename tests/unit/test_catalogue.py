@@ -26,18 +26,12 @@ from scfed.catalogue import (
 from scfed.dp.contribution import Ints
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.errors import RefusedError, RemoteProtocolError, VerificationError
-from scfed.messages import Announce
 from scfed.picture import release, round_of
-from scfed.policy import (
-    CatalogueEntry,
-    Policy,
-    decode_policy,
-    encode_policy,
-    open_policy,
-    seal_policy,
-    witness_quorum,
-)
+from scfed.policy import open_policy, seal_policy, witness_quorum
 from scfed.secagg.driver import federation, run_round
+from scfed.wire.messages import Announce
+from scfed.wire.policy import CatalogueEntry, Policy, decode_policy, encode_policy
+from tests.unchecked import unchecked_replace
 from tests.unit._support import Rng
 
 WEEK = date(2026, 11, 23)
@@ -100,7 +94,7 @@ def test_the_policy_round_trips_and_only_governance_signs_it() -> None:
     ],
 )
 def test_a_bad_entry_is_refused(change: dict[str, object], reason: str) -> None:
-    bad = dataclasses.replace(POLICY, entries=(dataclasses.replace(ENTRY, **change),))  # type: ignore[arg-type]
+    bad = unchecked_replace(POLICY, entries=(unchecked_replace(ENTRY, **change),))
     with pytest.raises(RemoteProtocolError, match=reason):
         decode_policy(encode_policy(bad))
 
@@ -246,7 +240,7 @@ def test_a_node_refuses_a_round_that_is_not_the_signed_entry(change: dict[str, o
     )  # fmt: skip
     assert check_announce(ENTRY, announce) == WEEK
     with pytest.raises(RefusedError):
-        check_announce(ENTRY, dataclasses.replace(announce, **change))  # type: ignore[arg-type]
+        check_announce(ENTRY, unchecked_replace(announce, **change))
 
 
 @pytest.mark.parametrize("day", [WEEK - timedelta(days=1), WEEK, WEEK + timedelta(days=7)])
@@ -318,4 +312,4 @@ def test_the_witness_quorum_is_the_policys_or_else_the_threshold() -> None:
     strict = dataclasses.replace(POLICY, witness_quorum=4)
     assert witness_quorum(decode_policy(encode_policy(strict)), announce) == 4
     with pytest.raises(RemoteProtocolError, match="cannot be met"):
-        decode_policy(encode_policy(dataclasses.replace(POLICY, witness_quorum=1001)))
+        decode_policy(encode_policy(unchecked_replace(POLICY, witness_quorum=1001)))

@@ -23,8 +23,8 @@ from edge.files import read_bounded, read_private_key_file, write_private, write
 from scfed import config, pki
 from scfed.dp.ledger import Budget
 from scfed.errors import ConfigError, VerificationError
-from scfed.messages import Registry
 from scfed.registry import seal_registry
+from scfed.wire.messages import Registry
 
 NODE = """\
 # node

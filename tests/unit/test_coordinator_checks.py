@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from scfed import envelope as env
+from scfed import wire
 from scfed.errors import RemoteProtocolError
-from scfed.messages import AdvertiseKeys, encode
 from scfed.secagg import CoordinatorRound, Phase
 from scfed.secagg.driver import federation
+from scfed.wire import envelope as env
+from scfed.wire.codec import encode
+from scfed.wire.messages import AdvertiseKeys
 from tests.unit._support import Rng, make_announce
 
 
@@ -29,7 +31,7 @@ def test_a_low_order_key_is_refused_at_advertise_naming_its_sender(which: str) -
     )
     sender = members[0]
     envelope = env.seal(
-        fed.member_keys[sender], env.ADVERTISE_KEYS, sender, fed.registry.origin, encode(keys)
+        fed.member_keys[sender], wire.ADVERTISE_KEYS, sender, fed.registry.origin, encode(keys)
     )
     with pytest.raises(RemoteProtocolError, match=f"{sender} advertised an unusable X25519 key"):
         coordinator.receive(sender, envelope)

@@ -34,9 +34,9 @@ from scfed.dp.contribution import Ints
 from scfed.dp.params import CONCENTRATION_FINE, MAGNITUDE, Noise
 from scfed.dp.sampler import Keystream, sample
 from scfed.groups import group_of, groups
-from scfed.messages import Member, Registry
 from scfed.picture import release, round_of
-from scfed.policy import CatalogueEntry
+from scfed.wire.messages import Member, Registry
+from scfed.wire.policy import CatalogueEntry
 
 KYUSHU = "fabrication/analog/90-180nm/200mm/JP-Kyushu"
 WEEK = date(2026, 11, 23)

@@ -14,29 +14,32 @@ from hypothesis import strategies as st
 
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
-from scfed import envelope as env
-from scfed import messages as msg
-from scfed import tasks
+from scfed import wire
 from scfed.dp.params import UNITS, Noise
-from scfed.envelope import Envelope
-from scfed.errors import RemoteProtocolError, VerificationError
-from scfed.messages import (
+from scfed.errors import MessageError, RemoteProtocolError, VerificationError
+from scfed.wire import codec, tasks
+from scfed.wire import envelope as env
+from scfed.wire import messages as msg
+from scfed.wire.codec import encode
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import (
     Abort,
     AdvertiseKeys,
     Announce,
     Domain,
-    KeySet,
     MaskedInput,
-    MaskingTask,
     Member,
     Operator,
     Registry,
+    ReleaseCharge,
     Result,
     ShareKeys,
     UnmaskRequest,
     UnmaskResponse,
-    encode,
 )
+from scfed.wire.policy import Policy
+from scfed.wire.tasks import KeySet, MaskingTask
+from tests.unchecked import unchecked
 from tests.unit._support import TEST_NOISE, Rng
 
 ORIGIN = "scfed.test/unit"
@@ -118,26 +121,26 @@ vectors = st.integers(1, 64).flatmap(lambda n: st.binary(min_size=8 * n, max_siz
 shares33 = st.binary(min_size=33, max_size=33)
 
 MESSAGES: dict[type, tuple[st.SearchStrategy[Any], Callable[[bytes], Domain]]] = {
-    Registry: (registries(), msg.decode_registry),
-    Announce: (announces(), msg.decode_announce),
-    AdvertiseKeys: (st.builds(AdvertiseKeys, b16, b32, b32, b32), msg.decode_advertise_keys),
+    Registry: (registries(), codec.decode_registry),
+    Announce: (announces(), codec.decode_announce),
+    AdvertiseKeys: (st.builds(AdvertiseKeys, b16, b32, b32, b32), codec.decode_advertise_keys),
     ShareKeys: (
         st.builds(ShareKeys, b16, b32, sorted_pairs(st.binary(max_size=1024))),
-        msg.decode_share_keys,
+        codec.decode_share_keys,
     ),
-    MaskedInput: (st.builds(MaskedInput, b16, b32, vectors), msg.decode_masked_input),
+    MaskedInput: (st.builds(MaskedInput, b16, b32, vectors), codec.decode_masked_input),
     UnmaskRequest: (
         st.builds(UnmaskRequest, b16, b32, sorted_ids(), sorted_ids()),
-        msg.decode_unmask_request,
+        codec.decode_unmask_request,
     ),
     UnmaskResponse: (
         st.builds(UnmaskResponse, b16, b32, sorted_pairs(shares33), sorted_pairs(shares33)),
-        msg.decode_unmask_response,
+        codec.decode_unmask_response,
     ),
-    Result: (st.builds(Result, b16, b32, sorted_ids(), vectors), msg.decode_result),
+    Result: (st.builds(Result, b16, b32, sorted_ids(), vectors), codec.decode_result),
     Abort: (
         st.builds(Abort, b16, b32, st.text(st.characters(codec="utf-8"), max_size=1000)),
-        msg.decode_abort,
+        codec.decode_abort,
     ),
 }
 
@@ -145,12 +148,12 @@ MESSAGES: dict[type, tuple[st.SearchStrategy[Any], Callable[[bytes], Domain]]] =
 # ---- envelopes ----
 
 
-def _sealed(type_: str = env.ANNOUNCE, body: bytes = b"body") -> Envelope:
-    return env.seal(KEY, type_, env.COORDINATOR, ORIGIN, body)
+def _sealed(type_: str = wire.ANNOUNCE, body: bytes = b"body") -> Envelope:
+    return env.seal(KEY, type_, wire.COORDINATOR, ORIGIN, body)
 
 
 @settings(max_examples=25, deadline=None)
-@given(type_=st.sampled_from(sorted(env.TYPES)), body=st.binary(max_size=200))
+@given(type_=st.sampled_from(sorted(wire.TYPES)), body=st.binary(max_size=200))
 def test_seal_verify_round_trip(type_: str, body: bytes) -> None:
     sealed = _sealed(type_, body)
     env.verify(sealed, ORIGIN, type_, PUBLIC)
@@ -165,37 +168,37 @@ def test_digest_binds_type_and_origin() -> None:
     digests = {
         sealed.digest(ORIGIN),
         sealed.digest("another/origin"),
-        Envelope(env.RESULT, sealed.body, sealed.signer, sealed.signature).digest(ORIGIN),
+        Envelope(wire.RESULT, sealed.body, sealed.signer, sealed.signature).digest(ORIGIN),
     }
     assert len(digests) == 3
 
 
 def test_verify_rejects_wrong_key() -> None:
     with pytest.raises(VerificationError):
-        env.verify(_sealed(), ORIGIN, env.ANNOUNCE, OTHER_PUBLIC.public_bytes_raw())
+        env.verify(_sealed(), ORIGIN, wire.ANNOUNCE, OTHER_PUBLIC.public_bytes_raw())
 
 
 @pytest.mark.parametrize("key", [b"", bytes(31), bytes(33)], ids=["empty", "short", "long"])
 def test_verify_rejects_malformed_key(key: bytes) -> None:
     with pytest.raises(VerificationError):
-        env.verify(_sealed(), ORIGIN, env.ANNOUNCE, key)
+        env.verify(_sealed(), ORIGIN, wire.ANNOUNCE, key)
 
 
 def test_verify_rejects_wrong_expected_type() -> None:
     with pytest.raises(VerificationError):
-        env.verify(_sealed(env.ANNOUNCE), ORIGIN, env.RESULT, PUBLIC)
+        env.verify(_sealed(wire.ANNOUNCE), ORIGIN, wire.RESULT, PUBLIC)
 
 
 def test_verify_rejects_relabelled_type() -> None:
-    sealed = _sealed(env.ANNOUNCE)
-    relabelled = Envelope(env.RESULT, sealed.body, sealed.signer, sealed.signature)
+    sealed = _sealed(wire.ANNOUNCE)
+    relabelled = Envelope(wire.RESULT, sealed.body, sealed.signer, sealed.signature)
     with pytest.raises(VerificationError):
-        env.verify(relabelled, ORIGIN, env.RESULT, PUBLIC)
+        env.verify(relabelled, ORIGIN, wire.RESULT, PUBLIC)
 
 
 def test_verify_rejects_wrong_origin() -> None:
     with pytest.raises(VerificationError):
-        env.verify(_sealed(), "another/origin", env.ANNOUNCE, PUBLIC)
+        env.verify(_sealed(), "another/origin", wire.ANNOUNCE, PUBLIC)
 
 
 @settings(max_examples=30, deadline=None)
@@ -239,7 +242,7 @@ def test_envelope_from_bytes_rejects_garbage(data: bytes) -> None:
 
 
 def _wire(
-    type_: str = env.ANNOUNCE, signer: str = "coordinator", signature: bytes = bytes(64)
+    type_: str = wire.ANNOUNCE, signer: str = "coordinator", signature: bytes = bytes(64)
 ) -> bytes:
     return pb.Envelope(
         type=type_, body=b"x", signer=signer, signature=signature
@@ -266,7 +269,7 @@ def test_envelope_from_bytes_rejects_bad_fields(data: bytes) -> None:
 
 def test_envelope_from_bytes_accepts_well_formed_fields() -> None:
     parsed = Envelope.from_bytes(_wire(signer="s" * 64))
-    assert parsed == Envelope(env.ANNOUNCE, b"x", "s" * 64, bytes(64))
+    assert parsed == Envelope(wire.ANNOUNCE, b"x", "s" * 64, bytes(64))
 
 
 # ---- message round trips ----
@@ -285,7 +288,7 @@ def test_message_round_trips(kind: type, data: st.DataObject) -> None:
 @settings(max_examples=25, deadline=None)
 @given(announce=announces())
 def test_announce_round_trips_with_and_without_cells(announce: Announce) -> None:
-    decoded = msg.decode_announce(encode(announce))
+    decoded = codec.decode_announce(encode(announce))
     assert decoded == announce
     assert decoded.quorum == max(announce.threshold, announce.n_min)
     assert [decoded.point(c) for c in decoded.candidates] == list(
@@ -297,7 +300,7 @@ def test_announce_with_listed_cells_round_trips() -> None:
     cells = ("fab/300mm/wafer-starts", "fab/200mm/wafer-starts", "dram/inventory")
     layout = msg.layout_hash(cells)
     announce = Announce(R16, "q", 3, ("a", "b"), 2, 2, 1, 1000, layout, TEST_NOISE, cells)
-    assert msg.decode_announce(encode(announce)) == announce
+    assert codec.decode_announce(encode(announce)) == announce
     assert (
         msg.layout_hash(cells) == hashlib.sha256("".join(c + "\n" for c in cells).encode()).digest()
     )
@@ -308,7 +311,7 @@ def test_announce_with_listed_cells_round_trips() -> None:
 
 def _advert_envelope(seed: bytes) -> bytes:
     body = encode(AdvertiseKeys(R16, H32, Rng(seed)(32), Rng(seed + b"s")(32)))
-    return env.seal(KEY, env.ADVERTISE_KEYS, "node-000", ORIGIN, body).to_bytes()
+    return env.seal(KEY, wire.ADVERTISE_KEYS, "node-000", ORIGIN, body).to_bytes()
 
 
 @settings(max_examples=25, deadline=None)
@@ -333,7 +336,7 @@ def test_masking_task_round_trips(
     assert tasks.task_from_proto(spb.Task.FromString(wire)) == task
 
 
-TASK_ENVELOPE_TYPES = [env.REGISTRY, env.ANNOUNCE, env.UNMASK_REQUEST, env.RESULT, env.ABORT]
+TASK_ENVELOPE_TYPES = [wire.REGISTRY, wire.ANNOUNCE, wire.UNMASK_REQUEST, wire.RESULT, wire.ABORT]
 
 
 @pytest.mark.parametrize("type_", TASK_ENVELOPE_TYPES)
@@ -356,12 +359,12 @@ def _env_pb(type_: str) -> pb.Envelope:
     "task",
     [
         pytest.param(spb.Task(), id="empty-task"),
-        pytest.param(spb.Task(announce=_env_pb(env.RESULT)), id="announce-slot-with-result"),
-        pytest.param(spb.Task(outcome=_env_pb(env.ANNOUNCE)), id="outcome-slot-with-announce"),
-        pytest.param(spb.Task(unmask=_env_pb(env.ABORT)), id="unmask-slot-with-abort"),
-        pytest.param(spb.Task(registry=_env_pb(env.ANNOUNCE)), id="registry-slot-with-announce"),
+        pytest.param(spb.Task(announce=_env_pb(wire.RESULT)), id="announce-slot-with-result"),
+        pytest.param(spb.Task(outcome=_env_pb(wire.ANNOUNCE)), id="outcome-slot-with-announce"),
+        pytest.param(spb.Task(unmask=_env_pb(wire.ABORT)), id="unmask-slot-with-abort"),
+        pytest.param(spb.Task(registry=_env_pb(wire.ANNOUNCE)), id="registry-slot-with-announce"),
         pytest.param(
-            spb.Task(announce=pb.Envelope(type=env.ANNOUNCE, signer="c", signature=bytes(10))),
+            spb.Task(announce=pb.Envelope(type=wire.ANNOUNCE, signer="c", signature=bytes(10))),
             id="short-signature",
         ),
         pytest.param(spb.Task(keys=spb.KeySet(round_id=bytes(15))), id="keyset-short-round-id"),
@@ -411,8 +414,9 @@ BAD_IDS = ["", "Node-a", "-lead", "a_b", "a b", "a" * 64, "caf\u00e9"]
 
 
 def _announce(**changes: Any) -> bytes:
+    """The bytes of the test announce with ``changes``, which need not be valid."""
     fields = {**vars(ANNOUNCE), **changes}
-    return encode(Announce(**fields))
+    return encode(unchecked(Announce, **fields))
 
 
 def _announce_without_noise() -> bytes:
@@ -442,89 +446,120 @@ NOISE_MUTATIONS: list[tuple[str, dict[str, Any]]] = [
 DECODE_REJECTS: list[Any] = [
     # registry
     (
-        msg.decode_registry,
+        codec.decode_registry,
         encode(
-            Registry(
-                "o", 1, K32, (Member("b", "", K32, H32, ""), Member("a", "", K32, H32, "")), ()
+            unchecked(
+                Registry,
+                "o",
+                1,
+                K32,
+                (
+                    unchecked(Member, "b", "", K32, H32, ""),
+                    unchecked(Member, "a", "", K32, H32, ""),
+                ),
+                (),
             )
         ),
         "unsorted-members",
     ),
     (
-        msg.decode_registry,
+        codec.decode_registry,
         encode(
-            Registry(
-                "o", 1, K32, (Member("a", "", K32, H32, ""), Member("a", "", K32, H32, "")), ()
+            unchecked(
+                Registry,
+                "o",
+                1,
+                K32,
+                (
+                    unchecked(Member, "a", "", K32, H32, ""),
+                    unchecked(Member, "a", "", K32, H32, ""),
+                ),
+                (),
             )
         ),
         "duplicate-members",
     ),
     (
-        msg.decode_registry,
-        encode(Registry("o", 1, K32, (Member("A", "", K32, H32, ""),), ())),
+        codec.decode_registry,
+        encode(unchecked(Registry, "o", 1, K32, (unchecked(Member, "A", "", K32, H32, ""),), ())),
         "bad-member-id",
     ),
     (
-        msg.decode_registry,
-        encode(Registry("o", 1, K32, (Member("a", "", K32[:31], H32, ""),), ())),
+        codec.decode_registry,
+        encode(
+            unchecked(Registry, "o", 1, K32, (unchecked(Member, "a", "", K32[:31], H32, ""),), ())
+        ),
         "short-identity-key",
     ),
     (
-        msg.decode_registry,
-        encode(Registry("o", 1, K32, (Member("a", "", K32, H32 + b"x", ""),), ())),
+        codec.decode_registry,
+        encode(
+            unchecked(Registry, "o", 1, K32, (unchecked(Member, "a", "", K32, H32 + b"x", ""),), ())
+        ),
         "long-fingerprint",
     ),
-    (msg.decode_registry, encode(Registry("o", 1, b"", (), ())), "no-coordinator-key"),
+    (codec.decode_registry, encode(unchecked(Registry, "o", 1, b"", (), ())), "no-coordinator-key"),
     (
-        msg.decode_registry,
-        encode(Registry("o", 1, K32, (), (Operator("b", H32), Operator("a", H32)))),
+        codec.decode_registry,
+        encode(
+            unchecked(
+                Registry,
+                "o",
+                1,
+                K32,
+                (),
+                (unchecked(Operator, "b", H32), unchecked(Operator, "a", H32)),
+            )
+        ),
         "unsorted-operators",
     ),
     (
-        msg.decode_registry,
-        encode(Registry("o", 1, K32, (Member("a", "n" * 201, K32, H32, ""),), ())),
+        codec.decode_registry,
+        encode(
+            unchecked(Registry, "o", 1, K32, (unchecked(Member, "a", "n" * 201, K32, H32, ""),), ())
+        ),
         "long-display-name",
     ),
     # announce
-    (msg.decode_announce, _announce(candidates=("node-b", "node-a", "node-c")), "unsorted"),
-    (msg.decode_announce, _announce(candidates=("node-a", "node-a", "node-c")), "duplicate"),
-    (msg.decode_announce, _announce(candidates=("Node-a", "node-b", "node-c")), "bad-id"),
-    (msg.decode_announce, _announce(candidates=()), "no-candidates"),
-    (msg.decode_announce, _announce(round_id=bytes(15)), "short-round-id"),
-    (msg.decode_announce, _announce(round_id=bytes(17)), "long-round-id"),
-    (msg.decode_announce, _announce(layout_hash=bytes(31)), "short-layout-hash"),
-    (msg.decode_announce, _announce(dim=0), "dim-zero"),
-    (msg.decode_announce, _announce(dim=msg.MAX_CELLS + 1), "dim-too-large"),
-    (msg.decode_announce, _announce(threshold=4), "threshold-above-candidates"),
-    (msg.decode_announce, _announce(threshold=0), "threshold-zero"),
-    (msg.decode_announce, _announce(n_min=4), "n-min-above-candidates"),
-    (msg.decode_announce, _announce(n_min=0), "n-min-zero"),
-    (msg.decode_announce, _announce(phase_timeout_ms=99), "timeout-too-short"),
-    (msg.decode_announce, _announce(phase_timeout_ms=3_600_001), "timeout-too-long"),
-    (msg.decode_announce, _announce(phase_timeout_ms=0), "timeout-zero"),
-    (msg.decode_announce, _announce(cells=CELLS), "cells-not-matching-layout-hash"),
-    (msg.decode_announce, _announce_without_noise(), "no-noise"),
+    (codec.decode_announce, _announce(candidates=("node-b", "node-a", "node-c")), "unsorted"),
+    (codec.decode_announce, _announce(candidates=("node-a", "node-a", "node-c")), "duplicate"),
+    (codec.decode_announce, _announce(candidates=("Node-a", "node-b", "node-c")), "bad-id"),
+    (codec.decode_announce, _announce(candidates=()), "no-candidates"),
+    (codec.decode_announce, _announce(round_id=bytes(15)), "short-round-id"),
+    (codec.decode_announce, _announce(round_id=bytes(17)), "long-round-id"),
+    (codec.decode_announce, _announce(layout_hash=bytes(31)), "short-layout-hash"),
+    (codec.decode_announce, _announce(dim=0), "dim-zero"),
+    (codec.decode_announce, _announce(dim=msg.MAX_CELLS + 1), "dim-too-large"),
+    (codec.decode_announce, _announce(threshold=4), "threshold-above-candidates"),
+    (codec.decode_announce, _announce(threshold=0), "threshold-zero"),
+    (codec.decode_announce, _announce(n_min=4), "n-min-above-candidates"),
+    (codec.decode_announce, _announce(n_min=0), "n-min-zero"),
+    (codec.decode_announce, _announce(phase_timeout_ms=99), "timeout-too-short"),
+    (codec.decode_announce, _announce(phase_timeout_ms=3_600_001), "timeout-too-long"),
+    (codec.decode_announce, _announce(phase_timeout_ms=0), "timeout-zero"),
+    (codec.decode_announce, _announce(cells=CELLS), "cells-not-matching-layout-hash"),
+    (codec.decode_announce, _announce_without_noise(), "no-noise"),
     *[
-        (msg.decode_announce, _announce(noise=dataclasses.replace(TEST_NOISE, **bad)), name)
+        (codec.decode_announce, _announce(noise=dataclasses.replace(TEST_NOISE, **bad)), name)
         for name, bad in NOISE_MUTATIONS
     ],
     (
-        msg.decode_announce,
+        codec.decode_announce,
         _announce(cells=CELLS[:2], layout_hash=msg.layout_hash(CELLS[:2])),
         "cells-not-matching-dim",
     ),
     (
-        msg.decode_announce,
+        codec.decode_announce,
         _announce(cells=("a\nb", "c", "d"), layout_hash=msg.layout_hash(("a\nb", "c", "d"))),
         "cell-with-newline",
     ),
     (
-        msg.decode_announce,
+        codec.decode_announce,
         _announce(cells=("a", "b", "a"), layout_hash=msg.layout_hash(("a", "b", "a"))),
         "repeated-cell",
     ),
     (
-        msg.decode_announce,
+        codec.decode_announce,
         _announce(
             noise=dataclasses.replace(
                 TEST_NOISE, disclosure=True, presence_sigma="40", concentration_sigma="40"
@@ -532,52 +567,128 @@ DECODE_REJECTS: list[Any] = [
         ),
         "ad-hoc-with-disclosure-segments",
     ),
-    (msg.decode_announce, _announce(query="q" * 201), "long-query"),
+    (codec.decode_announce, _announce(query="q" * 201), "long-query"),
     # advertise keys
-    (msg.decode_advertise_keys, encode(AdvertiseKeys(bytes(15), H32, K32, K32)), "short-round"),
-    (msg.decode_advertise_keys, encode(AdvertiseKeys(R16, bytes(33), K32, K32)), "long-hash"),
-    (msg.decode_advertise_keys, encode(AdvertiseKeys(R16, H32, bytes(31), K32)), "short-c-key"),
-    (msg.decode_advertise_keys, encode(AdvertiseKeys(R16, H32, K32, bytes(33))), "long-s-key"),
-    (msg.decode_advertise_keys, encode(AdvertiseKeys(R16, H32, K32, b"")), "no-s-key"),
-    # share keys
-    (msg.decode_share_keys, encode(ShareKeys(R16, H32, (("b", b""), ("a", b"")))), "unsorted"),
-    (msg.decode_share_keys, encode(ShareKeys(R16, H32, (("a", b""), ("a", b"")))), "duplicate"),
-    (msg.decode_share_keys, encode(ShareKeys(R16, H32, (("A", b""),))), "bad-receiver"),
-    (msg.decode_share_keys, encode(ShareKeys(R16, H32, (("a", bytes(1025)),))), "long-shares"),
-    (msg.decode_share_keys, encode(ShareKeys(R16, bytes(31), ())), "short-hash"),
-    # masked input
-    (msg.decode_masked_input, encode(MaskedInput(R16, H32, bytes(12))), "vector-12-bytes"),
-    (msg.decode_masked_input, encode(MaskedInput(R16, H32, bytes(7))), "vector-7-bytes"),
-    (msg.decode_masked_input, encode(MaskedInput(R16, H32, b"")), "vector-empty"),
-    (msg.decode_masked_input, encode(MaskedInput(bytes(15), H32, bytes(8))), "short-round"),
-    # unmask request
-    (msg.decode_unmask_request, encode(UnmaskRequest(R16, H32, ("b", "a"), ())), "unsorted"),
-    (msg.decode_unmask_request, encode(UnmaskRequest(R16, H32, ("a",), ("c", "c"))), "dup"),
-    (msg.decode_unmask_request, encode(UnmaskRequest(R16, H32, ("a", "B"), ())), "bad-id"),
-    (msg.decode_unmask_request, encode(UnmaskRequest(R16, bytes(0), ("a",), ())), "no-hash"),
-    # unmask response
-    (msg.decode_unmask_response, encode(UnmaskResponse(R16, bytes(31), (), ())), "short-hash"),
     (
-        msg.decode_unmask_response,
-        encode(UnmaskResponse(R16, H32, (("b", b""), ("a", b"")), ())),
+        codec.decode_advertise_keys,
+        encode(unchecked(AdvertiseKeys, bytes(15), H32, K32, K32)),
+        "short-round",
+    ),
+    (
+        codec.decode_advertise_keys,
+        encode(unchecked(AdvertiseKeys, R16, bytes(33), K32, K32)),
+        "long-hash",
+    ),
+    (
+        codec.decode_advertise_keys,
+        encode(unchecked(AdvertiseKeys, R16, H32, bytes(31), K32)),
+        "short-c-key",
+    ),
+    (
+        codec.decode_advertise_keys,
+        encode(unchecked(AdvertiseKeys, R16, H32, K32, bytes(33))),
+        "long-s-key",
+    ),
+    (codec.decode_advertise_keys, encode(unchecked(AdvertiseKeys, R16, H32, K32, b"")), "no-s-key"),
+    # share keys
+    (
+        codec.decode_share_keys,
+        encode(unchecked(ShareKeys, R16, H32, (("b", b""), ("a", b"")))),
+        "unsorted",
+    ),
+    (
+        codec.decode_share_keys,
+        encode(unchecked(ShareKeys, R16, H32, (("a", b""), ("a", b"")))),
+        "duplicate",
+    ),
+    (
+        codec.decode_share_keys,
+        encode(unchecked(ShareKeys, R16, H32, (("A", b""),))),
+        "bad-receiver",
+    ),
+    (
+        codec.decode_share_keys,
+        encode(unchecked(ShareKeys, R16, H32, (("a", bytes(1025)),))),
+        "long-shares",
+    ),
+    (codec.decode_share_keys, encode(unchecked(ShareKeys, R16, bytes(31), ())), "short-hash"),
+    # masked input
+    (
+        codec.decode_masked_input,
+        encode(unchecked(MaskedInput, R16, H32, bytes(12))),
+        "vector-12-bytes",
+    ),
+    (
+        codec.decode_masked_input,
+        encode(unchecked(MaskedInput, R16, H32, bytes(7))),
+        "vector-7-bytes",
+    ),
+    (codec.decode_masked_input, encode(unchecked(MaskedInput, R16, H32, b"")), "vector-empty"),
+    (
+        codec.decode_masked_input,
+        encode(unchecked(MaskedInput, bytes(15), H32, bytes(8))),
+        "short-round",
+    ),
+    # unmask request
+    (
+        codec.decode_unmask_request,
+        encode(unchecked(UnmaskRequest, R16, H32, ("b", "a"), ())),
+        "unsorted",
+    ),
+    (
+        codec.decode_unmask_request,
+        encode(unchecked(UnmaskRequest, R16, H32, ("a",), ("c", "c"))),
+        "dup",
+    ),
+    (
+        codec.decode_unmask_request,
+        encode(unchecked(UnmaskRequest, R16, H32, ("a", "B"), ())),
+        "bad-id",
+    ),
+    (
+        codec.decode_unmask_request,
+        encode(unchecked(UnmaskRequest, R16, bytes(0), ("a",), ())),
+        "no-hash",
+    ),
+    # unmask response
+    (
+        codec.decode_unmask_response,
+        encode(unchecked(UnmaskResponse, R16, bytes(31), (), ())),
+        "short-hash",
+    ),
+    (
+        codec.decode_unmask_response,
+        encode(unchecked(UnmaskResponse, R16, H32, (("b", b""), ("a", b"")), ())),
         "unsorted-seed-shares",
     ),
     (
-        msg.decode_unmask_response,
-        encode(UnmaskResponse(R16, H32, (), (("a", b""), ("a", b"")))),
+        codec.decode_unmask_response,
+        encode(unchecked(UnmaskResponse, R16, H32, (), (("a", b""), ("a", b"")))),
         "duplicate-key-shares",
     ),
     # result
-    (msg.decode_result, encode(Result(R16, H32, ("a",), bytes(12))), "sums-12-bytes"),
-    (msg.decode_result, encode(Result(R16, H32, ("a",), b"")), "no-sums"),
-    (msg.decode_result, encode(Result(R16, H32, ("b", "a"), bytes(8))), "unsorted-survivors"),
-    (msg.decode_result, encode(Result(bytes(17), H32, ("a",), bytes(8))), "long-round"),
+    (codec.decode_result, encode(unchecked(Result, R16, H32, ("a",), bytes(12))), "sums-12-bytes"),
+    (codec.decode_result, encode(unchecked(Result, R16, H32, ("a",), b"")), "no-sums"),
+    (
+        codec.decode_result,
+        encode(unchecked(Result, R16, H32, ("b", "a"), bytes(8))),
+        "unsorted-survivors",
+    ),
+    (
+        codec.decode_result,
+        encode(unchecked(Result, bytes(17), H32, ("a",), bytes(8))),
+        "long-round",
+    ),
     # abort
-    (msg.decode_abort, encode(Abort(R16, H32, "r" * 1001)), "long-reason"),
-    (msg.decode_abort, encode(Abort(R16, bytes(16), "")), "short-hash"),
+    (codec.decode_abort, encode(unchecked(Abort, R16, H32, "r" * 1001)), "long-reason"),
+    (codec.decode_abort, encode(unchecked(Abort, R16, bytes(16), "")), "short-hash"),
 ]
 DECODE_REJECTS += [
-    (msg.decode_unmask_request, encode(UnmaskRequest(R16, H32, (bad,), ())), f"bad-id-{i}")
+    (
+        codec.decode_unmask_request,
+        encode(unchecked(UnmaskRequest, R16, H32, (bad,), ())),
+        f"bad-id-{i}",
+    )
     for i, bad in enumerate(BAD_IDS)
 ]
 DECODE_REJECTS += [
@@ -594,6 +705,44 @@ def test_decoders_reject(decode: Callable[[bytes], Domain], body: bytes) -> None
         decode(body)
 
 
+CONSTRUCTION_REJECTS: list[Any] = [
+    pytest.param(lambda: Member("A", "", K32, H32, ""), id="member-id"),
+    pytest.param(lambda: Operator("ops", H32[:31]), id="operator-fingerprint"),
+    pytest.param(lambda: Registry("o", 1, b"", (), ()), id="registry-coordinator-key"),
+    pytest.param(lambda: dataclasses.replace(ANNOUNCE, threshold=0), id="announce-threshold"),
+    pytest.param(
+        lambda: dataclasses.replace(
+            ANNOUNCE, dim=2, cells=("a", "a"), layout_hash=msg.layout_hash(("a", "a"))
+        ),
+        id="announce-repeated-cell",
+    ),
+    pytest.param(
+        lambda: dataclasses.replace(ANNOUNCE, noise=dataclasses.replace(TEST_NOISE, sigma="0")),
+        id="announce-noise",
+    ),
+    pytest.param(lambda: AdvertiseKeys(R16, H32, K32, b""), id="advertise-keys-key"),
+    pytest.param(lambda: ShareKeys(R16, H32, (("b", b""), ("a", b""))), id="share-keys-order"),
+    pytest.param(lambda: MaskedInput(R16, H32, bytes(7)), id="masked-input-vector"),
+    pytest.param(lambda: UnmaskRequest(R16, H32, ("a",), ("c", "c")), id="unmask-request-dup"),
+    pytest.param(lambda: UnmaskResponse(R16, bytes(31), (), ()), id="unmask-response-hash"),
+    pytest.param(lambda: Result(R16, H32, ("a",), b""), id="result-sums"),
+    pytest.param(lambda: Abort(R16, H32, "r" * 1001), id="abort-reason"),
+    pytest.param(lambda: ReleaseCharge(R16, H32, "2026", 0, "1/8"), id="charge-survivors"),
+    pytest.param(lambda: tasks.KeySet(bytes(15), ()), id="key-set-round"),
+    pytest.param(lambda: tasks.MaskingTask(R16, ("b", "a"), ()), id="masking-task-order"),
+    pytest.param(lambda: tasks.CheckpointTask(b""), id="checkpoint-empty"),
+    pytest.param(lambda: tasks.Receipt(0, b"note", (bytes(31),)), id="receipt-hash"),
+    pytest.param(lambda: Policy("", 1, "v", "1/2", "year", ()), id="policy-origin"),
+]
+
+
+@pytest.mark.parametrize("build", CONSTRUCTION_REJECTS)
+def test_messages_check_themselves_on_construction(build: Callable[[], object]) -> None:
+    """A message that breaks a rule cannot be built, by us or from a peer's bytes."""
+    with pytest.raises(MessageError):
+        build()
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -606,7 +755,7 @@ def test_decoders_reject(decode: Callable[[bytes], Domain], body: bytes) -> None
     ],
 )
 def test_announce_boundaries_are_accepted(body: bytes) -> None:
-    assert msg.decode_announce(body).round_id == R16
+    assert codec.decode_announce(body).round_id == R16
 
 
 @pytest.mark.parametrize("value", ["a", "0", "a" * 63, "node-000", "a-", "9-x"])
@@ -616,15 +765,15 @@ def test_check_member_id_accepts(value: str) -> None:
 
 @pytest.mark.parametrize("value", BAD_IDS)
 def test_check_member_id_rejects(value: str) -> None:
-    with pytest.raises(RemoteProtocolError):
+    with pytest.raises(MessageError):
         msg.check_member_id(value)
 
 
 def test_member_lists_are_bounded() -> None:
     many = tuple(f"m{i:04d}" for i in range(msg.MAX_PARTICIPANTS + 1))
     with pytest.raises(RemoteProtocolError):
-        msg.decode_unmask_request(encode(UnmaskRequest(R16, H32, many, ())))
+        codec.decode_unmask_request(encode(unchecked(UnmaskRequest, R16, H32, many, ())))
     assert (
-        len(msg.decode_unmask_request(encode(UnmaskRequest(R16, H32, many[:-1], ()))).survivors)
+        len(codec.decode_unmask_request(encode(UnmaskRequest(R16, H32, many[:-1], ()))).survivors)
         == 1000
     )

@@ -34,9 +34,7 @@ from scfed import enrolment, pki
 from scfed.cli import build_parser
 from scfed.config import CoordinatorConfig, TlsFiles
 from scfed.enrolment import KIND_COORDINATOR, KIND_MEMBER, KIND_OPERATOR
-from scfed.envelope import Envelope
-from scfed.errors import ConfigError, RemoteProtocolError, VerificationError
-from scfed.messages import Member, Operator, Registry
+from scfed.errors import ConfigError, MessageError, RemoteProtocolError, VerificationError
 from scfed.registry import (
     open_registry,
     seal_registry,
@@ -47,6 +45,8 @@ from scfed.registry import (
     with_operator_keys,
     without,
 )
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Member, Operator, Registry
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 NAME = "fab"
@@ -87,9 +87,9 @@ def test_with_member_refuses_a_present_certificate() -> None:
         with_member(registry, _member("other", b"c" * 32))
 
 
-def test_with_member_refuses_an_invalid_id() -> None:
-    with pytest.raises(ConfigError, match="invalid member id"):
-        with_member(_empty(), _member("Not Valid"))
+def test_a_member_with_an_invalid_id_cannot_be_made() -> None:
+    with pytest.raises(MessageError, match="invalid member id"):
+        _member("Not Valid")
 
 
 def test_with_operator_keeps_operators_sorted_and_refuses_duplicates() -> None:

@@ -16,12 +16,13 @@ from edge.config import load_coordinator_config, load_node_config
 from edge.files import read_private_key_file, read_public_file
 from governance.local import enroll_member, init_federation
 from node.daemon import NodeDaemon
-from scfed import envelope as env
-from scfed import pki
+from scfed import pki, wire
 from scfed.dp.ledger import Charge
-from scfed.envelope import Envelope
 from scfed.errors import RefusedError, ScfedError
-from scfed.messages import Abort, Result, encode
+from scfed.wire import envelope as env
+from scfed.wire.codec import encode
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Abort, Result
 
 ROUND = bytes(range(16))
 NOW = dt.datetime.now(dt.UTC)
@@ -41,7 +42,7 @@ def node(tmp_path: Path) -> tuple[NodeDaemon, Path]:
 
 def _signed(directory: Path, type_: str, body: bytes, key_file: str = "signing.key") -> Envelope:
     key = pki.load_ed25519_private_pem(read_private_key_file(directory / "coordinator" / key_file))
-    return env.seal(key, type_, env.COORDINATOR, "scfed.example/late", body)
+    return env.seal(key, type_, wire.COORDINATOR, "scfed.example/late", body)
 
 
 def _result(survivors: tuple[str, ...]) -> bytes:
@@ -62,7 +63,7 @@ def _kept(directory: Path) -> int:
 def test_the_outcome_of_a_round_it_answered_is_kept(node: tuple[NodeDaemon, Path]) -> None:
     daemon, directory = node
     _answered(daemon)
-    outcome = _signed(directory, env.RESULT, _result(("fab-kumamoto", "fab-oita", "fab-saga")))
+    outcome = _signed(directory, wire.RESULT, _result(("fab-kumamoto", "fab-oita", "fab-saga")))
     daemon._finish(outcome)
     assert _kept(directory) == 1
 
@@ -71,7 +72,7 @@ def test_an_abort_of_a_round_it_answered_is_kept(node: tuple[NodeDaemon, Path]) 
     daemon, directory = node
     _answered(daemon)
     body = encode(Abort(ROUND, bytes(32), "the coordinator restarted during the round"))
-    daemon._finish(_signed(directory, env.ABORT, body))
+    daemon._finish(_signed(directory, wire.ABORT, body))
     assert _kept(directory) == 1
 
 
@@ -79,7 +80,7 @@ def test_an_outcome_of_a_round_it_never_answered_is_refused(
     node: tuple[NodeDaemon, Path],
 ) -> None:
     daemon, directory = node
-    outcome = _signed(directory, env.RESULT, _result(("fab-kumamoto", "fab-oita", "fab-saga")))
+    outcome = _signed(directory, wire.RESULT, _result(("fab-kumamoto", "fab-oita", "fab-saga")))
     with pytest.raises(ScfedError, match="which this node is not in"):
         daemon._finish(outcome)
     assert _kept(directory) == 0
@@ -90,7 +91,7 @@ def test_a_result_that_leaves_out_a_node_that_answered_is_refused(
 ) -> None:
     daemon, directory = node
     _answered(daemon)
-    outcome = _signed(directory, env.RESULT, _result(("fab-kumamoto", "fab-saga")))
+    outcome = _signed(directory, wire.RESULT, _result(("fab-kumamoto", "fab-saga")))
     with pytest.raises(RefusedError, match="leaves out this node"):
         daemon._finish(outcome)
     assert _kept(directory) == 0
@@ -101,7 +102,7 @@ def test_an_outcome_not_signed_by_the_coordinator_is_refused(
 ) -> None:
     daemon, directory = node
     _answered(daemon)
-    forged = _signed(directory, env.RESULT, _result(("fab-kumamoto", "fab-oita", "fab-saga")),
+    forged = _signed(directory, wire.RESULT, _result(("fab-kumamoto", "fab-oita", "fab-saga")),
                      "../governance/governance.key")  # fmt: skip
     with pytest.raises(ScfedError):
         daemon._finish(forged)

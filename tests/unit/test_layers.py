@@ -199,3 +199,19 @@ def test_the_call_checker_finds_a_file_or_clock_call(source: str, line: int, nam
 def test_the_call_checker_passes_pure_calls() -> None:
     source = "x = replace(y, a=1)\nz = text.replace('a', 'b')\nw = self._open(k)\nopen_note(n)\n"
     assert impure_calls(source, "scfed/m.py") == []
+
+
+#: The generated protocol messages; only the wire package turns them into domain messages.
+PROTOCOL_MESSAGES = frozenset({"protos.scfed.v1.messages_pb2"})
+WIRE = CORE / "wire"
+
+
+def test_only_the_wire_touches_the_generated_protocol_messages() -> None:
+    outside = [
+        path
+        for path in [*CORE_MODULES, *EDGE_MODULES, *_modules(CORE / "cli")]
+        if not path.is_relative_to(WIRE)
+    ]
+    found = _check(outside, PROTOCOL_MESSAGES)
+    assert not found, "outside scfed/wire, modules import protocol messages:\n" + "\n".join(found)
+    assert _check(_modules(WIRE), PROTOCOL_MESSAGES), "the walk sees the wire's own imports"

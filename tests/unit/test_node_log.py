@@ -16,7 +16,7 @@ from node.store import NodeStore
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import note, tlog
 from scfed.errors import RefusedError, VerificationError
-from scfed.tasks import Receipt
+from scfed.wire.tasks import Receipt
 from scfed.witness import LogView, cosign, cosigners
 from tests.unit._support import build_script
 

@@ -13,12 +13,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from scfed import envelope as env
+from scfed import wire
 from scfed.dp.ledger import Budget, Charge
-from scfed.envelope import Envelope
 from scfed.errors import LocalProtocolError, PrivacyBudgetError, RefusedError
 from scfed.secagg import MemoryGuard, NodePolicy
 from scfed.secagg._table import Phase
+from scfed.wire.envelope import Envelope
 from tests.unit._support import (
     TEST_NOISE,
     announce_task,
@@ -95,7 +95,7 @@ def test_a_round_assuming_fewer_colluders_than_the_node_is_refused() -> None:
 def test_a_larger_radius_costs_more_and_can_be_refused() -> None:
     # R = 2 quadruples Delta^2: sigma/Delta drops to 2, still at the default floor ...
     wider = dataclasses.replace(script().announce, noise=dataclasses.replace(TEST_NOISE, bound=2))
-    envelope = forge(script().fed, env.ANNOUNCE, wider)
+    envelope = forge(script().fed, wire.ANNOUNCE, wider)
     new_node(script().fed, ME).on_announce(envelope, lambda _: script().input_of(ME))
     # ... and its worst-case cost, 1/8, no longer fits a cap of 1/10.
     with pytest.raises(PrivacyBudgetError, match="past the cap"):
@@ -140,7 +140,7 @@ def test_a_figure_beyond_the_plausibility_bound_is_refused_naming_its_cell() -> 
     node = new_node(script().fed, ME)
     figures = np.array([5, -1001, 7], dtype=np.int64)
     with pytest.raises(LocalProtocolError, match="cell-1: value -1001 grid units is beyond"):
-        node.on_announce(forge(script().fed, env.ANNOUNCE, announce), lambda _: figures)
+        node.on_announce(forge(script().fed, wire.ANNOUNCE, announce), lambda _: figures)
     assert node.phase is Phase.ABORTED
 
 

@@ -16,21 +16,16 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scfed import envelope as env
+from scfed import wire
 from scfed.dp.ledger import Charge
-from scfed.envelope import Envelope
 from scfed.errors import RefusedError, RemoteProtocolError
-from scfed.messages import (
-    AdvertiseKeys,
-    KeySet,
-    MaskingTask,
-    UnmaskRequest,
-    decode_unmask_request,
-    decode_unmask_response,
-    encode,
-)
 from scfed.secagg import MemoryGuard, NodePolicy, NodeRound, previous_answer
 from scfed.secagg._table import Phase
+from scfed.wire import envelope as env
+from scfed.wire.codec import decode_unmask_request, decode_unmask_response, encode
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import AdvertiseKeys, UnmaskRequest
+from scfed.wire.tasks import KeySet, MaskingTask
 from tests.unit._support import (
     Rng,
     announce_task,
@@ -60,7 +55,7 @@ def _refused(node: NodeRound, action: Callable[[], object], match: str) -> None:
 
 def test_script_shape() -> None:
     recorded = script()
-    assert recorded.result.type == env.RESULT
+    assert recorded.result.type == wire.RESULT
     assert len(keys_task(recorded, ME).advertisements) == 5
     assert masking_task(recorded, ME).shared == ("node-000", "node-001", "node-002", "node-003")
     request = decode_unmask_request(unmask_task(recorded, ME).body)
@@ -73,7 +68,7 @@ def test_script_shape() -> None:
 
 def _announce(**changes: Any) -> Envelope:
     recorded = script()
-    return forge(recorded.fed, env.ANNOUNCE, dataclasses.replace(recorded.announce, **changes))
+    return forge(recorded.fed, wire.ANNOUNCE, dataclasses.replace(recorded.announce, **changes))
 
 
 def _announce_to(envelope: Envelope, policy: NodePolicy | None = None) -> NodeRound:
@@ -93,17 +88,17 @@ def test_real_announce_is_accepted() -> None:
 def test_announce_not_signed_by_the_coordinator_key(signer: str) -> None:
     recorded = script()
     body = encode(recorded.announce)
-    origin, type_ = recorded.fed.registry.origin, env.ANNOUNCE
+    origin, type_ = recorded.fed.registry.origin, wire.ANNOUNCE
     key = recorded.fed.coordinator_key
     if signer == "member-key":
         key = recorded.fed.member_keys["node-001"]
     elif signer == "fresh-key":
         key = Ed25519PrivateKey.from_private_bytes(Rng(b"impostor")(32))
     elif signer == "wrong-type":
-        type_ = env.RESULT
+        type_ = wire.RESULT
     else:
         origin = "another.federation/origin"
-    forged = env.seal(key, type_, env.COORDINATOR, origin, body)
+    forged = env.seal(key, type_, wire.COORDINATOR, origin, body)
     node = new_node(recorded.fed, ME)
     _refused(
         node,
@@ -204,7 +199,7 @@ def _advert(signer: str, key: Ed25519PrivateKey, **changes: Any) -> bytes:
     }
     body = encode(AdvertiseKeys(**fields))
     origin = recorded.fed.registry.origin
-    return env.seal(key, env.ADVERTISE_KEYS, signer, origin, body).to_bytes()
+    return env.seal(key, wire.ADVERTISE_KEYS, signer, origin, body).to_bytes()
 
 
 def _keyset(adverts: dict[str, bytes] | list[bytes]) -> KeySet:
@@ -221,7 +216,7 @@ def test_real_key_set_is_accepted() -> None:
 def _resealed(signer: str, key: Ed25519PrivateKey) -> bytes:
     original = Envelope.from_bytes(_adverts()[signer])
     origin = script().fed.registry.origin
-    return env.seal(key, env.ADVERTISE_KEYS, signer, origin, original.body).to_bytes()
+    return env.seal(key, wire.ADVERTISE_KEYS, signer, origin, original.body).to_bytes()
 
 
 def _flipped_signature(signer: str) -> bytes:
@@ -295,7 +290,7 @@ def test_substituted_keys_are_validly_signed() -> None:
     recorded = script()
     forged = Envelope.from_bytes(_substituted_own_keys())
     identity = recorded.fed.member_keys[ME].public_key().public_bytes_raw()
-    env.verify(forged, recorded.fed.registry.origin, env.ADVERTISE_KEYS, identity)
+    env.verify(forged, recorded.fed.registry.origin, wire.ADVERTISE_KEYS, identity)
     assert forged.body != Envelope.from_bytes(_adverts()[ME]).body
 
 
@@ -376,7 +371,7 @@ def _request(survivors: tuple[str, ...], dropped: tuple[str, ...] = (), **change
         "dropped": dropped,
         **changes,
     }
-    return forge(recorded.fed, env.UNMASK_REQUEST, UnmaskRequest(**fields))
+    return forge(recorded.fed, wire.UNMASK_REQUEST, UnmaskRequest(**fields))
 
 
 S = ("node-000", "node-001", "node-002", "node-003")
@@ -394,8 +389,8 @@ UNMASK_CASES: dict[str, tuple[Callable[[], Envelope], str]] = {
     "not-signed-by-coordinator": (
         lambda: env.seal(
             script().fed.member_keys["node-001"],
-            env.UNMASK_REQUEST,
-            env.COORDINATOR,
+            wire.UNMASK_REQUEST,
+            wire.COORDINATOR,
             script().fed.registry.origin,
             unmask_task(script(), ME).body,
         ),
@@ -474,7 +469,7 @@ def test_previous_answer() -> None:
     guard = MemoryGuard()
     round_id, other_round = bytes(16), bytes([1]) * 16
     response = env.seal(
-        script().fed.member_keys[ME], env.UNMASK_RESPONSE, ME, "origin", b"response"
+        script().fed.member_keys[ME], wire.UNMASK_RESPONSE, ME, "origin", b"response"
     )
     assert previous_answer(guard, round_id, b"h" * 32) is None
     guard.record(round_id, b"h" * 32, response.to_bytes(), CHARGE)
@@ -493,8 +488,8 @@ def test_outcome_not_signed_by_coordinator_is_refused() -> None:
     recorded = script()
     forged = env.seal(
         recorded.fed.member_keys["node-001"],
-        env.RESULT,
-        env.COORDINATOR,
+        wire.RESULT,
+        wire.COORDINATOR,
         recorded.fed.registry.origin,
         recorded.result.body,
     )

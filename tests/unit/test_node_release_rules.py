@@ -18,19 +18,11 @@ from fractions import Fraction
 
 import pytest
 
-from scfed import envelope as env
+from scfed import wire
 from scfed.dp.contribution import Ints
 from scfed.dp.ledger import Budget, Charge
-from scfed.envelope import Envelope
 from scfed.errors import PrivacyBudgetError, RefusedError
-from scfed.messages import Announce, decode_charge, decode_unmask_request
-from scfed.policy import (
-    CatalogueEntry,
-    Policy,
-    check_plan,
-    planned_release_rho,
-    release_rho,
-)
+from scfed.policy import check_plan, planned_release_rho, release_rho
 from scfed.secagg import Identity, MemoryGuard, NodePolicy, NodeRound
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing
@@ -42,6 +34,10 @@ from scfed.secagg.driver import (
     run_round,
     witness_step,
 )
+from scfed.wire.codec import decode_charge, decode_unmask_request
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Announce
+from scfed.wire.policy import CatalogueEntry, Policy
 from scfed.witness import Witnessed
 from tests.unit._audit_support import ENTRY, NEXT_WEEK, WEEK
 from tests.unit._support import (
@@ -166,7 +162,7 @@ class _Round:
                 node = self.nodes[out.to]
                 if self._silent(out.to):
                     continue
-                if isinstance(out.task, Envelope) and out.task.type in (env.RESULT, env.ABORT):
+                if isinstance(out.task, Envelope) and out.task.type in (wire.RESULT, wire.ABORT):
                     node.on_outcome(out.task)
                     continue
                 inputs = _inputs(self.fed, self.entry, self.announce, out.to)
@@ -192,7 +188,7 @@ class _Round:
         assert self.coordinator.phase is Phase.UNMASKING
         task = self.pending[0].task
         assert isinstance(task, Envelope)
-        assert task.type == env.UNMASK_REQUEST
+        assert task.type == wire.UNMASK_REQUEST
         return task
 
     @property
@@ -205,7 +201,7 @@ def _announce_to(node: NodeRound, fed: Federation, announce: Announce) -> None:
     entry = node.catalogue.entry(announce.query) if node.catalogue is not None else None
     assert entry is not None
     node.on_announce(
-        forge(fed, env.ANNOUNCE, announce),
+        forge(fed, wire.ANNOUNCE, announce),
         lambda a: _inputs(fed, entry, a, node.identity.member_id),
     )
 

@@ -9,9 +9,9 @@ import pytest
 
 from node.store import NodeStore
 from scfed.dp.ledger import Charge
-from scfed.envelope import Envelope
 from scfed.errors import RefusedError, StorageError
 from scfed.secagg import previous_answer
+from scfed.wire.envelope import Envelope
 
 ROUND = bytes(range(16))
 RESPONSE = Envelope("round.unmask_response", b"body", "fab-a", bytes(64))

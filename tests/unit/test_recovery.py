@@ -19,13 +19,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from coordinator.log import ProtocolLog
 from coordinator.recovery import Closed, recover
 from coordinator.store import Store
-from scfed import envelope as env
+from scfed import wire
 from scfed.dp.ledger import parse_rho, period_label
-from scfed.envelope import Envelope
 from scfed.errors import LocalProtocolError
-from scfed.messages import Abort, decode_abort, decode_announce, decode_result
 from scfed.secagg._table import Phase
 from scfed.secagg.recovery import RESTARTED, LogReplay, Recovered
+from scfed.wire import envelope as env
+from scfed.wire.codec import decode_abort, decode_announce, decode_result
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Abort
 from tests.unit._audit_support import (
     WEEK,
     Log,
@@ -50,7 +52,7 @@ def _indices(log: Log, number: int, type_: str) -> list[int]:
 
 
 def _announce(log: Log, number: int) -> Envelope:
-    return envelope(log.leaves[find(log, number, env.ANNOUNCE)])
+    return envelope(log.leaves[find(log, number, wire.ANNOUNCE)])
 
 
 def _round_id(log: Log, number: int) -> bytes:
@@ -79,7 +81,7 @@ def _finished(leaves: Sequence[bytes], recovered: Recovered) -> list[bytes]:
 
 def test_the_auditor_fails_a_log_cut_after_t_unmask_responses() -> None:
     log = honest_log()
-    responses = _indices(log, EVERYONE, env.UNMASK_RESPONSE)
+    responses = _indices(log, EVERYONE, wire.UNMASK_RESPONSE)
     t = decode_announce(_announce(log, EVERYONE).body).threshold
     assert len(responses) > t  # the live round heard every survivor; the log is cut before
     below = run_audit(log, log.leaves[: responses[t - 2] + 1])
@@ -92,7 +94,7 @@ def test_the_auditor_fails_a_log_cut_after_t_unmask_responses() -> None:
 
 def test_the_auditor_fails_a_result_whose_charge_was_cut_off() -> None:
     log = honest_log()
-    charge = find(log, EVERYONE, env.CHARGE)
+    charge = find(log, EVERYONE, wire.CHARGE)
     report = run_audit(log, log.leaves[:charge])
     assert_caught(report, "release.charged", "uncharged release", "a result and no charge")
     assert_caught(report, "charge.present", "0 different charges")
@@ -100,10 +102,10 @@ def test_the_auditor_fails_a_result_whose_charge_was_cut_off() -> None:
 
 def test_the_auditor_fails_an_abort_after_a_release() -> None:
     log = honest_log()
-    result = find(log, EVERYONE, env.RESULT)
+    result = find(log, EVERYONE, wire.RESULT)
     announce = _announce(log, EVERYONE)
     body = Abort(_round_id(log, EVERYONE), announce.digest(log.origin), "changed its mind")
-    leaves = [*log.leaves[:result], resign(log.fed, env.ABORT, env.COORDINATOR, body)]
+    leaves = [*log.leaves[:result], resign(log.fed, wire.ABORT, wire.COORDINATOR, body)]
     assert_caught(run_audit(log, leaves), "release.charged", "uncharged release", "an abort")
 
 
@@ -121,12 +123,12 @@ def test_a_published_and_charged_release_passes() -> None:
 
 def test_a_round_cut_after_t_responses_ends_in_the_live_result_and_charge() -> None:
     log = honest_log()
-    responses = _indices(log, EVERYONE, env.UNMASK_RESPONSE)
+    responses = _indices(log, EVERYONE, wire.UNMASK_RESPONSE)
     t = decode_announce(_announce(log, EVERYONE).body).threshold
     cut = log.leaves[: responses[t - 1] + 1]
     recovered = _replay(log, cut, EVERYONE, "memory")
-    live_result = log.leaves[find(log, EVERYONE, env.RESULT)]
-    live_charge = log.leaves[find(log, EVERYONE, env.CHARGE)]
+    live_result = log.leaves[find(log, EVERYONE, wire.RESULT)]
+    live_charge = log.leaves[find(log, EVERYONE, wire.CHARGE)]
     assert recovered.outcome.to_bytes() == live_result  # bit for bit, signature included
     assert recovered.charge is not None
     assert recovered.charge.to_bytes() == live_charge
@@ -141,7 +143,7 @@ def test_phases_closed_at_their_deadlines_replay() -> None:
     # node-003 never shared keys, node-004 never sent its input: two phases ended at their
     # deadlines, which the replay closes where the log shows the next phase began.
     log = honest_log()
-    result = find(log, DROPOUTS, env.RESULT)
+    result = find(log, DROPOUTS, wire.RESULT)
     cut = log.leaves[:result]
     recovered = _replay(log, cut, DROPOUTS, "memory")
     assert recovered.outcome.to_bytes() == log.leaves[result]
@@ -152,10 +154,10 @@ def test_phases_closed_at_their_deadlines_replay() -> None:
 
 def test_a_catalogue_round_is_charged_by_the_policy_it_followed() -> None:
     log = catalogue_log(catalogue_round(WEEK, b"one"))
-    responses = _indices(log, 0, env.UNMASK_RESPONSE)
+    responses = _indices(log, 0, wire.UNMASK_RESPONSE)
     t = decode_announce(_announce(log, 0).body).threshold
     cut = log.leaves[: responses[t - 1] + 1]
-    live_charge = log.leaves[find(log, 0, env.CHARGE)]
+    live_charge = log.leaves[find(log, 0, wire.CHARGE)]
     recovered = _replay(log, cut, 0, period_label("year", WEEK))
     assert recovered.policy is not None
     assert recovered.policy.version == 1
@@ -167,26 +169,26 @@ def test_a_catalogue_round_is_charged_by_the_policy_it_followed() -> None:
 @pytest.mark.parametrize(
     ("cut_after", "what"),
     [
-        (env.ANNOUNCE, "the announce"),
-        (env.ADVERTISE_KEYS, "the first advertised keys"),
-        (env.MASKED_INPUT, "the first masked input"),
-        (env.UNMASK_REQUEST, "the unmask request"),
-        (env.UNMASK_RESPONSE, "t - 1 responses"),
+        (wire.ANNOUNCE, "the announce"),
+        (wire.ADVERTISE_KEYS, "the first advertised keys"),
+        (wire.MASKED_INPUT, "the first masked input"),
+        (wire.UNMASK_REQUEST, "the unmask request"),
+        (wire.UNMASK_RESPONSE, "t - 1 responses"),
     ],
 )
 def test_a_round_cut_before_t_responses_is_abandoned(cut_after: str, what: str) -> None:
     log = honest_log()
     t = decode_announce(_announce(log, EVERYONE).body).threshold
     indices = _indices(log, EVERYONE, cut_after)
-    stop = indices[t - 2] if cut_after == env.UNMASK_RESPONSE else indices[0]
+    stop = indices[t - 2] if cut_after == wire.UNMASK_RESPONSE else indices[0]
     cut = log.leaves[: stop + 1]
     recovered = _replay(log, cut, EVERYONE, "memory")
-    assert recovered.outcome.type == env.ABORT, what
+    assert recovered.outcome.type == wire.ABORT, what
     abort = decode_abort(recovered.outcome.body)
     assert abort.reason == RESTARTED
     assert abort.announce_hash == _announce(log, EVERYONE).digest(log.origin)
     env.verify(
-        recovered.outcome, log.origin, env.ABORT, log.fed.registry.coordinator_key
+        recovered.outcome, log.origin, wire.ABORT, log.fed.registry.coordinator_key
     )  # signed by the coordinator
     assert recovered.charge is None
     assert recovered.unlogged == (recovered.outcome,)
@@ -197,7 +199,7 @@ def test_a_round_cut_before_t_responses_is_abandoned(cut_after: str, what: str) 
 
 def test_an_outcome_logged_before_the_stop_is_not_signed_again() -> None:
     log = honest_log()
-    result, charge = find(log, EVERYONE, env.RESULT), find(log, EVERYONE, env.CHARGE)
+    result, charge = find(log, EVERYONE, wire.RESULT), find(log, EVERYONE, wire.CHARGE)
     charge_cut = _replay(log, log.leaves[:charge], EVERYONE, "memory")
     assert charge_cut.outcome_index == result
     assert [e.to_bytes() for e in charge_cut.unlogged] == [log.leaves[charge]]
@@ -206,7 +208,7 @@ def test_an_outcome_logged_before_the_stop_is_not_signed_again() -> None:
     assert whole.charge is not None
     assert whole.charge.to_bytes() == log.leaves[charge]
     aborted = _replay(log, log.leaves, ABORT, "memory")
-    assert aborted.outcome.to_bytes() == log.leaves[find(log, ABORT, env.ABORT)]
+    assert aborted.outcome.to_bytes() == log.leaves[find(log, ABORT, wire.ABORT)]
     assert aborted.unlogged == ()
     assert aborted.charge is None
 
@@ -216,11 +218,11 @@ def test_a_replay_passes_a_witnessing_step_only_on_a_message_of_its_witnesses() 
     # quorum. node-003 never shared keys, so no masking task went to it: its masked input
     # (signed with its real key) is no such evidence, and the log does not replay.
     log = honest_log()
-    first = _indices(log, DROPOUTS, env.MASKED_INPUT)[0]
+    first = _indices(log, DROPOUTS, wire.MASKED_INPUT)[0]
     body = envelope(log.leaves[first]).body
     honest = _replay(log, log.leaves[: first + 1], DROPOUTS, "memory")
     assert decode_abort(honest.outcome.body).reason == RESTARTED
-    intruder = resign(log.fed, env.MASKED_INPUT, "node-003", body)
+    intruder = resign(log.fed, wire.MASKED_INPUT, "node-003", body)
     with pytest.raises(LocalProtocolError, match="node-003 is no witness of witnessing-masking"):
         _replay(log, [*log.leaves[:first], intruder], DROPOUTS, "memory")
 
@@ -228,7 +230,7 @@ def test_a_replay_passes_a_witnessing_step_only_on_a_message_of_its_witnesses() 
 def test_a_round_stopped_while_its_unmask_request_was_witnessed_is_abandoned() -> None:
     # The request was logged, then the witnesses were asked to cosign: no node ever got it.
     log = honest_log()
-    request = find(log, EVERYONE, env.UNMASK_REQUEST)
+    request = find(log, EVERYONE, wire.UNMASK_REQUEST)
     replay = LogReplay(
         {_round_id(log, EVERYONE): _announce(log, EVERYONE)},
         origin=log.origin,
@@ -248,9 +250,9 @@ def test_a_round_stopped_while_its_unmask_request_was_witnessed_is_abandoned() -
 def test_a_round_that_never_reached_the_log_is_aborted_but_not_logged() -> None:
     log = honest_log()
     announce = _announce(log, EVERYONE)
-    recovered = _replay(log, log.leaves[: find(log, EVERYONE, env.ANNOUNCE)], EVERYONE, "m")
+    recovered = _replay(log, log.leaves[: find(log, EVERYONE, wire.ANNOUNCE)], EVERYONE, "m")
     assert not recovered.announced
-    assert recovered.outcome.type == env.ABORT
+    assert recovered.outcome.type == wire.ABORT
     assert recovered.unlogged == ()
     assert decode_abort(recovered.outcome.body).announce_hash == announce.digest(log.origin)
 
@@ -289,16 +291,16 @@ def _recover(log: Log, store: Store, protocol_log: ProtocolLog) -> list[Closed]:
 
 def test_start_up_logs_stores_and_charges_a_release_once(tmp_path: Path) -> None:
     log = honest_log()
-    responses = _indices(log, EVERYONE, env.UNMASK_RESPONSE)
+    responses = _indices(log, EVERYONE, wire.UNMASK_RESPONSE)
     t = decode_announce(_announce(log, EVERYONE).body).threshold
     cut = log.leaves[: responses[t - 1] + 1]
     store, protocol_log = _coordinator(log, cut, tmp_path / "coordinator.sqlite")
     (closed,) = _recover(log, store, protocol_log)
     assert protocol_log.size == len(cut) + 2
-    assert protocol_log.entry(len(cut)) == log.leaves[find(log, EVERYONE, env.RESULT)]
-    assert protocol_log.entry(len(cut) + 1) == log.leaves[find(log, EVERYONE, env.CHARGE)]
+    assert protocol_log.entry(len(cut)) == log.leaves[find(log, EVERYONE, wire.RESULT)]
+    assert protocol_log.entry(len(cut) + 1) == log.leaves[find(log, EVERYONE, wire.CHARGE)]
     assert closed.index == len(cut)
-    assert closed.outcome.to_bytes() == log.leaves[find(log, EVERYONE, env.RESULT)]
+    assert closed.outcome.to_bytes() == log.leaves[find(log, EVERYONE, wire.RESULT)]
     assert store.unfinished() == {}
     (charge,) = store.charges
     rule = run_audit(log).rounds[EVERYONE].charge
@@ -313,11 +315,11 @@ def test_start_up_logs_stores_and_charges_a_release_once(tmp_path: Path) -> None
 
 def test_start_up_after_a_stop_between_log_and_store_reuses_the_log(tmp_path: Path) -> None:
     log = honest_log()
-    charge = find(log, EVERYONE, env.CHARGE)
+    charge = find(log, EVERYONE, wire.CHARGE)
     store, protocol_log = _coordinator(log, log.leaves[:charge], tmp_path / "coordinator.sqlite")
     (closed,) = _recover(log, store, protocol_log)
     assert protocol_log.size == charge + 1  # only the charge was missing
-    assert closed.index == find(log, EVERYONE, env.RESULT)
+    assert closed.index == find(log, EVERYONE, wire.RESULT)
     assert len(store.charges) == 1
     store.close()
     protocol_log.close()

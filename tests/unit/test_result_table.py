@@ -7,7 +7,7 @@ import numpy as np
 from scfed.cli.coordinator import result_table
 from scfed.dp.distribution import halfwidth
 from scfed.dp.params import MAGNITUDE, Noise
-from scfed.messages import Result
+from scfed.wire.messages import Result
 
 
 def _result(sums: list[int], survivors: int) -> Result:

@@ -23,15 +23,17 @@ from edge.config import read_policy_file
 from edge.storage import LEDGER_SCHEMA, insert_charge, open_database, transaction
 from node.governance import SignedVersions
 from node.store import NodeStore
-from scfed import envelope as env
+from scfed import wire
 from scfed.dp.ledger import Charge
-from scfed.envelope import Envelope
 from scfed.errors import ConfigError, RefusedError, StorageError
-from scfed.messages import Registry
-from scfed.policy import Policy, seal_policy
+from scfed.policy import seal_policy
 from scfed.registry import seal_registry
 from scfed.secagg.driver import Federation, federation
 from scfed.versions import Held, check_forward
+from scfed.wire import envelope as env
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Registry
+from scfed.wire.policy import Policy
 from tests.unit._audit_support import assert_caught, failed, honest_log, run_audit
 from tests.unit._support import Rng
 
@@ -191,7 +193,7 @@ def test_a_replayed_policy_with_a_lower_quorum_is_refused_live_and_after_a_resta
 def test_a_stored_envelope_that_no_longer_verifies_stops_the_node(tmp_path: Path) -> None:
     path = tmp_path / "node.sqlite"
     store = NodeStore(path)
-    forged = env.seal(FED.coordinator_key, env.REGISTRY, env.GOVERNANCE, ORIGIN, b"")
+    forged = env.seal(FED.coordinator_key, wire.REGISTRY, wire.GOVERNANCE, ORIGIN, b"")
     store.accept("registry", 9, forged)
     with pytest.raises(StorageError, match="no longer verifies"):
         SignedVersions(store, ORIGIN, GOVERNANCE).stored_registry()
@@ -219,16 +221,16 @@ def test_the_coordinator_does_not_start_on_a_registry_older_than_it_logged(
     Journal(log).record_once(registry(4))
     Journal(log).record_once(registry(5, without=REMOVED))
     floors = logged_versions(log, database)
-    assert floors[env.REGISTRY].version == 5
+    assert floors[wire.REGISTRY].version == 5
     write(path, registry(4))
     with pytest.raises(ConfigError, match=r"registry\.signed: registry version 4 is older than "
                        r"version 5 logged at leaf 1 of the protocol log"):  # fmt: skip
-        RegistryFile(path, ORIGIN, GOVERNANCE, floors[env.REGISTRY]).load()
+        RegistryFile(path, ORIGIN, GOVERNANCE, floors[wire.REGISTRY]).load()
     write(path, registry(5))  # another body signed as version 5
     with pytest.raises(ConfigError, match="two different registry bodies"):
-        RegistryFile(path, ORIGIN, GOVERNANCE, floors[env.REGISTRY]).load()
+        RegistryFile(path, ORIGIN, GOVERNANCE, floors[wire.REGISTRY]).load()
     write(path, registry(5, without=REMOVED))
-    assert RegistryFile(path, ORIGIN, GOVERNANCE, floors[env.REGISTRY]).registry().version == 5
+    assert RegistryFile(path, ORIGIN, GOVERNANCE, floors[wire.REGISTRY]).registry().version == 5
     log.close()
 
 
@@ -256,12 +258,12 @@ def test_the_log_is_read_once_and_read_on_where_the_last_start_stopped(tmp_path:
     journal.record_once(registry(4))
     journal.record_once(policy(2, 3))
     first = logged_versions(log, database)
-    assert (first[env.REGISTRY].version, first[env.POLICY].version) == (4, 2)
+    assert (first[wire.REGISTRY].version, first[wire.POLICY].version) == (4, 2)
     journal.record_once(registry(6))
     journal.record_once(registry(5))  # an older one logged later does not lower the floor
     again = logged_versions(log, database)
-    assert again[env.REGISTRY].version == 6
-    assert again[env.REGISTRY].where == "logged at leaf 2 of the protocol log"
+    assert again[wire.REGISTRY].version == 6
+    assert again[wire.REGISTRY].where == "logged at leaf 2 of the protocol log"
     with sqlite3.connect(database) as raw:
         assert raw.execute("SELECT size FROM logged_versions_read").fetchall() == [(4,)]
     log.close()

@@ -20,14 +20,14 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from scfed import envelope as env
-from scfed.envelope import Envelope
+from scfed import wire
 from scfed.errors import VerificationError
-from scfed.messages import decode_abort
 from scfed.secagg import Identity, NodePolicy, NodeRound, UnmaskGuard, driver
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import NO_WITNESS_QUORUM
 from scfed.secagg.driver import Federation, Report, federation
+from scfed.wire.codec import decode_abort
+from scfed.wire.envelope import Envelope
 from scfed.witness import LogView, Witnessed, witnessed
 from tests.unit._support import Random, Rng, make_announce
 
@@ -133,7 +133,7 @@ def test_round_equals_numpy_sum_of_survivors(
     if len(shared) < quorum or len(survivors) < quorum:
         # Too few inputs: abort without unmasking anything.
         event("aborted before unmasking")
-        assert outcome.type == env.ABORT
+        assert outcome.type == wire.ABORT
         assert observed.unmask_requests == []
         assert "unmasking" not in observed.report.phases
         assert all(node.phase is not Phase.UNMASKING for node in observed.nodes.values())
@@ -141,7 +141,7 @@ def test_round_equals_numpy_sum_of_survivors(
     elif len(answering) < threshold:
         # Too few survivors are left to cosign the log: no unmask request goes out.
         event("aborted for want of witnesses before the unmask request")
-        assert outcome.type == env.ABORT
+        assert outcome.type == wire.ABORT
         assert decode_abort(outcome.body).reason == NO_WITNESS_QUORUM
         assert observed.unmask_requests == []
         assert "unmasking" not in observed.report.phases
@@ -210,7 +210,7 @@ def test_too_few_survivors_left_to_witness_abort_before_the_unmask_request() -> 
     members = sorted(fed.member_keys)
     vanish = dict.fromkeys(members[:4], Phase.MASKING)
     observed = _observed_round(fed, _inputs(members, 4), vanish, threshold=4, seed=b"silent")
-    assert observed.report.outcome.type == env.ABORT
+    assert observed.report.outcome.type == wire.ABORT
     assert decode_abort(observed.report.outcome.body).reason == NO_WITNESS_QUORUM
     assert observed.unmask_requests == []  # 3 witnesses of 7 survivors: t = 4 is needed
     assert all(observed.nodes[m].phase is Phase.ABORTED for m in members[4:])
@@ -260,7 +260,7 @@ def test_too_few_before_masking_abort_without_unmask_request(phase: Phase) -> No
     members = sorted(fed.member_keys)
     vanish = dict.fromkeys(members[:3], phase)  # 3 of 6 remain, quorum is 4
     observed = _observed_round(fed, _inputs(members, 4), vanish, threshold=4, seed=b"few")
-    assert observed.report.outcome.type == env.ABORT
+    assert observed.report.outcome.type == wire.ABORT
     assert observed.unmask_requests == []
     assert "unmasking" not in observed.report.phases
     assert all(node.phase in (Phase.ABORTED, phase) for node in observed.nodes.values()), {

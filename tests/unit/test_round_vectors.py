@@ -25,23 +25,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protos.scfed.v1 import service_pb2 as spb
-from scfed import envelope as env
-from scfed import note, tlog
+from scfed import note, tlog, wire
 from scfed.dp.ledger import Budget
-from scfed.envelope import Envelope
 from scfed.errors import VerificationError
-from scfed.messages import (
-    KeySet,
-    MaskingTask,
-    Registry,
-    decode_announce,
-    decode_result,
-    decode_unmask_response,
-)
 from scfed.registry import open_registry
 from scfed.secagg import CoordinatorRound, Identity, MemoryGuard, NodePolicy, NodeRound
 from scfed.secagg.coordinator import Outgoing, Task
-from scfed.tasks import task_from_proto, task_to_proto
+from scfed.wire import envelope as env
+from scfed.wire.codec import decode_announce, decode_result, decode_unmask_response
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Registry
+from scfed.wire.tasks import KeySet, MaskingTask, task_from_proto, task_to_proto
 from scfed.witness import LogView, Witnessed, cosign, cosigners, witnessed
 from tools import round_vectors
 
@@ -82,11 +76,11 @@ def named(message: dict[str, Any]) -> str:
 
 
 def registry() -> Registry:
-    governance = key_of(env.GOVERNANCE).public_key().public_bytes_raw()
+    governance = key_of(wire.GOVERNANCE).public_key().public_bytes_raw()
     return open_registry(Envelope.from_bytes(data(MESSAGES[0])), ORIGIN, governance)
 
 
-def wire(task: Task) -> tuple[str, bytes]:
+def on_wire(task: Task) -> tuple[str, bytes]:
     """A task's transcript type and bytes: an envelope's, or a key set's or masking task's
     serialized Task."""
     if isinstance(task, Envelope):
@@ -133,11 +127,11 @@ def test_the_round_regenerates_byte_for_byte() -> None:
 
 def test_a_difference_names_the_first_differing_message() -> None:
     changed = copy.deepcopy(MESSAGES)
-    target = next(m for m in changed if m["type"] == env.MASKED_INPUT)
+    target = next(m for m in changed if m["type"] == wire.MASKED_INPUT)
     raw = bytearray(data(target))
     raw[-1] ^= 1
     target["hex"], target["sha256"] = raw.hex(), hashlib.sha256(raw).hexdigest()
-    later = next(m for m in changed if m["type"] == env.RESULT)
+    later = next(m for m in changed if m["type"] == wire.RESULT)
     later["hex"] = "00"
     problem = first_difference(MESSAGES, changed)
     assert problem is not None
@@ -163,7 +157,7 @@ def test_the_stated_seeds_give_the_keys_the_registry_and_the_round() -> None:
     for party, public in FILE["keys"].items():
         assert key_of(party).public_key().public_bytes_raw().hex() == public, party
     held = registry()
-    assert held.coordinator_key.hex() == FILE["keys"][env.COORDINATOR]
+    assert held.coordinator_key.hex() == FILE["keys"][wire.COORDINATOR]
     for member, stated in zip(held.members, FILE["registry"]["members"], strict=True):
         assert member.identity_key.hex() == FILE["keys"][member.member_id] == stated["identity_key"]
         tls = Stream(FILE["seeds"]["tls_cert_sha256"][member.member_id])(32)
@@ -182,7 +176,7 @@ def test_every_message_carries_its_hash_and_every_signature_verifies() -> None:
     for message in MESSAGES:
         raw = data(message)
         assert hashlib.sha256(raw).hexdigest() == message["sha256"], named(message)
-        if message["type"] in env.TYPES:
+        if message["type"] in wire.TYPES:
             envelope = Envelope.from_bytes(raw)
             assert (envelope.signer, envelope.type) == (message["from"], message["type"])
             env.verify(envelope, ORIGIN, envelope.type, keys[envelope.signer])
@@ -199,7 +193,7 @@ def test_every_message_carries_its_hash_and_every_signature_verifies() -> None:
 
 
 def _coordinator_verifier() -> note.Verifier:
-    return note.Verifier.ed25519(ORIGIN, key_of(env.COORDINATOR).public_key())
+    return note.Verifier.ed25519(ORIGIN, key_of(wire.COORDINATOR).public_key())
 
 
 def _cosigner(member: str) -> note.Verifier:
@@ -220,11 +214,11 @@ def test_the_result_is_the_plain_sum_of_the_survivors_contributions() -> None:
 def test_the_unmask_step_rebuilds_self_masks_and_the_dropped_nodes_pair_masks() -> None:
     survivors, dropped = FILE["result"]["survivors"], FILE["result"]["dropped"]
     assert dropped == ["node-003"] == list(FILE["dropouts"])
-    senders = {t: [m["from"] for m in MESSAGES if m["type"] == t] for t in env.TYPES}
-    assert "node-003" in senders[env.SHARE_KEYS]
-    assert senders[env.MASKED_INPUT] == survivors == senders[env.UNMASK_RESPONSE]
+    senders = {t: [m["from"] for m in MESSAGES if m["type"] == t] for t in wire.TYPES}
+    assert "node-003" in senders[wire.SHARE_KEYS]
+    assert senders[wire.MASKED_INPUT] == survivors == senders[wire.UNMASK_RESPONSE]
     for message in MESSAGES:
-        if message["type"] == env.UNMASK_RESPONSE:
+        if message["type"] == wire.UNMASK_RESPONSE:
             response = decode_unmask_response(Envelope.from_bytes(data(message)).body)
             assert [owner for owner, _ in response.seed_shares] == survivors
             assert [owner for owner, _ in response.key_shares] == dropped
@@ -241,7 +235,7 @@ class CoordinatorReplay:
         self.messages = messages
         self.registry = registry()
         announce = decode_announce(Envelope.from_bytes(data(messages[1])).body)
-        self.machine = CoordinatorRound(announce, self.registry, key_of(env.COORDINATOR))
+        self.machine = CoordinatorRound(announce, self.registry, key_of(wire.COORDINATOR))
         self.verifier = _coordinator_verifier()
         self.sent: deque[tuple[str, str, bytes]] = deque()
         self.checkpoint, self.size = b"", 0
@@ -256,13 +250,13 @@ class CoordinatorReplay:
         return self.machine
 
     def _let_go(self, tasks: list[Outgoing]) -> None:
-        self.sent.extend((out.to, *wire(out.task)) for out in tasks)
+        self.sent.extend((out.to, *on_wire(out.task)) for out in tasks)
 
     def _take(self, message: dict[str, Any]) -> None:
         sender, kind, raw = message["from"], message["type"], data(message)
-        if sender == env.GOVERNANCE:
+        if sender == wire.GOVERNANCE:
             return
-        if sender != env.COORDINATOR:
+        if sender != wire.COORDINATOR:
             self._from_node(sender, kind, raw)
         elif kind == "checkpoint":
             self._checkpoint(raw)
@@ -270,7 +264,7 @@ class CoordinatorReplay:
             witnesses = {m.member_id: m.identity_key for m in self.registry.members}
             assert raw.startswith(self.checkpoint), named(message)
             assert cosigners(raw, self.verifier, witnesses) == tuple(sorted(self.machine.cosigners))
-        elif kind == env.CHARGE:
+        elif kind == wire.CHARGE:
             charge = self.machine.charge(PERIOD, None)
             assert charge is not None, named(message)
             assert charge.to_bytes() == raw, named(message)
@@ -299,7 +293,7 @@ class CoordinatorReplay:
 
 def test_a_fresh_coordinator_replays_the_recorded_messages_to_the_result() -> None:
     machine = CoordinatorReplay(MESSAGES).run()
-    (result,) = [m for m in MESSAGES if m["type"] == env.RESULT]
+    (result,) = [m for m in MESSAGES if m["type"] == wire.RESULT]
     assert machine.outcome is not None
     assert machine.outcome.to_bytes() == data(result)
     sums = np.frombuffer(decode_result(machine.outcome.body).sums, dtype="<i8")
@@ -308,7 +302,7 @@ def test_a_fresh_coordinator_replays_the_recorded_messages_to_the_result() -> No
 
 def test_the_replay_refuses_a_node_message_with_a_broken_signature() -> None:
     forged = copy.deepcopy(MESSAGES)
-    target = next(m for m in forged if m["type"] == env.SHARE_KEYS)
+    target = next(m for m in forged if m["type"] == wire.SHARE_KEYS)
     envelope = Envelope.from_bytes(data(target))
     signature = envelope.signature[:-1] + bytes([envelope.signature[-1] ^ 1])
     target["hex"] = (
@@ -376,12 +370,12 @@ class NodeReplay:
 
     def _envelope(self, envelope: Envelope) -> bytes | None:
         node = self.node
-        if envelope.type == env.ANNOUNCE:
+        if envelope.type == wire.ANNOUNCE:
             inputs = np.array(FILE["inputs"][self.member], dtype=np.int64)
             return node.on_announce(envelope, lambda _: inputs).to_bytes()
-        if envelope.type == env.UNMASK_REQUEST:
+        if envelope.type == wire.UNMASK_REQUEST:
             return node.on_unmask(envelope, self._proof()).to_bytes()
-        if envelope.type == env.REGISTRY:
+        if envelope.type == wire.REGISTRY:
             assert open_registry(envelope, ORIGIN, _governance()) == self.registry
             return None
         node.on_outcome(envelope)
@@ -397,14 +391,14 @@ class NodeReplay:
 
 
 def _governance() -> bytes:
-    return key_of(env.GOVERNANCE).public_key().public_bytes_raw()
+    return key_of(wire.GOVERNANCE).public_key().public_bytes_raw()
 
 
 @pytest.mark.parametrize("member", MEMBERS)
 def test_a_fresh_node_gives_its_recorded_answers(member: str) -> None:
     node = NodeReplay(member).run()
     assert [int(v) for v in node.contribution] == FILE["contributions"][member]
-    (result,) = [m for m in MESSAGES if m["type"] == env.RESULT]
+    (result,) = [m for m in MESSAGES if m["type"] == wire.RESULT]
     if member in FILE["dropouts"]:
         assert node.phase.value == FILE["dropouts"][member]
         assert node.outcome is None
@@ -414,9 +408,9 @@ def test_a_fresh_node_gives_its_recorded_answers(member: str) -> None:
 
 
 def test_the_log_holds_every_signed_message_once_in_order() -> None:
-    signed = [m["index"] for m in MESSAGES if m["type"] in env.TYPES]
+    signed = [m["index"] for m in MESSAGES if m["type"] in wire.TYPES]
     assert sorted(FILE["log"]) == signed
-    request = next(m["index"] for m in MESSAGES if m["type"] == env.UNMASK_REQUEST)
+    request = next(m["index"] for m in MESSAGES if m["type"] == wire.UNMASK_REQUEST)
     before = FILE["log"].index(request)
     # The unmask request is logged before the checkpoint its witnesses cosign.
     last_checkpoint = [m for m in MESSAGES if m["type"] == "checkpoint"][-1]

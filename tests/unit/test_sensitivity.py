@@ -28,9 +28,11 @@ from protos.scfed.v1 import service_pb2 as spb
 from scfed.catalogue import Weekly, layout, node_vector
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.errors import RemoteProtocolError
-from scfed.messages import Announce, decode_announce, encode, layout_hash, noise_to_proto
-from scfed.policy import METRIC_COMPONENTS, CatalogueEntry
 from scfed.secagg.driver import federation
+from scfed.wire.codec import decode_announce, encode, noise_to_proto
+from scfed.wire.messages import Announce, layout_hash
+from scfed.wire.policy import METRIC_COMPONENTS, CatalogueEntry
+from tests.unchecked import unchecked
 from tests.unit._support import Rng
 
 WEEK = date(2026, 11, 23)
@@ -53,10 +55,13 @@ class Case:
     largest: int  # the largest group among the candidates
     survivors: int
     colluders: int
+    planned: int = 0  # the survivors the announce sizes its noise for; 0: n_min
 
     @property
     def noise(self) -> Noise:
-        return self.entry.noise
+        """The announce's noise: the entry's, sized for the planned survivors."""
+        planned = self.planned or self.entry.min_contributors
+        return dataclasses.replace(self.entry.noise, planned=planned)
 
     def charged(self) -> Fraction:
         return self.noise.rho(
@@ -79,12 +84,11 @@ def _entry(
     sigmas: tuple[int, int, int] = (10, 10, 10),
     n_min: int = 3,
     t_collude: int = 1,
-    planned: int = 0,
 ) -> CatalogueEntry:
     sigma, presence_sigma, concentration_sigma = (str(s) for s in sigmas)
     noise = Noise(
         sigma, t_collude, MAGNITUDE, bound, "1", 2**52, disclosure=True,
-        planned=planned or n_min, presence_sigma=presence_sigma,
+        presence_sigma=presence_sigma,
         concentration_sigma=concentration_sigma,
     )  # fmt: skip
     return CatalogueEntry(
@@ -167,18 +171,17 @@ def cases(draw: st.DrawFn) -> Case:
     scales = draw(st.lists(size, min_size=count, max_size=count))
     n_min = draw(st.integers(2, 6))
     t_collude = draw(st.integers(0, n_min - 1))
-    sigma = st.integers(1, 3000)
+    sigma = st.integers(10, 3000)  # each node's variance at least 4 grid units squared
     entry = _entry(
         presence=draw(size), scales=scales, bound=draw(st.integers(1, 100) | st.just(1)),
         metric=metric, commodities=commodities, horizon=draw(st.integers(1, 3)),
         sigmas=(draw(sigma), draw(sigma), draw(sigma)), n_min=n_min, t_collude=t_collude,
-        planned=draw(st.integers(n_min, 12)),
     )  # fmt: skip
+    planned = draw(st.integers(n_min, 12))
     group = draw(st.integers(1, 3))
     survivors = draw(st.integers(1, 12))
-    return Case(
-        entry, group, draw(st.integers(group, 3)), survivors, draw(st.integers(0, survivors - 1))
-    )
+    largest, colluders = draw(st.integers(group, 3)), draw(st.integers(0, survivors - 1))
+    return Case(entry, group, largest, survivors, colluders, planned)
 
 
 @st.composite
@@ -313,7 +316,9 @@ NOISE = Noise("4", 1, MAGNITUDE, 1, "1", 2**52)
 
 
 def _announce(cells: tuple[str, ...]) -> Announce:
-    return Announce(
+    """An announce of ``cells``, built unchecked so that a test can send a bad one."""
+    return unchecked(
+        Announce,
         round_id=Rng(b"round")(16),
         query="test.inventory",
         dim=len(cells),

@@ -25,8 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scfed import envelope as env
-from scfed.envelope import Envelope
+from scfed import wire
 from scfed.errors import (
     LocalProtocolError,
     OutOfOrderError,
@@ -35,8 +34,6 @@ from scfed.errors import (
     RemoteProtocolError,
     VerificationError,
 )
-from scfed.messages import MaskingTask, decode_abort
-from scfed.policy import Policy
 from scfed.secagg import Identity, MemoryGuard, NodePolicy, NodeRound
 from scfed.secagg._table import (
     COORDINATOR,
@@ -49,6 +46,11 @@ from scfed.secagg._table import (
 )
 from scfed.secagg.coordinator import NO_WITNESS_QUORUM, CoordinatorRound, Outgoing
 from scfed.secagg.driver import MemoryLog
+from scfed.wire import envelope as env
+from scfed.wire.codec import decode_abort
+from scfed.wire.envelope import Envelope
+from scfed.wire.policy import Policy
+from scfed.wire.tasks import MaskingTask
 from scfed.witness import LogView, Witnessed, cosign, witnessed
 from tests.unit._support import (
     RUNNING,
@@ -96,7 +98,7 @@ def script() -> Script:
 
 def test_script_is_a_complete_round() -> None:
     recorded = script()
-    assert recorded.result.type == env.RESULT
+    assert recorded.result.type == wire.RESULT
     assert [list(recorded.replies[p]) for p in RUNNING] == [list(recorded.announce.candidates)] * 4
 
 
@@ -156,7 +158,7 @@ def _critical(sent: list[Outgoing]) -> list[Outgoing]:
         out
         for out in sent
         if isinstance(out.task, MaskingTask)
-        or (isinstance(out.task, Envelope) and out.task.type == env.UNMASK_REQUEST)
+        or (isinstance(out.task, Envelope) and out.task.type == wire.UNMASK_REQUEST)
     ]
 
 
@@ -288,7 +290,7 @@ def test_coordinator_close_with_too_few_answers_aborts(phase: Phase) -> None:
     coordinator.close()
     assert coordinator.phase is Phase.ABORTED
     assert coordinator.outcome is not None
-    assert coordinator.outcome.type == env.ABORT
+    assert coordinator.outcome.type == wire.ABORT
 
 
 # ---- coordinator: the witnessing steps ----
@@ -665,7 +667,7 @@ def test_coordinator_rejects_a_node_that_is_not_a_participant_of_the_phase() -> 
     origin = recorded.fed.registry.origin
     body = recorded.replies[Phase.MASKING]["node-000"].body
     intruder = env.seal(
-        recorded.fed.member_keys["node-004"], env.MASKED_INPUT, "node-004", origin, body
+        recorded.fed.member_keys["node-004"], wire.MASKED_INPUT, "node-004", origin, body
     )
     before = _coordinator_state(coordinator)
     with pytest.raises(PermissionDeniedError):

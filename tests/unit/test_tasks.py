@@ -6,7 +6,7 @@ import pytest
 
 from protos.scfed.v1 import service_pb2 as spb
 from scfed.errors import RemoteProtocolError
-from scfed.tasks import (
+from scfed.wire.tasks import (
     MAX_CHECKPOINT_BYTES,
     CheckpointTask,
     Receipt,

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from scfed import note, tlog
 from scfed.errors import LocalProtocolError, VerificationError
-from scfed.messages import Announce, Member, Registry
+from scfed.wire.messages import Announce, Member, Registry, layout_hash
 from scfed.witness import (
     LogInconsistencyError,
     LogView,
@@ -146,7 +146,17 @@ def _round_of(n: int = 5) -> tuple[Registry, Announce, dict[str, Ed25519PrivateK
     registry = Registry(ORIGIN, 1, PUBLIC, members, ())
     candidates = tuple(sorted(keys))[:4]
     announce = Announce(
-        Rng(b"round")(16), "q", 1, candidates, 3, 3, 1, 1000, bytes(32), TEST_NOISE, ("c",)
+        Rng(b"round")(16),
+        "q",
+        1,
+        candidates,
+        3,
+        3,
+        1,
+        1000,
+        layout_hash(("c",)),
+        TEST_NOISE,
+        ("c",),
     )
     return registry, announce, keys
 

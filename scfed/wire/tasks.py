@@ -11,16 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protos.scfed.v1 import service_pb2 as spb
-from scfed import envelope as env
-from scfed.envelope import Envelope
-from scfed.errors import LocalProtocolError, RemoteProtocolError
-from scfed.messages import (
+from scfed import wire
+from scfed.errors import LocalProtocolError, MessageError, RemoteProtocolError
+from scfed.wire.codec import from_peer
+from scfed.wire.envelope import Envelope
+from scfed.wire.messages import (
+    HASH_BYTES,
     MAX_PARTICIPANTS,
     ROUND_ID_BYTES,
-    KeySet,
-    MaskingTask,
     fixed_bytes,
     member_list,
+    pairs,
 )
 
 #: A signed checkpoint note is a few hundred bytes, plus one line per cosigner.
@@ -29,10 +30,40 @@ MAX_PROOF_HASHES = 64
 
 
 @dataclass(frozen=True)
+class KeySet:
+    """Every node's signed AdvertiseKeys envelope, as received by the coordinator."""
+
+    round_id: bytes
+    advertisements: tuple[bytes, ...]  # serialized envelopes
+
+    def __post_init__(self) -> None:
+        fixed_bytes(self.round_id, ROUND_ID_BYTES, "a round id")
+        if len(self.advertisements) > MAX_PARTICIPANTS:
+            raise MessageError("a key set is larger than the participant limit")
+
+
+@dataclass(frozen=True)
+class MaskingTask:
+    """Who completed share keys, and the encrypted shares other nodes sent this node."""
+
+    round_id: bytes
+    shared: tuple[str, ...]
+    shares: tuple[tuple[str, bytes], ...]  # (sender, ciphertext)
+
+    def __post_init__(self) -> None:
+        fixed_bytes(self.round_id, ROUND_ID_BYTES, "a round id")
+        member_list(self.shared, "nodes that shared keys")
+        pairs(self.shares, "forwarded shares")
+
+
+@dataclass(frozen=True)
 class CheckpointTask:
     """A signed checkpoint the coordinator asks this node to verify and cosign."""
 
     note: bytes
+
+    def __post_init__(self) -> None:
+        _checkpoint(self.note)
 
 
 @dataclass(frozen=True)
@@ -43,16 +74,17 @@ class Receipt:
     checkpoint: bytes
     inclusion: tuple[bytes, ...]
 
+    def __post_init__(self) -> None:
+        _checkpoint(self.checkpoint)
+        if len(self.inclusion) > MAX_PROOF_HASHES or any(
+            len(h) != HASH_BYTES for h in self.inclusion
+        ):
+            raise MessageError(f"an inclusion proof has at most {MAX_PROOF_HASHES} hashes")
+
 
 Task = Envelope | KeySet | MaskingTask | CheckpointTask
 
-_TASK_ENVELOPES = {
-    "registry": (env.REGISTRY,),
-    "policy": (env.POLICY,),
-    "announce": (env.ANNOUNCE,),
-    "unmask": (env.UNMASK_REQUEST,),
-    "outcome": (env.RESULT, env.ABORT),
-}
+_TASK_ENVELOPES = wire.task_slots()
 _ENVELOPE_SLOT = {t: slot for slot, types in _TASK_ENVELOPES.items() for t in types}
 
 
@@ -95,27 +127,21 @@ def task_from_proto(message: spb.Task) -> Task:
             raise RemoteProtocolError(f"a {slot} task cannot carry a {envelope.type} message")
         return envelope
     if slot == "checkpoint":
-        return CheckpointTask(_checkpoint(message.checkpoint))
+        return from_peer(lambda: CheckpointTask(message.checkpoint))
     if slot == "keys":
         keys = message.keys
         if len(keys.advertisements) > MAX_PARTICIPANTS:
             raise RemoteProtocolError("a key set is larger than the participant limit")
         adverts = tuple(Envelope.from_proto(a).to_bytes() for a in keys.advertisements)
-        return KeySet(fixed_bytes(keys.round_id, ROUND_ID_BYTES, "a round id"), adverts)
+        return from_peer(lambda: KeySet(keys.round_id, adverts))
     task = message.masking
     shares = tuple((s.sender, s.ciphertext) for s in task.shares)
-    member_list([sender for sender, _ in shares], "forwarded shares")
-    return MaskingTask(
-        fixed_bytes(task.round_id, ROUND_ID_BYTES, "a round id"),
-        member_list(task.shared, "nodes that shared keys"),
-        shares,
-    )
+    return from_peer(lambda: MaskingTask(task.round_id, tuple(task.shared), shares))
 
 
-def _checkpoint(note: bytes) -> bytes:
+def _checkpoint(note: bytes) -> None:
     if not 0 < len(note) <= MAX_CHECKPOINT_BYTES:
-        raise RemoteProtocolError(f"a checkpoint has 1 to {MAX_CHECKPOINT_BYTES} bytes")
-    return note
+        raise MessageError(f"a checkpoint has 1 to {MAX_CHECKPOINT_BYTES} bytes")
 
 
 def receipt_to_proto(receipt: Receipt) -> spb.Receipt:
@@ -126,9 +152,9 @@ def receipt_to_proto(receipt: Receipt) -> spb.Receipt:
 
 def receipt_from_proto(message: spb.Receipt) -> Receipt:
     """A receipt with its bounds checked (the proofs themselves are checked by the node)."""
-    if len(message.inclusion) > MAX_PROOF_HASHES or any(len(h) != 32 for h in message.inclusion):
+    if len(message.inclusion) > MAX_PROOF_HASHES:
         raise RemoteProtocolError(f"an inclusion proof has at most {MAX_PROOF_HASHES} hashes")
-    return Receipt(message.index, _checkpoint(message.checkpoint), tuple(message.inclusion))
+    return from_peer(lambda: Receipt(message.index, message.checkpoint, tuple(message.inclusion)))
 
 
 def task_receipt(message: spb.Task) -> Receipt | None:

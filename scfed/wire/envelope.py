@@ -17,37 +17,11 @@ from google.protobuf.message import DecodeError
 
 from protos.scfed.v1 import messages_pb2 as pb
 from scfed.errors import RemoteProtocolError, VerificationError
+from scfed.wire import TYPES
 
-GOVERNANCE = "governance"
-COORDINATOR = "coordinator"
 SIGNATURE_BYTES = 64
-
-REGISTRY = "registry"
-ANNOUNCE = "round.announce"
-ADVERTISE_KEYS = "round.advertise_keys"
-SHARE_KEYS = "round.share_keys"
-MASKED_INPUT = "round.masked_input"
-UNMASK_REQUEST = "round.unmask_request"
-UNMASK_RESPONSE = "round.unmask_response"
-RESULT = "round.result"
-ABORT = "round.abort"
-CHARGE = "round.charge"
-POLICY = "policy"
-TYPES = frozenset(
-    {
-        CHARGE,
-        POLICY,
-        REGISTRY,
-        ANNOUNCE,
-        ADVERTISE_KEYS,
-        SHARE_KEYS,
-        MASKED_INPUT,
-        UNMASK_REQUEST,
-        UNMASK_RESPONSE,
-        RESULT,
-        ABORT,
-    }
-)
+#: The protobuf class of an envelope, for the one RPC that receives one.
+EnvelopeMessage = pb.Envelope
 
 
 def signed_message(type_: str, origin: str, body: bytes) -> bytes:

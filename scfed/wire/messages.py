@@ -1,0 +1,349 @@
+"""Protocol messages as frozen dataclasses that hold their invariants. Pure, no I/O.
+
+Every message checks itself on construction (sizes, counts, identifiers, ordering), so a
+message that exists is a valid one, whether a peer sent it or we built it. A value the
+protocol does not allow raises ``MessageError``; ``scfed.wire.codec`` rewraps that as
+``RemoteProtocolError`` when the value came from a peer's bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from scfed.dp.params import Noise
+from scfed.errors import MessageError, PrivacyParameterError
+
+ROUND_ID_BYTES = 16
+HASH_BYTES = 32
+KEY_BYTES = 32
+MAX_PARTICIPANTS = 1000
+DEFAULT_N_MIN = 3
+MAX_CELLS = 1_000_000
+MAX_LISTED_CELLS = 65_536
+MAX_CELL_KEY = 200
+MAX_NAME = 200
+MAX_CIPHERTEXT = 1024
+MIN_PHASE_TIMEOUT_MS = 100
+MAX_PHASE_TIMEOUT_MS = 3_600_000
+
+_MEMBER_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+def check_member_id(value: str, what: str = "member id") -> str:
+    """``value`` if it is a valid member id, else MessageError naming ``what``."""
+    if not _MEMBER_ID.fullmatch(value):
+        raise MessageError(f"invalid {what} {value[:70]!r}")
+    return value
+
+
+def fixed_bytes(value: bytes, length: int, what: str) -> bytes:
+    """``value`` if it has ``length`` bytes, else MessageError naming ``what``."""
+    if len(value) != length:
+        raise MessageError(f"{what} must be {length} bytes, not {len(value)}")
+    return value
+
+
+def text(value: str, what: str, limit: int = MAX_NAME) -> str:
+    """``value`` if it has at most ``limit`` characters."""
+    if len(value) > limit:
+        raise MessageError(f"{what} is longer than {limit} characters")
+    return value
+
+
+def member_list(values: Iterable[str], what: str) -> tuple[str, ...]:
+    """A sorted, duplicate-free, bounded list of member ids."""
+    ids = tuple(values)
+    if len(ids) > MAX_PARTICIPANTS:
+        raise MessageError(f"{what} names more than {MAX_PARTICIPANTS} members")
+    for member_id in ids:
+        check_member_id(member_id, f"member id in {what}")
+    if list(ids) != sorted(set(ids)):
+        raise MessageError(f"{what} must be sorted and without duplicates")
+    return ids
+
+
+def pairs(items: Sequence[tuple[str, bytes]], what: str) -> tuple[tuple[str, bytes], ...]:
+    """(member id, bytes) pairs, sorted by member id without duplicates."""
+    member_list([name for name, _ in items], what)
+    return tuple(items)
+
+
+def _round(round_id: bytes, announce_hash: bytes, what: str = "an announce hash") -> None:
+    fixed_bytes(round_id, ROUND_ID_BYTES, "a round id")
+    fixed_bytes(announce_hash, HASH_BYTES, what)
+
+
+def _words(data: bytes, what: str) -> None:
+    if len(data) % 8 or not 8 <= len(data) <= 8 * MAX_CELLS:
+        raise MessageError(f"{what} must be 1 to 1e6 little-endian 64-bit words")
+
+
+# ---- Governance ----
+
+
+@dataclass(frozen=True)
+class Member:
+    member_id: str
+    display_name: str
+    identity_key: bytes
+    tls_cert_sha256: bytes
+    corporate_group: str
+
+    def __post_init__(self) -> None:
+        check_member_id(self.member_id)
+        text(self.display_name, "display name")
+        fixed_bytes(self.identity_key, KEY_BYTES, "an identity key")
+        fixed_bytes(self.tls_cert_sha256, HASH_BYTES, "a certificate fingerprint")
+        text(self.corporate_group, "corporate group")
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str
+    tls_cert_sha256: bytes
+
+    def __post_init__(self) -> None:
+        check_member_id(self.name, "operator name")
+        fixed_bytes(self.tls_cert_sha256, HASH_BYTES, "a certificate fingerprint")
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The governance-signed list of members and operators at one version."""
+
+    origin: str
+    version: int
+    coordinator_key: bytes
+    members: tuple[Member, ...]
+    operators: tuple[Operator, ...]
+
+    def __post_init__(self) -> None:
+        member_list([m.member_id for m in self.members], "registry")
+        member_list([o.name for o in self.operators], "operator list")
+        fixed_bytes(self.coordinator_key, KEY_BYTES, "the coordinator key")
+        text(self.origin, "origin")
+
+    def member(self, member_id: str) -> Member | None:
+        """The member with this id, or None."""
+        return next((m for m in self.members if m.member_id == member_id), None)
+
+    def member_by_certificate(self, fingerprint: bytes) -> Member | None:
+        """The member whose TLS certificate has this SHA-256 fingerprint, or None."""
+        return next((m for m in self.members if m.tls_cert_sha256 == fingerprint), None)
+
+    def operator_by_certificate(self, fingerprint: bytes) -> Operator | None:
+        """The operator whose TLS certificate has this SHA-256 fingerprint, or None."""
+        return next((o for o in self.operators if o.tls_cert_sha256 == fingerprint), None)
+
+
+# ---- Round messages ----
+
+
+def layout_hash(cells: Iterable[str]) -> bytes:
+    """SHA-256 of the cell keys, each followed by a newline: the identity of a layout."""
+    digest = hashlib.sha256()
+    for cell in cells:
+        digest.update(cell.encode() + b"\n")
+    return digest.digest()
+
+
+@dataclass(frozen=True)
+class Announce:
+    round_id: bytes
+    query: str
+    dim: int
+    candidates: tuple[str, ...]
+    threshold: int
+    n_min: int
+    registry_version: int
+    phase_timeout_ms: int
+    layout_hash: bytes
+    noise: Noise
+    cells: tuple[str, ...] = ()
+    week: str = ""  # a catalogue round's first Monday; its cells come from the catalogue
+
+    def __post_init__(self) -> None:
+        candidates = member_list(self.candidates, "candidates")
+        if not 1 <= self.dim <= MAX_CELLS:
+            raise MessageError(f"an announce has 1 to {MAX_CELLS} cells, not {self.dim}")
+        if not 1 <= self.threshold <= len(candidates) or not 1 <= self.n_min <= len(candidates):
+            raise MessageError("threshold and n_min must lie between 1 and the candidates")
+        if not MIN_PHASE_TIMEOUT_MS <= self.phase_timeout_ms <= MAX_PHASE_TIMEOUT_MS:
+            raise MessageError(f"phase timeout {self.phase_timeout_ms} ms is out of range")
+        _round(self.round_id, self.layout_hash, "a layout hash")
+        text(self.query, "query")
+        if self.noise.disclosure and (self.dim % 3 or not self.week):
+            raise MessageError(
+                "only a catalogue round has disclosure segments, three of the same length"
+            )
+        check_noise(self.noise, self.n_min)
+        _check_cells(self.cells, self.dim, self.layout_hash)
+        _check_week(self.week, bool(self.cells))
+
+    @property
+    def quorum(self) -> int:
+        """Fewest participants that may remain at any step: max(t, n_min)."""
+        return max(self.threshold, self.n_min)
+
+    def point(self, member_id: str) -> int:
+        """The Shamir point of a candidate: its index in the sorted list, plus one."""
+        return self.candidates.index(member_id) + 1
+
+
+def check_noise(noise: Noise, n_min: int) -> None:
+    """MessageError unless ``noise`` is valid for rounds of at least ``n_min`` survivors."""
+    try:
+        noise.check(n_min)
+    except PrivacyParameterError as exc:
+        raise MessageError(f"noise parameters: {exc}") from None
+
+
+def _check_cells(cells: tuple[str, ...], dim: int, layout: bytes) -> None:
+    if not cells:
+        return
+    if len(cells) != dim or len(cells) > MAX_LISTED_CELLS:
+        raise MessageError(f"an announce lists {dim} cells, at most {MAX_LISTED_CELLS}")
+    if any(len(c) > MAX_CELL_KEY or "\n" in c for c in cells):
+        raise MessageError(f"a cell key is longer than {MAX_CELL_KEY} or has a newline")
+    if len(set(cells)) != len(cells):
+        raise MessageError("an announce lists a cell twice: a round's cells are a set")
+    if layout_hash(cells) != layout:
+        raise MessageError("the listed cells do not match the layout hash")
+
+
+def _check_week(week: str, listed: bool) -> None:
+    """A catalogue round's Monday, or "" for an ad-hoc round, whose cells are listed."""
+    if not week:
+        return
+    if listed:
+        raise MessageError("a catalogue round's cells come from the catalogue, not a list")
+    try:
+        monday = date.fromisoformat(week)
+    except ValueError:
+        raise MessageError(f"{week[:20]!r} is not a date") from None
+    if monday.weekday() != 0 or monday.isoformat() != week:
+        raise MessageError(f"a round's week starts on a Monday, not {week}")
+
+
+@dataclass(frozen=True)
+class AdvertiseKeys:
+    round_id: bytes
+    announce_hash: bytes
+    c_public_key: bytes
+    s_public_key: bytes
+
+    def __post_init__(self) -> None:
+        _round(self.round_id, self.announce_hash)
+        fixed_bytes(self.c_public_key, KEY_BYTES, "an encryption key")
+        fixed_bytes(self.s_public_key, KEY_BYTES, "a mask key")
+
+
+@dataclass(frozen=True)
+class ShareKeys:
+    round_id: bytes
+    announce_hash: bytes
+    shares: tuple[tuple[str, bytes], ...]  # (receiver, ciphertext), sorted by receiver
+
+    def __post_init__(self) -> None:
+        _round(self.round_id, self.announce_hash)
+        pairs(self.shares, "share list")
+        if any(len(c) > MAX_CIPHERTEXT for _, c in self.shares):
+            raise MessageError(f"encrypted shares are longer than {MAX_CIPHERTEXT} bytes")
+
+
+@dataclass(frozen=True)
+class MaskedInput:
+    round_id: bytes
+    announce_hash: bytes
+    vector: bytes
+
+    def __post_init__(self) -> None:
+        _words(self.vector, "a masked vector")
+        _round(self.round_id, self.announce_hash)
+
+
+@dataclass(frozen=True)
+class UnmaskRequest:
+    round_id: bytes
+    announce_hash: bytes
+    survivors: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _round(self.round_id, self.announce_hash)
+        member_list(self.survivors, "survivors")
+        member_list(self.dropped, "dropped")
+
+
+@dataclass(frozen=True)
+class UnmaskResponse:
+    round_id: bytes
+    request_hash: bytes
+    seed_shares: tuple[tuple[str, bytes], ...]  # (owner, share)
+    key_shares: tuple[tuple[str, bytes], ...]
+
+    def __post_init__(self) -> None:
+        _round(self.round_id, self.request_hash, "a request hash")
+        pairs(self.seed_shares, "seed shares")
+        pairs(self.key_shares, "key shares")
+
+
+@dataclass(frozen=True)
+class Result:
+    round_id: bytes
+    announce_hash: bytes
+    survivors: tuple[str, ...]
+    sums: bytes
+
+    def __post_init__(self) -> None:
+        _words(self.sums, "a result")
+        _round(self.round_id, self.announce_hash)
+        member_list(self.survivors, "survivors")
+
+
+@dataclass(frozen=True)
+class Abort:
+    round_id: bytes
+    announce_hash: bytes
+    reason: str
+
+    def __post_init__(self) -> None:
+        _round(self.round_id, self.announce_hash)
+        text(self.reason, "abort reason", 1000)
+
+
+@dataclass(frozen=True)
+class ReleaseCharge:
+    """The budget charge the coordinator logs after a result (type "round.charge")."""
+
+    round_id: bytes
+    announce_hash: bytes
+    period: str
+    survivors: int
+    rho: str  # exact "num/den"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.survivors <= MAX_PARTICIPANTS:
+            raise MessageError(f"a charge names 1 to {MAX_PARTICIPANTS} survivors")
+        _round(self.round_id, self.announce_hash)
+        text(self.period, "budget period", 20)
+        text(self.rho, "rho", 200)
+
+
+RoundMessage = (
+    Announce
+    | AdvertiseKeys
+    | ShareKeys
+    | MaskedInput
+    | UnmaskRequest
+    | UnmaskResponse
+    | Result
+    | Abort
+    | ReleaseCharge
+)
+#: What ``scfed.wire.codec.encode`` takes: the registry and the round messages.
+Domain = Registry | RoundMessage
