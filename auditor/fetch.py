@@ -15,8 +15,9 @@ import grpc
 from edge.transport import describe
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1.service_pb2_grpc import LogServiceStub
-from scfed import note
+from scfed.checkpoint import parse_checkpoint
 from scfed.errors import RemoteProtocolError
+from scfed.note_format import parse_note
 
 #: Leaves asked for per GetEntries call; the server may answer with fewer.
 PAGE = 256
@@ -44,8 +45,8 @@ def fetch_log(stub: LogServiceStub, *, timeout: float = TIMEOUT) -> tuple[list[b
 
 def _size(checkpoint: bytes) -> int:
     """The size the (not yet verified) checkpoint claims, bounded."""
-    text, _ = note.parse_note(checkpoint)
-    size = note.parse_checkpoint(text).size
+    text, _ = parse_note(checkpoint)
+    size = parse_checkpoint(text).size
     if size > MAX_LEAVES:
         raise RemoteProtocolError(f"the checkpoint claims {size} leaves, over {MAX_LEAVES}")
     return size

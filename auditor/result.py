@@ -24,7 +24,7 @@ from scfed.dp.ledger import parse_rho, rho_text
 from scfed.errors import PrivacyParameterError, RemoteProtocolError, VerificationError
 from scfed.masking import Vector
 from scfed.policy import release_rho
-from scfed.secagg.unmask import unmasked_sum
+from scfed.secagg.unmask import short_of_shares, unmasked_sum
 from scfed.wire.messages import AdvertiseKeys, Announce, MaskedInput, Result, UnmaskRequest
 
 
@@ -75,9 +75,11 @@ def recompute(
         raise VerificationError(
             f"cannot recompute: {len(responses)} valid responses, t = {announce.threshold}"
         )
+    short = short_of_shares(announce, request, responses)
+    if short:
+        raise VerificationError(f"cannot recompute: {short}")
     total = masked_total(view, announce, request)
-    first = responses[: announce.threshold]
-    unmasked = unmasked_sum(announce, _advertised(view, request), total, request, first)
+    unmasked = unmasked_sum(announce, _advertised(view, request), total, request, responses)
     return unmasked.view("<i8").tobytes()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TypeVar
 
 from auditor.leaves import NODE_TYPES, Leaf
@@ -20,7 +21,9 @@ from auditor.model import MAX_LISTED, require
 from scfed import wire
 from scfed.catalogue import check_announce
 from scfed.errors import RefusedError, VerificationError
-from scfed.wire.messages import Announce, ReleaseCharge, RoundMessage, UnmaskRequest
+from scfed.secagg.graph import check_sparse, round_graph
+from scfed.secagg.node_rules import NodePolicy
+from scfed.wire.messages import Announce, ReleaseCharge, RoundMessage, ShareKeys, UnmaskRequest
 
 #: A round's messages in protocol order; an outcome is a result or an abort.
 RANK = {name: wire.MESSAGE_TYPES[name].step for name in wire.ROUND_TYPES}
@@ -187,11 +190,12 @@ def check_parameters(announce: Announce, announce_leaf: Leaf) -> str:
             f"the announce names registry version {announce.registry_version}, "
             f"version {in_force} is in force"
         )
-    if 2 * announce.threshold <= len(announce.candidates):
+    holders = announce.neighbours + 1 if announce.sparse else len(announce.candidates)
+    if 2 * announce.threshold <= holders:
         # With t <= n/2, two disjoint halves could each rebuild a node's secrets.
+        whose = "nodes of a neighbourhood" if announce.sparse else "candidates"
         raise VerificationError(
-            f"threshold {announce.threshold} is not above half of the "
-            f"{len(announce.candidates)} candidates"
+            f"threshold {announce.threshold} is not above half of the {holders} {whose}"
         )
     signed = _check_entry(announce, announce_leaf)
     return (
@@ -248,6 +252,37 @@ def check_signers(view: RoundView, announce: Announce) -> str:
         if leaf.type in NODE_TYPES and leaf.signer not in announce.candidates
     ]
     return require(outsiders, "every node message comes from a candidate")
+
+
+def check_graph(view: RoundView, announce: Announce) -> str:
+    """Each node shared keys with exactly its neighbours that advertised keys, in the graph
+    the auditor derives from the announce (every other node on the complete graph); a sparse
+    graph must meet the SecAgg+ rule for the colluders a default node assumes and the
+    dropouts the round's noise plans for."""
+    graph = round_graph(announce)
+    advertised = set(view.nodes[wire.ADVERTISE_KEYS])
+    problems = []
+    for sender, leaf in view.nodes[wire.SHARE_KEYS].items():
+        receivers = [receiver for receiver, _ in message(leaf, ShareKeys).shares]
+        expected = sorted(advertised & graph.get(sender, frozenset()))
+        if receivers != expected:
+            problems.append(f"leaf {leaf.index}: {sender} shared keys with others than its peers")
+    if announce.sparse:
+        problems += _sparse_rule(announce)
+    shape = f"k = {announce.neighbours}" if announce.sparse else "the complete graph"
+    return require(problems, f"every node shared keys with exactly its peers on {shape}")
+
+
+def _sparse_rule(announce: Announce) -> list[str]:
+    n, planned = len(announce.candidates), announce.noise.planned_for(announce.n_min)
+    dropout = max(Fraction(0), 1 - Fraction(planned, n))
+    try:
+        check_sparse(
+            n, announce.neighbours, announce.threshold, NodePolicy().sparse_corrupt, dropout
+        )
+    except ValueError as exc:
+        return [f"the sparse graph (k {announce.neighbours}, t {announce.threshold}): {exc}"]
+    return []
 
 
 def check_no_equivocation(view: RoundView) -> str:

@@ -132,6 +132,8 @@ def _wrong_owners(shares: Shares, culprit: int, base: list[int]) -> list[str]:
 def check_shares(responses: Responses, announce: Announce, request: UnmaskRequest) -> str:
     """Every logged response's shares agree with the secrets rebuilt from the first t."""
     t = announce.threshold
+    if announce.sparse:
+        return _check_each_owner(responses, announce, request)
     if len(responses) <= t:
         return f"{len(responses)} responses for t = {t}: none beyond the t used"
     shares = shares_of(responses, announce, request)
@@ -151,3 +153,40 @@ def check_shares(responses: Responses, announce: Announce, request: UnmaskReques
             )
         )
     return f"all {len(responses)} responses agree with the secrets rebuilt from the first {t}"
+
+
+def _check_each_owner(responses: Responses, announce: Announce, request: UnmaskRequest) -> str:
+    """On a sparse graph each secret has its own holders (the owner's neighbours): every
+    secret's shares must lie on one polynomial of degree below t."""
+    t, problems, checked = announce.threshold, [], 0
+    for owner, what, column in _owner_columns(responses, request):
+        if len(column) <= t:
+            continue
+        checked += 1
+        senders = [sender for sender, _ in column]
+        points = [announce.point(sender) for sender in senders]
+        found = blame(points, [shamir.decode_share(share) for _, share in column], t)
+        if found is None:
+            problems.append(f"the shares of {owner}'s {what} do not lie on one polynomial")
+        elif found[0]:
+            wrong = names([senders[i] for i in found[0]])
+            problems.append(f"{wrong} revealed a wrong share of {owner}'s {what}")
+    if problems:
+        raise VerificationError("; ".join(problems[:8]))
+    return f"the shares of {checked} secrets held beyond t = {t} lie on their polynomials"
+
+
+def _owner_columns(
+    responses: Responses, request: UnmaskRequest
+) -> list[tuple[str, str, list[tuple[str, bytes]]]]:
+    """(owner, "seed" or "mask key", its (responder, share) pairs) for every secret."""
+    seeds: dict[str, list[tuple[str, bytes]]] = {v: [] for v in request.survivors}
+    keys: dict[str, list[tuple[str, bytes]]] = {v: [] for v in request.dropped}
+    for sender, response in responses:
+        for owner, share in response.seed_shares:
+            seeds[owner].append((sender, share))
+        for owner, share in response.key_shares:
+            keys[owner].append((sender, share))
+    return [(v, "seed", c) for v, c in seeds.items()] + [
+        (v, "mask key", c) for v, c in keys.items()
+    ]

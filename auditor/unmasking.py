@@ -14,6 +14,7 @@ from auditor.model import require
 from auditor.rounds import RoundView, distinct, message, names, short
 from scfed import shamir, wire
 from scfed.errors import RemoteProtocolError, VerificationError
+from scfed.secagg.graph import round_graph
 from scfed.wire.messages import Announce, MaskedInput, UnmaskRequest, UnmaskResponse
 
 Responses = list[tuple[str, UnmaskResponse]]
@@ -87,14 +88,25 @@ def response_problem(view: RoundView, leaf: Leaf, request: UnmaskRequest) -> str
         return f"answers request {short(response.request_hash)}, not {short(request_leaf.digest)}"
     if leaf.signer not in request.survivors or leaf.signer not in announce.candidates:
         return "answers, but is not a surviving candidate"
-    return _reveal_problem(response, request)
+    return _reveal_problem(response, request, held_by(view, announce, leaf.signer))
 
 
-def _reveal_problem(response: UnmaskResponse, request: UnmaskRequest) -> str | None:
-    """Why a response does not reveal exactly the requested shares, or None."""
-    if [o for o, _ in response.seed_shares] != list(request.survivors):
+def held_by(view: RoundView, announce: Announce, node: str) -> frozenset[str]:
+    """Whose shares ``node`` holds: itself and its neighbours that shared keys (every node
+    that shared keys on the complete graph, where a request naming another is refused)."""
+    if not announce.sparse:
+        return frozenset(announce.candidates)
+    neighbourhood = round_graph(announce)[node] | {node}
+    return frozenset(set(view.nodes[wire.SHARE_KEYS]) & neighbourhood)
+
+
+def _reveal_problem(
+    response: UnmaskResponse, request: UnmaskRequest, held: frozenset[str]
+) -> str | None:
+    """Why a response does not reveal exactly the requested shares it holds, or None."""
+    if [o for o, _ in response.seed_shares] != [v for v in request.survivors if v in held]:
         return "does not reveal exactly the survivors' seed shares"
-    if [o for o, _ in response.key_shares] != list(request.dropped):
+    if [o for o, _ in response.key_shares] != [v for v in request.dropped if v in held]:
         return "does not reveal exactly the dropped nodes' mask-key shares"
     try:
         for _, share in response.seed_shares + response.key_shares:

@@ -21,8 +21,10 @@ from auditor.leaves import ReadLog, read_log
 from auditor.model import AuditReport, ChargeAudit, Checks, Parameters, RoundAudit, require
 from auditor.shares import check_shares
 from scfed import note, tlog, wire
+from scfed.checkpoint import Checkpoint, parse_checkpoint
 from scfed.dp.ledger import Budget, rho_text
 from scfed.errors import ScfedError, VerificationError
+from scfed.note_format import parse_note
 from scfed.policy import release_window
 from scfed.wire.messages import Announce, Result
 
@@ -89,7 +91,7 @@ def _checkpoint_checks(
         checks.run("log.consistency", lambda: "no older checkpoint was given to compare")
 
 
-def _open_checkpoint(data: bytes, log: ReadLog, size: int, origin: str) -> note.Checkpoint:
+def _open_checkpoint(data: bytes, log: ReadLog, size: int, origin: str) -> Checkpoint:
     """The checkpoint in ``data``, signed by the coordinator key in force after ``size`` leaves."""
     if len(data) > MAX_NOTE_BYTES:
         raise VerificationError(f"the note is {len(data)} bytes, not a checkpoint")
@@ -98,7 +100,7 @@ def _open_checkpoint(data: bytes, log: ReadLog, size: int, origin: str) -> note.
         raise VerificationError(f"no registry is in force at size {size} to name a coordinator key")
     key = Ed25519PublicKey.from_public_bytes(registry.coordinator_key)
     opened = note.open_note(data, [note.Verifier.ed25519(origin, key)])
-    checkpoint = note.parse_checkpoint(opened.text)
+    checkpoint = parse_checkpoint(opened.text)
     if checkpoint.origin != origin:
         raise VerificationError(f"the checkpoint is of log {checkpoint.origin!r}, not {origin!r}")
     return checkpoint
@@ -106,8 +108,8 @@ def _open_checkpoint(data: bytes, log: ReadLog, size: int, origin: str) -> note.
 
 def _claimed_size(data: bytes) -> int:
     """The size a note claims, read before its signature is checked (only to pick the key)."""
-    text, _ = note.parse_note(data)
-    return note.parse_checkpoint(text).size
+    text, _ = parse_note(data)
+    return parse_checkpoint(text).size
 
 
 def check_checkpoint(data: bytes, log: ReadLog, hashes: Sequence[bytes], origin: str) -> str:
@@ -228,6 +230,7 @@ def audit_round(view: rounds.RoundView) -> RoundAudit:
     )
     checks.run("round.announce_hash", lambda: rounds.check_announce_hash(view, announce_leaf))
     checks.run("round.signers", lambda: rounds.check_signers(view, announce))
+    checks.run("round.graph", lambda: rounds.check_graph(view, announce))
     checks.run("round.no_equivocation", lambda: rounds.check_no_equivocation(view))
     checks.run("round.phase_order", lambda: rounds.check_phase_order(view))
     checks.run("round.outcome", lambda: rounds.check_outcome(view))

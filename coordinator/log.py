@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from edge.logdir import write_log_dir
 from edge.storage import fetch, open_database, transaction
 from scfed import note, tlog
+from scfed.checkpoint import Checkpoint, parse_checkpoint
 from scfed.errors import (
     ConfigError,
     LocalProtocolError,
@@ -41,6 +42,7 @@ from scfed.errors import (
     StorageError,
     VerificationError,
 )
+from scfed.note_format import MAX_SIGNATURES, parse_note
 
 __all__ = ["SCHEMA", "Listed", "ProtocolLog"]
 
@@ -76,7 +78,7 @@ CREATE TABLE IF NOT EXISTS log_cosignatures (
 """
 
 # The origin's own signature is the note's first line, and readers refuse more than this many.
-MAX_SERVED_COSIGNATURES = note.MAX_SIGNATURES - 1
+MAX_SERVED_COSIGNATURES = MAX_SIGNATURES - 1
 MAX_WITNESS_NAME = 256
 
 _UNLIMITED = 1 << 62
@@ -126,7 +128,7 @@ class ProtocolLog:
             verifiers.append(note.Verifier.ed25519(self._origin, old))
         try:
             opened = note.open_note(_value(rows[0][0], bytes, "a checkpoint"), verifiers)
-            origin = note.parse_checkpoint(opened.text).origin
+            origin = parse_checkpoint(opened.text).origin
         except VerificationError as exc:
             raise ConfigError(
                 f"the protocol log was signed by another origin or key: {exc}"
@@ -285,7 +287,7 @@ class ProtocolLog:
             size = _size(db)  # read again under the write lock: sign exactly what is committed
             signed = self._stored(size)
             if signed is None:
-                text = note.Checkpoint(self._origin, size, self.root(size)).format()
+                text = Checkpoint(self._origin, size, self.root(size)).format()
                 signed = note.sign_note(text, [self._signer])
                 db.execute("INSERT INTO log_checkpoints VALUES (?, ?)", (size, signed))
         return size, signed
@@ -308,7 +310,7 @@ class ProtocolLog:
             raise RemoteProtocolError(f"no checkpoint of size {size} was published")
         if not isinstance(line, str) or "\n" in line.removesuffix("\n"):
             raise VerificationError("a cosignature must be one line of text")
-        text, _ = note.parse_note(signed)
+        text, _ = parse_note(signed)
         note.verify_cosignature(text, line, verifier)
         with transaction(self._db) as db:
             db.execute(

@@ -11,13 +11,19 @@ import os
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from fractions import Fraction
 
 from protos.scfed.v1 import service_pb2 as spb
 from scfed.catalogue import entry_layout_hash, layout
 from scfed.errors import PermissionDeniedError, RemoteProtocolError
+from scfed.secagg.graph import SEED_BYTES, sparse_graph
+from scfed.secagg.node_rules import NodePolicy
 from scfed.wire.codec import decode_announce, decode_noise, encode
 from scfed.wire.messages import DEFAULT_N_MIN, MAX_LISTED_CELLS, Announce, Registry, layout_hash
 from scfed.wire.policy import Policy
+
+#: Candidates from which a round runs on a SecAgg+ sparse graph by default.
+SPARSE_FROM = 100
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,33 @@ def announce_for(
         announce = _catalogue(request, candidates, registry, policy, limits=limits, today=today)
     else:
         announce = _adhoc(request, candidates, registry, limits)
-    return decode_announce(encode(announce))
+    return decode_announce(encode(_graph(request, announce)))
+
+
+def _graph(request: spb.StartRoundRequest, announce: Announce) -> Announce:
+    """The announce on the graph the operator asked for: the complete graph, or a SecAgg+
+    sparse graph with the degree and threshold the rule gives for its candidates and the
+    dropouts its noise plans for, fixed by fresh public randomness. By default a round of
+    at least SPARSE_FROM candidates runs sparse when the rule allows it."""
+    if request.graph not in ("", "complete", "sparse"):
+        raise RemoteProtocolError(f"graph {request.graph[:20]!r} is not complete or sparse")
+    n = len(announce.candidates)
+    planned = announce.noise.planned_for(announce.n_min)
+    dropout = max(Fraction(0), 1 - Fraction(planned, n))
+    sparse = sparse_graph(n, NodePolicy().sparse_corrupt, dropout)
+    default = "sparse" if n >= SPARSE_FROM and not request.threshold else "complete"
+    wanted = request.graph or default
+    if wanted == "complete":
+        return announce
+    if request.threshold:
+        raise RemoteProtocolError("on a sparse graph the threshold comes from the SecAgg+ rule")
+    if sparse is None:
+        if request.graph:
+            raise RemoteProtocolError(f"no sparse graph meets the rule for {n} candidates")
+        return announce
+    return replace(
+        announce, neighbours=sparse.k, threshold=sparse.threshold, graph_seed=os.urandom(SEED_BYTES)
+    )
 
 
 def _threshold(request: spb.StartRoundRequest, candidates: tuple[str, ...], n_min: int) -> int:

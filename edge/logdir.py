@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from edge.files import read_bounded, sync_file, sync_folder
-from scfed import note
+from scfed.checkpoint import parse_checkpoint
 from scfed.errors import ConfigError, LocalProtocolError, VerificationError
+from scfed.note_format import parse_note
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -148,8 +149,8 @@ def _framing_size(checkpoint: object, error: type[LocalProtocolError | Verificat
     if not isinstance(checkpoint, bytes):
         raise error(f"a checkpoint note must be bytes, not {type(checkpoint).__name__}")
     try:
-        text, _ = note.parse_note(checkpoint)
-        return note.parse_checkpoint(text).size
+        text, _ = parse_note(checkpoint)
+        return parse_checkpoint(text).size
     except VerificationError as exc:
         raise error(f"checkpoint: {exc}") from exc
 

@@ -1,14 +1,16 @@
-"""C2SP signed notes, tlog checkpoints and Ed25519 cosignatures. Pure, no I/O.
+"""C2SP signed-note keys and signatures, and Ed25519 tlog cosignatures. Pure, no I/O.
 
-A signed note (c2sp.org/signed-note) is UTF-8 text ending in a newline, a blank line, then one
-or more lines ``— <key name> <base64(4-byte key ID || signature)>``. Ed25519 keys (type 0x01)
-sign the text; the key ID is ``SHA-256(name || 0x0A || type || public key)[:4]`` and a
-verifier key is written ``<name>+<hex key ID>+<base64(type || public key)>``.
+Signed notes (c2sp.org/signed-note), sections "Signatures" and "Ed25519 signatures": Ed25519
+keys (type 0x01) sign the note text; the key ID is ``SHA-256(name || 0x0A || type || public
+key)[:4]`` and a verifier key is written ``<name>+<hex key ID>+<base64(type || public key)>``.
+The text and its signature lines (section "Format") are split and written by
+``scfed.note_format``.
 
-A checkpoint (c2sp.org/tlog-checkpoint) is a note text of origin, tree size and base64 root,
-then optional extension lines. A cosignature (c2sp.org/tlog-cosignature, Ed25519 v1, type
-0x04) signs ``cosignature/v1\\ntime <t>\\n`` followed by the checkpoint text, and carries the
-8-byte big-endian timestamp before the signature.
+A cosignature (c2sp.org/tlog-cosignature, Ed25519 v1, type 0x04) is a note signature over a
+checkpoint (c2sp.org/tlog-checkpoint, ``scfed.checkpoint``): it signs
+``cosignature/v1\\ntime <t>\\n`` followed by the checkpoint text, and carries the 8-byte
+big-endian timestamp before the signature. One ``Verifier`` checks either type of line when a
+note is opened, so both signature types live here.
 
 Parsing is strict: anything the specifications do not allow raises ``VerificationError``
 naming the fault; so does a signature that fails. Asking to produce something invalid (a bad
@@ -18,8 +20,6 @@ key name, a text without a final newline, a timestamp out of range) raises
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Sequence
@@ -29,15 +29,23 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from scfed.checkpoint import parse_checkpoint
 from scfed.errors import LocalProtocolError, ScfedError, VerificationError
+from scfed.note_format import (
+    MAX_SIGNATURES,
+    Signature,
+    _b64,
+    _b64decode,
+    _control_free,
+    _name,
+    _signature_line,
+    parse_note,
+)
 
 __all__ = [
     "COSIGNATURE_V1",
     "ED25519",
-    "MAX_SIGNATURES",
-    "Checkpoint",
     "Note",
-    "Signature",
     "Signer",
     "Verifier",
     "cosign",
@@ -45,8 +53,6 @@ __all__ = [
     "cosignature_timestamp",
     "key_id",
     "open_note",
-    "parse_checkpoint",
-    "parse_note",
     "parse_signer_key",
     "parse_verifier_key",
     "sign_note",
@@ -55,67 +61,12 @@ __all__ = [
 
 ED25519 = 0x01
 COSIGNATURE_V1 = 0x04
-MAX_SIGNATURES = 100  # the spec asks for at least 16; the Go reference refuses more than 100
 MAX_TIMESTAMP = (1 << 63) - 1
-MAX_TREE_SIZE = (1 << 63) - 1
 
-_DASH = "\u2014 "  # em dash and space open every signature line
 _KEY_ID_HEX = re.compile(r"[0-9a-f]{8}")
-_TREE_SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
 _PUBLIC_KEY_SIZE = 32
 _ED25519_SIGNATURE_SIZE = 64
 _TIMESTAMP_SIZE = 8
-
-
-# --- text rules ------------------------------------------------------------------------------
-
-
-def _control_free(what: str, text: str, error: type[ScfedError]) -> str:
-    """No ASCII control character but newline, and encodable as UTF-8 (no lone surrogates)."""
-    if "\r" in text:
-        raise error(f"{what} must use LF line endings, found a carriage return")
-    for ch in text:
-        if ch < " " and ch != "\n":
-            raise error(f"{what} contains the control character U+{ord(ch):04X}")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise error(f"{what} is not valid Unicode text") from exc
-    return text
-
-
-def _name(what: str, name: object, error: type[ScfedError]) -> str:
-    """A key name: non-empty, without Unicode spaces, plus signs or control characters."""
-    if not isinstance(name, str) or not name:
-        raise error(f"{what} must be a non-empty string")
-    if "+" in name:
-        raise error(f"{what} {name!r} contains a plus sign")
-    if any(ch.isspace() for ch in name):
-        raise error(f"{what} {name!r} contains a space")
-    return _control_free(what, name, error)
-
-
-def _b64decode(what: str, text: str) -> bytes:
-    """Standard padded base64, and only its one canonical spelling."""
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (UnicodeEncodeError, binascii.Error) as exc:
-        raise VerificationError(f"{what} is not valid base64") from exc
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise VerificationError(f"{what} is not canonical base64")
-    return raw
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _timestamp(value: object, error: type[ScfedError]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise error(f"timestamp must be an int, not {type(value).__name__}")
-    if not 0 <= value <= MAX_TIMESTAMP:
-        raise error(f"timestamp {value} is outside 0..2^63-1")
-    return value
 
 
 # --- keys ------------------------------------------------------------------------------------
@@ -285,25 +236,6 @@ def parse_signer_key(text: str) -> Signer:
 
 
 @dataclass(frozen=True)
-class Signature:
-    """One signature line: key name, key ID and the bytes after the key ID.
-
-    ``timestamp`` is set on verified cosignatures.
-    """
-
-    name: str
-    key_id: int
-    signature: bytes
-    timestamp: int | None = None
-
-    @property
-    def line(self) -> str:
-        """The signature line, without its newline."""
-        raw = self.key_id.to_bytes(4, "big") + self.signature
-        return f"{_DASH}{self.name} {_b64(raw)}"
-
-
-@dataclass(frozen=True)
 class Note:
     """An opened note: its text and the signatures that verified, in note order.
 
@@ -317,45 +249,6 @@ class Note:
     @property
     def signers(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.signatures)
-
-
-def parse_note(note: bytes) -> tuple[str, tuple[Signature, ...]]:
-    """Split a signed note into its text and signature lines, strictly, verifying nothing.
-
-    The text must not be trusted until ``open_note`` has verified a signature over it.
-    """
-    if not isinstance(note, bytes):
-        raise VerificationError(f"a signed note must be bytes, not {type(note).__name__}")
-    try:
-        decoded = note.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise VerificationError("malformed note: not valid UTF-8") from exc
-    _control_free("malformed note: the note", decoded, VerificationError)
-    split = decoded.rfind("\n\n")
-    if split < 0:
-        raise VerificationError("malformed note: no blank line before the signatures")
-    text, block = decoded[: split + 1], decoded[split + 2 :]
-    if not block:
-        raise VerificationError("malformed note: no signature lines")
-    if not block.endswith("\n"):
-        raise VerificationError("malformed note: the last signature line has no newline")
-    lines = block[:-1].split("\n")
-    if len(lines) > MAX_SIGNATURES:
-        raise VerificationError(f"malformed note: more than {MAX_SIGNATURES} signatures")
-    return text, tuple(_signature_line(line) for line in lines)
-
-
-def _signature_line(line: str) -> Signature:
-    if not line.startswith(_DASH):
-        raise VerificationError("malformed note: a signature line must start with '\u2014 '")
-    name, space, encoded = line[len(_DASH) :].partition(" ")
-    if not space:
-        raise VerificationError("malformed note: no space between key name and signature")
-    _name("malformed note: key name", name, VerificationError)
-    raw = _b64decode(f"malformed note: signature by {name}", encoded)
-    if len(raw) < 5:
-        raise VerificationError(f"malformed note: signature by {name} is too short")
-    return Signature(name, int.from_bytes(raw[:4], "big"), raw[4:])
 
 
 def open_note(note: bytes, verifiers: Sequence[Verifier]) -> Note:
@@ -403,71 +296,15 @@ def _note_text(text: object) -> str:
     return _control_free("note text", text, LocalProtocolError)
 
 
-# --- checkpoints -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A tlog-checkpoint note text: origin, tree size, root hash, extension lines."""
-
-    origin: str
-    size: int
-    root: bytes
-    extensions: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.origin, str) or not self.origin:
-            raise VerificationError("checkpoint origin must be a non-empty line")
-        _one_line("checkpoint origin", self.origin)
-        if isinstance(self.size, bool) or not isinstance(self.size, int):
-            raise VerificationError("checkpoint size must be an int")
-        if not 0 <= self.size <= MAX_TREE_SIZE:
-            raise VerificationError(f"checkpoint size {self.size} is outside 0..2^63-1")
-        if not isinstance(self.root, bytes) or len(self.root) != 32:
-            raise VerificationError("checkpoint root must be 32 bytes")
-        if not isinstance(self.extensions, tuple):
-            raise VerificationError("checkpoint extensions must be a tuple of lines")
-        for number, line in enumerate(self.extensions, 1):
-            if not isinstance(line, str) or not line:
-                raise VerificationError(f"checkpoint extension line {number} is empty")
-            _one_line(f"checkpoint extension line {number}", line)
-
-    def format(self) -> str:
-        """The note text, ending in a newline."""
-        lines = [self.origin, str(self.size), _b64(self.root), *self.extensions]
-        return "".join(line + "\n" for line in lines)
-
-
-def _one_line(what: str, line: str) -> None:
-    if "\n" in line:
-        raise VerificationError(f"{what} must be a single line")
-    _control_free(what, line, VerificationError)
-
-
-def parse_checkpoint(text: str) -> Checkpoint:
-    """A checkpoint from its note text, refusing anything tlog-checkpoint does not allow."""
-    if not isinstance(text, str):
-        raise VerificationError(f"checkpoint must be text, not {type(text).__name__}")
-    if not text.endswith("\n"):
-        raise VerificationError("checkpoint must end with a newline")
-    _control_free("checkpoint", text, VerificationError)
-    lines = text[:-1].split("\n")
-    if len(lines) < 3:
-        raise VerificationError("checkpoint needs origin, size and root lines")
-    origin, size, root, *extensions = lines
-    if not origin:
-        raise VerificationError("checkpoint origin line is empty")
-    if not _TREE_SIZE.fullmatch(size) or int(size) > MAX_TREE_SIZE:
-        raise VerificationError(
-            "checkpoint size must be decimal digits without sign or leading zeros, below 2^63"
-        )
-    raw_root = _b64decode("checkpoint root", root)
-    if len(raw_root) != 32:
-        raise VerificationError(f"checkpoint root must be 32 bytes, got {len(raw_root)}")
-    return Checkpoint(origin, int(size), raw_root, tuple(extensions))
-
-
 # --- cosignatures ----------------------------------------------------------------------------
+
+
+def _timestamp(value: object, error: type[ScfedError]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"timestamp must be an int, not {type(value).__name__}")
+    if not 0 <= value <= MAX_TIMESTAMP:
+        raise error(f"timestamp {value} is outside 0..2^63-1")
+    return value
 
 
 def cosignature_message(

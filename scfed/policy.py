@@ -20,10 +20,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from scfed.dp.ledger import Budget, window_label, windows_per_period
 from scfed.errors import PrivacyBudgetError, ScfedError, VerificationError
 from scfed.groups import groups
+from scfed.note_format import MAX_SIGNATURES
 from scfed.wire import GOVERNANCE, POLICY
 from scfed.wire.envelope import Envelope, seal, verify
 from scfed.wire.messages import Announce, Registry
 from scfed.wire.policy import CatalogueEntry, Policy, decode_policy, encode_policy
+
+#: Most witness cosignatures one checkpoint note carries (one signature is the log's own).
+MAX_PROVABLE_QUORUM = MAX_SIGNATURES - 1
 
 
 @dataclass(frozen=True)
@@ -115,9 +119,13 @@ def planned_release_rho(policy: Policy | None, announce: Announce, registry: Reg
 
 def witness_quorum(policy: Policy | None, announce: Announce) -> int:
     """Cosignatures of the round's candidates a privacy-critical step needs: the policy's
-    quorum, else the Shamir threshold t (a majority, so two forks cannot both have one)."""
+    quorum, else the Shamir threshold t (a majority, so two forks cannot both have one), or
+    on a sparse graph a majority of the candidates, at most the MAX_PROVABLE_QUORUM that one
+    checkpoint note can carry."""
     if policy is not None and policy.witness_quorum:
         return policy.witness_quorum
+    if announce.sparse:  # t is a majority of a neighbourhood only
+        return min(len(announce.candidates) // 2 + 1, MAX_PROVABLE_QUORUM)
     return announce.threshold
 
 

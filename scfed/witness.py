@@ -32,7 +32,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from scfed import note, tlog
+from scfed.checkpoint import Checkpoint, parse_checkpoint
 from scfed.errors import LocalProtocolError, VerificationError
+from scfed.note_format import parse_note
+from scfed.tlog_verify import verify_consistency, verify_inclusion
 from scfed.wire.messages import Announce, Registry
 
 #: Fetches the consistency proof between two tree sizes (size1 < size2).
@@ -71,7 +74,7 @@ class LogInconsistencyError(VerificationError):
 class Verified:
     """A checkpoint whose signature was checked: the parsed body and the note as received."""
 
-    checkpoint: note.Checkpoint
+    checkpoint: Checkpoint
     note: bytes
 
 
@@ -88,8 +91,8 @@ class LogView:
         self.latest: Verified | None = None if latest is None else self._kept(latest)
 
     def _kept(self, signed: bytes) -> Verified:
-        text, _ = note.parse_note(signed)
-        checkpoint = note.parse_checkpoint(text)
+        text, _ = parse_note(signed)
+        checkpoint = parse_checkpoint(text)
         if checkpoint.origin != self.origin:
             raise VerificationError(f"a checkpoint of {checkpoint.origin!r}, not {self.origin!r}")
         return Verified(checkpoint, signed)
@@ -104,7 +107,7 @@ class LogView:
     def opened(self, signed: bytes) -> Verified:
         """A checkpoint signed by the coordinator for this federation, or VerificationError."""
         opened = note.open_note(signed, [self.verifier])
-        checkpoint = note.parse_checkpoint(opened.text)
+        checkpoint = parse_checkpoint(opened.text)
         if checkpoint.origin != self.origin:
             raise VerificationError(f"a checkpoint of {checkpoint.origin!r}, not {self.origin!r}")
         return Verified(checkpoint, signed)
@@ -127,7 +130,7 @@ class LogView:
                     raise VerificationError("two different roots for the same tree size")
             elif small.checkpoint.size > 0:
                 proof = proofs(small.checkpoint.size, large.checkpoint.size)
-                tlog.verify_consistency(
+                verify_consistency(
                     small.checkpoint.size,
                     large.checkpoint.size,
                     proof,
@@ -147,7 +150,7 @@ class LogView:
         """Check that ``leaf`` (a message's exact bytes) is in a checkpoint consistent with ours."""
         verified = self.advance(signed, proofs)
         cp = verified.checkpoint
-        tlog.verify_inclusion(tlog.leaf_hash(leaf), index, cp.size, inclusion, cp.root)
+        verify_inclusion(tlog.leaf_hash(leaf), index, cp.size, inclusion, cp.root)
         return verified
 
 
@@ -174,9 +177,13 @@ def check_quorum(
 
 
 def _opened(signed: bytes, coordinator: note.Verifier, witnesses: Mapping[str, bytes]) -> note.Note:
+    """The note opened with the coordinator's key and the keys of the witnesses that signed
+    a line of it (looking only those up: a round may have a thousand candidates)."""
+    _, lines = parse_note(signed)
+    named = {line.name for line in lines}
     verifiers = [coordinator] + [
-        note.Verifier.cosigner(name, Ed25519PublicKey.from_public_bytes(key))
-        for name, key in witnesses.items()
+        note.Verifier.cosigner(name, Ed25519PublicKey.from_public_bytes(witnesses[name]))
+        for name in sorted(named & witnesses.keys())
     ]
     return note.open_note(signed, verifiers)
 
@@ -239,14 +246,13 @@ def witnessed(
     """
     if quorum < 1:
         raise LocalProtocolError("a witness quorum is at least one cosignature")
-    witnesses = {
-        m.member_id: m.identity_key for m in registry.members if m.member_id in announce.candidates
-    }
+    candidates = set(announce.candidates)
+    witnesses = {m.member_id: m.identity_key for m in registry.members if m.member_id in candidates}
     opened = _opened(verified.note, coordinator, witnesses)
     signer = (coordinator.name, coordinator.key_id)
     if not any((s.name, s.key_id) == signer and s.timestamp is None for s in opened.signatures):
         raise VerificationError("the checkpoint does not carry the coordinator's signature")
-    checkpoint = note.parse_checkpoint(opened.text)
+    checkpoint = parse_checkpoint(opened.text)
     found = _at_least(_cosigners_of(opened, witnesses), quorum)
     with _building():
         return Witnessed(announce.round_id, quorum, checkpoint.size, found)

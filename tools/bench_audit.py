@@ -14,6 +14,7 @@ import numpy as np
 
 from auditor.verify import audit
 from scfed import note, tlog
+from scfed.checkpoint import Checkpoint
 from scfed.dp.contribution import Ints
 from scfed.dp.ledger import MAX_RHO_CAP, Budget
 from scfed.dp.params import MAGNITUDE, Noise
@@ -39,7 +40,7 @@ def build_log(fed: Federation, rounds: int, dim: int) -> tuple[list[bytes], byte
         leaves += run_round(fed, announce, inputs, os.urandom).log[1:]  # one registry leaf
     origin = fed.registry.origin
     root = tlog.root_hash([tlog.leaf_hash(leaf) for leaf in leaves])
-    text = note.Checkpoint(origin, len(leaves), root).format()
+    text = Checkpoint(origin, len(leaves), root).format()
     return leaves, note.sign_note(text, [note.Signer(origin, fed.coordinator_key)])
 
 

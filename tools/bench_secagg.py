@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from fractions import Fraction
 
 import numpy as np
 
 from scfed.dp.contribution import Ints
 from scfed.dp.params import MAGNITUDE, Noise
 from scfed.errors import ScfedError
-from scfed.secagg import Phase
+from scfed.secagg import NodePolicy, Phase
 from scfed.secagg.driver import Report, federation, run_round
+from scfed.secagg.graph import SEED_BYTES, check_sparse, sparse_graph
 from scfed.wire.messages import Announce
 
 PHASES = {"advertising": Phase.ADVERTISING, "sharing": Phase.SHARING, "masking": Phase.MASKING}
@@ -37,13 +39,18 @@ class Run:
     bytes_per_node: int
 
 
-def bench(nodes: int, dim: int, dropout: float, after: Phase, sigma: str = "4000") -> Run:
+def bench(
+    nodes: int, dim: int, dropout: float, after: Phase, sigma: str = "4000", *,
+    graph: str = "complete", k: int = 0,
+) -> Run:  # fmt: skip
     """Run one in-memory round and check its result against the plain sum."""
     if not 3 <= nodes <= 1000 or not 1 <= dim <= 1_000_000 or not 0 <= dropout < 0.5:
         raise ScfedError("nodes must be 3..1000, dim 1..1e6 and dropout below 0.5")
     fed = federation(nodes, os.urandom)
     members = tuple(sorted(fed.member_keys))
-    noise = Noise(sigma, 1, MAGNITUDE, 1000, "1", 2**40)
+    # The noise is sized for the survivors, which is also what a sparse graph is chosen for.
+    planned = nodes - int(nodes * dropout) if graph == "sparse" else 0
+    noise = Noise(sigma, 1, MAGNITUDE, 1000, "1", 2**40, planned=planned)
     try:
         noise.check(3)
     except ValueError as exc:
@@ -51,9 +58,12 @@ def bench(nodes: int, dim: int, dropout: float, after: Phase, sigma: str = "4000
     announce = Announce(
         os.urandom(16), "bench", dim, members, nodes // 2 + 1, 3, 1, 60_000, bytes(32), noise
     )
+    announce, policy = _on_graph(announce, graph, k)
     inputs = {m: _random_input(dim) for m in members}
     vanish = dict.fromkeys(members[: int(nodes * dropout)], after)
-    report = run_round(fed, announce, inputs, os.urandom, vanish_after=vanish, clock=_clock)
+    report = run_round(
+        fed, announce, inputs, os.urandom, vanish_after=vanish, clock=_clock, policy=policy
+    )
     _check(report)
     phases = {k: (c.wall, c.cpu) for k, c in report.phases.items()}
     survivors = [m for m in members if m not in vanish]
@@ -66,6 +76,31 @@ def bench(nodes: int, dim: int, dropout: float, after: Phase, sigma: str = "4000
         phases,
         max(report.bytes_per_node[m] for m in survivors),
     )
+
+
+def _on_graph(announce: Announce, graph: str, k: int) -> tuple[Announce, NodePolicy]:
+    """The announce on the chosen graph, and the policy its nodes hold. A degree given by
+    ``k`` (say Flower's, to compare) may be below the rule, which nodes would refuse: the
+    benchmark's nodes then assume no colluders."""
+    policy = NodePolicy(adhoc=True)
+    if graph == "complete":
+        return announce, policy
+    n = len(announce.candidates)
+    dropout = 1 - Fraction(announce.noise.planned_for(announce.n_min), n)
+    rule = sparse_graph(n, policy.sparse_corrupt, dropout)
+    if k:
+        t = k // 2 + 1
+        policy = NodePolicy(adhoc=True, sparse_corrupt=Fraction(0))
+        try:
+            check_sparse(n, k, t, Fraction(0), dropout)
+        except ValueError as exc:
+            raise ScfedError(f"--k {k}: {exc}") from None
+    elif rule is None:
+        raise ScfedError(f"no sparse graph meets the rule for {n} nodes")
+    else:
+        k, t = rule.k, rule.threshold
+    seed = os.urandom(SEED_BYTES)
+    return replace(announce, neighbours=k, threshold=t, graph_seed=seed), policy
 
 
 def _clock() -> tuple[float, float]:

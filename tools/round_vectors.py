@@ -331,6 +331,7 @@ def _policy(coordinator: CoordinatorRound) -> dict[str, Any]:
         "budget": {"cap": str(POLICY.budget.cap), "period": POLICY.budget.period},
         "noise_floor": str(POLICY.noise_floor),
         "adhoc_cap": str(POLICY.adhoc_cap),
+        "sparse_corrupt": str(POLICY.sparse_corrupt),
     }
     return {"catalogue": None, "witness_quorum": coordinator.witness_quorum, "node": node}
 
@@ -342,6 +343,7 @@ def _announce(announce: Announce) -> dict[str, Any]:
         "layout_hash": announce.layout_hash.hex(),
         "noise": vars(announce.noise),
         "cells": list(announce.cells),
+        "graph_seed": announce.graph_seed.hex(),
     }
 
 

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge.files import read_bounded
+from scfed.checkpoint import parse_checkpoint
 from scfed.cli import audit_log
 from scfed.dp.ledger import PERIODS, Budget, parse_rho
 from scfed.errors import ConfigError, VerificationError
-from scfed.note import Note, Verifier, open_note, parse_checkpoint, parse_verifier_key
+from scfed.note import Note, Verifier, open_note, parse_verifier_key
 
 MAX_NOTE_BYTES = 1 << 20  # far above any note with the 100 signatures a note may carry
 #: Large leaves (masked vectors of up to 1e6 cells) travel as blobs of up to 8 MB.

@@ -50,6 +50,13 @@ def _add_secagg(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     secagg.add_argument(
         "--sigma", default="4000", help="total noise sigma in grid units (default 4000, R 1000)"
     )
+    secagg.add_argument(
+        "--graph", choices=("complete", "sparse"), default="complete",
+        help="the complete graph, or SecAgg+ with k and t from the rule (default complete)",
+    )  # fmt: skip
+    secagg.add_argument(
+        "--k", type=int, default=0, help="sparse: this degree instead of the rule's (even)"
+    )
     secagg.add_argument("--json", action="store_true", help="one JSON object per run")
     secagg.add_argument(
         "--grid", action="store_true", help="README table: N 10/50/100, D 1e3/1e5, 0/10%%"
@@ -88,7 +95,7 @@ def _secagg(args: argparse.Namespace) -> int:
     if not args.json:
         print(HEADER)
     for nodes, dim, dropout in grid:
-        run = bench(nodes, dim, dropout, after, args.sigma)
+        run = bench(nodes, dim, dropout, after, args.sigma, graph=args.graph, k=args.k)
         print(json.dumps(run.__dict__) if args.json else row(run), flush=True)
     return 0
 

@@ -44,6 +44,10 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     start.add_argument("--cells-file", type=Path, help="ad hoc: one cell key per line")
     start.add_argument("--candidates", nargs="*", default=[], help="members (default: connected)")
     start.add_argument("--threshold", type=int, default=0, help="Shamir t (default: n/2 + 1)")
+    start.add_argument(
+        "--graph", choices=("complete", "sparse"), default="",
+        help="SecAgg+ sparse or the complete graph (default: sparse from 100 candidates)",
+    )  # fmt: skip
     start.add_argument("--n-min", type=int, default=0, help="fewest inputs (default: 3)")
     start.add_argument("--phase-timeout-ms", type=int, default=0, help="default: coordinator's")
     start.set_defaults(func=_start_round)
@@ -137,6 +141,7 @@ def _start_round(args: argparse.Namespace) -> int:
         candidates=sorted(args.candidates),
         threshold=args.threshold,
         phase_timeout_ms=args.phase_timeout_ms,
+        graph=args.graph,
     )
     if args.entry:
         if args.cells_file or args.sigma or args.bound:

@@ -19,7 +19,7 @@ responders, removes the masks, and signs the result.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +35,8 @@ from scfed.errors import (
 )
 from scfed.policy import release_rho, witness_quorum
 from scfed.secagg._table import COORDINATOR, MESSAGE_PHASES, CoordinatorEvent, Phase, successor
-from scfed.secagg.unmask import unmasked_sum
+from scfed.secagg.graph import round_graph
+from scfed.secagg.unmask import short_of_shares, unmasked_sum
 from scfed.wire import envelope as env
 from scfed.wire.codec import (
     decode_advertise_keys,
@@ -102,6 +103,8 @@ class CoordinatorRound:
         self._advertised: dict[str, AdvertiseKeys] = {}
         self._shares: dict[str, ShareKeys] = {}
         self._sum = np.zeros(announce.dim, dtype=np.uint64)
+        #: Each candidate's neighbours in the round's graph (every other one if complete).
+        self._graph = round_graph(announce)
         self._request: tuple[Envelope, UnmaskRequest] | None = None
         self._responses: dict[str, UnmaskResponse] = {}
         #: Cosignatures of the nodes a witnessing step asks, out of the signed policy.
@@ -291,7 +294,8 @@ class CoordinatorRound:
         shares = decode_share_keys(envelope.body)
         self._check_round(shares.round_id, shares.announce_hash)
         receivers = [receiver for receiver, _ in shares.shares]
-        if receivers != [v for v in sorted(self._advertised) if v != sender]:
+        neighbours = self._graph[sender]
+        if receivers != [v for v in sorted(self._advertised) if v in neighbours]:
             raise RemoteProtocolError(f"{sender} did not send shares to exactly its peers")
         self._shares[sender] = shares
 
@@ -308,9 +312,10 @@ class CoordinatorRound:
             request_envelope.digest(self.registry.origin)
         ):
             raise RemoteProtocolError(f"{sender} answered another unmask request")
-        if [o for o, _ in response.seed_shares] != list(request.survivors) or [
+        held = self._near(sender, self._shares)
+        if [o for o, _ in response.seed_shares] != [v for v in request.survivors if v in held] or [
             o for o, _ in response.key_shares
-        ] != list(request.dropped):
+        ] != [v for v in request.dropped if v in held]:
             raise RemoteProtocolError(f"{sender} did not reveal exactly the requested shares")
         for _, share in response.seed_shares + response.key_shares:
             shamir.decode_share(share)
@@ -352,7 +357,20 @@ class CoordinatorRound:
         if len(answered) < needed:
             what = _WHAT[self.phase]
             return self._abort(f"only {len(answered)} nodes {what}, {needed} are needed")
+        if self.phase is Phase.UNMASKING:
+            _, request = self._unmask_request()
+            short = short_of_shares(self.announce, request, self._answers(answered))
+            if short:
+                return self._abort(f"unmasking failed: {short}")
         return _CLOSERS[self.phase](self, answered)
+
+    def _near(self, node: str, among: Collection[str]) -> tuple[str, ...]:
+        """``node`` and its neighbours among ``among``, sorted."""
+        neighbourhood = self._graph[node] | {node}
+        return tuple(v for v in sorted(among) if v in neighbourhood)
+
+    def _answers(self, responders: tuple[str, ...]) -> list[tuple[str, UnmaskResponse]]:
+        return [(r, self._responses[r]) for r in responders]
 
     def _witness(self, held: list[Outgoing]) -> list[Outgoing]:
         """Hold the next phase's tasks in the witnessing step the table names next."""
@@ -361,10 +379,13 @@ class CoordinatorRound:
         return []
 
     def _close_advertising(self, answered: tuple[str, ...]) -> list[Outgoing]:
-        adverts = tuple(self.received[Phase.ADVERTISING][v] for v in answered)
-        keyset = KeySet(self.announce.round_id, adverts)
+        """Each node gets the keys its neighbourhood advertised (all of them if complete)."""
+        received, round_id = self.received[Phase.ADVERTISING], self.announce.round_id
         self._move_on(CoordinatorEvent.CLOSE)
-        return [Outgoing(v, keyset) for v in answered]
+        return [
+            Outgoing(v, KeySet(round_id, tuple(received[u] for u in self._near(v, answered))))
+            for v in answered
+        ]
 
     def _close_sharing(self, answered: tuple[str, ...]) -> list[Outgoing]:
         inbox: dict[str, list[tuple[str, bytes]]] = {v: [] for v in answered}
@@ -374,7 +395,10 @@ class CoordinatorRound:
                     inbox[receiver].append((sender, ciphertext))
         round_id = self.announce.round_id
         return self._witness(
-            [Outgoing(v, MaskingTask(round_id, answered, tuple(inbox[v]))) for v in answered]
+            [
+                Outgoing(v, MaskingTask(round_id, self._near(v, answered), tuple(inbox[v])))
+                for v in answered
+            ]
         )
 
     def _close_masking(self, answered: tuple[str, ...]) -> list[Outgoing]:
@@ -387,7 +411,7 @@ class CoordinatorRound:
     def _close_unmasking(self, answered: tuple[str, ...]) -> list[Outgoing]:
         _, request = self._unmask_request()
         try:
-            total = self._unmasked_sum(request, answered[: self.announce.threshold])
+            total = self._unmasked_sum(request, answered)
         except RemoteProtocolError as exc:
             return self._abort(f"unmasking failed: {exc}")
         sums = total.view("<i8").tobytes()
@@ -397,7 +421,7 @@ class CoordinatorRound:
         return [Outgoing(c, self.outcome) for c in self.announce.candidates]
 
     def _unmasked_sum(self, request: UnmaskRequest, responders: tuple[str, ...]) -> masking.Vector:
-        responses = [(r, self._responses[r]) for r in responders]
+        responses = self._answers(responders)
         return unmasked_sum(self.announce, self._advertised, self._sum, request, responses)
 
 

@@ -26,7 +26,9 @@ from datetime import date
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from scfed import note, tlog, wire
+from scfed.checkpoint import Checkpoint
 from scfed.dp.contribution import Ints
+from scfed.note_format import MAX_SIGNATURES
 from scfed.registry import seal_registry
 from scfed.secagg._table import Phase
 from scfed.secagg.coordinator import CoordinatorRound, Outgoing, Task
@@ -43,7 +45,7 @@ Random = Callable[[int], bytes]
 #: Wall and CPU seconds now (``time.perf_counter()``, ``time.process_time()``), for the costs.
 Clock = Callable[[], tuple[float, float]]
 #: Cosignature lines served with a checkpoint, as the coordinator's log serves them.
-MAX_SERVED_COSIGNATURES = note.MAX_SIGNATURES - 1
+MAX_SERVED_COSIGNATURES = MAX_SIGNATURES - 1
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ class MemoryLog:
     def checkpoint(self) -> tuple[int, bytes]:
         """The current size and its checkpoint, signed by the coordinator."""
         size = self._tree.size
-        text = note.Checkpoint(self._signer.name, size, self._tree.root()).format()
+        text = Checkpoint(self._signer.name, size, self._tree.root()).format()
         return size, note.sign_note(text, [self._signer])
 
     def consistency(self, size1: int, size2: int) -> Sequence[bytes]:

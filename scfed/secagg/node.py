@@ -45,6 +45,7 @@ from scfed.errors import (
 from scfed.groups import groups
 from scfed.policy import planned_release_rho, release_rho, witness_quorum
 from scfed.secagg._table import NODE, NodeEvent, Phase
+from scfed.secagg.graph import round_graph
 from scfed.secagg.node_rules import NodePolicy, UnmaskGuard, previous_answer
 from scfed.wire import envelope as env
 from scfed.wire.codec import (
@@ -136,6 +137,8 @@ class NodeRound:
         self._held: dict[str, tuple[int, int]] = {}  # owner -> (seed share, key share)
         self._share_keys: dict[str, bytes] = {}
         self._shared: tuple[str, ...] = ()
+        #: This node and its neighbours in the round's graph (every candidate if complete).
+        self._neighbourhood: frozenset[str] = frozenset()
 
     # -- public surface --------------------------------------------------------------------
 
@@ -250,6 +253,8 @@ class NodeRound:
         self._x = self.contribution.view(np.uint64).copy()
         self._announce = announce
         self._announce_hash = envelope.digest(self.identity.origin)
+        me = self.identity.member_id
+        self._neighbourhood = round_graph(announce)[me] | {me}
         self.witness_quorum = witness_quorum(self.catalogue, announce)
         keys = AdvertiseKeys(
             announce.round_id,
@@ -338,8 +343,10 @@ class NodeRound:
             masking.public_bytes(self._s_key),
         ):
             raise RefusedError("the key set does not carry this node's own keys unchanged")
-        if len(advertised) < announce.quorum:
-            raise RefusedError(f"{len(advertised)} peers are fewer than {announce.quorum}")
+        if not set(advertised) <= self._neighbourhood:
+            raise RefusedError("the key set carries keys of nodes outside this node's graph")
+        if len(advertised) < announce.local_quorum:
+            raise RefusedError(f"{len(advertised)} peers are fewer than {announce.local_quorum}")
         self._advertised = advertised
         self._seed = self._rng(shamir.SECRET_BYTES)
         peers = sorted(advertised)
@@ -388,8 +395,10 @@ class NodeRound:
             raise RefusedError("the masking task belongs to another round")
         if not set(shared) <= set(self._advertised) or me not in shared:
             raise RefusedError("the masking task names nodes that did not advertise keys")
-        if len(shared) < announce.quorum:
-            raise RefusedError(f"{len(shared)} nodes shared keys, fewer than {announce.quorum}")
+        if len(shared) < announce.local_quorum:
+            raise RefusedError(
+                f"{len(shared)} nodes shared keys, fewer than {announce.local_quorum}"
+            )
         senders = [sender for sender, _ in task.shares]
         if sorted(senders) != [v for v in shared if v != me]:
             raise RefusedError("the masking task does not carry shares from exactly those nodes")
@@ -440,8 +449,10 @@ class NodeRound:
         response = UnmaskResponse(
             round_id,
             request_hash,
-            tuple((v, shamir.encode_share(self._held[v][0])) for v in request.survivors),
-            tuple((v, shamir.encode_share(self._held[v][1])) for v in request.dropped),
+            tuple(
+                (v, shamir.encode_share(self._held[v][0])) for v in self._ours(request.survivors)
+            ),
+            tuple((v, shamir.encode_share(self._held[v][1])) for v in self._ours(request.dropped)),
         )
         sealed = self._seal(wire.UNMASK_RESPONSE, encode(response))
         self._guard.record(round_id, request_hash, sealed.to_bytes(), charge)
@@ -473,12 +484,28 @@ class NodeRound:
         survivors, dropped = set(request.survivors), set(request.dropped)
         if survivors & dropped:
             raise RefusedError("the unmask request lists nodes as both survivor and dropped")
-        if not (survivors | dropped) <= set(self._shared):
+        named = survivors | dropped
+        if not named <= set(announce.candidates) or not named & self._neighbourhood <= set(
+            self._shared
+        ):
             raise RefusedError("the unmask request names nodes that never shared keys")
         if self.identity.member_id not in survivors:
             raise RefusedError("the unmask request does not count this node as a survivor")
         if len(survivors) < announce.quorum:
             raise RefusedError(f"{len(survivors)} survivors are fewer than {announce.quorum}")
+        planned = announce.noise.planned_for(announce.n_min)
+        if announce.sparse and len(survivors) < planned:
+            # The sparse graph was checked for at most this many dropouts: beyond them the
+            # honest survivors' graph may fall apart and the sum of a part would show.
+            raise RefusedError(
+                f"{len(survivors)} survivors are fewer than the {planned} the sparse graph "
+                f"was chosen for"
+            )
+
+    def _ours(self, owners: tuple[str, ...]) -> tuple[str, ...]:
+        """The owners among ``owners`` whose shares this node holds: its neighbours that
+        shared keys, and itself (all of them on the complete graph)."""
+        return tuple(v for v in owners if v in self._held)
 
     # -- step 6: outcome -------------------------------------------------------------------
 

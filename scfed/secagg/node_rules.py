@@ -1,7 +1,8 @@
 """What a node requires of every round, and what it remembers of the rounds it answered. Pure.
 
-``NodePolicy`` holds the node's own rules (n_min, a threshold above half of the candidates and
-above the largest colluding corporate groups, cell count, colluders assumed, the noise floor,
+``NodePolicy`` holds the node's own rules (n_min, a threshold above half of the candidates, or
+of a neighbourhood with a sparse graph that meets the SecAgg+ rule, and above the largest
+colluding corporate groups, cell count, colluders assumed, the noise floor,
 ad-hoc rounds and their cap); ``NodeRound`` checks an announce against it before taking part.
 ``UnmaskGuard`` is what the node remembers across restarts (``node/store.py`` keeps it in
 SQLite, ``MemoryGuard`` in memory): the one unmask answer per round and the privacy budget
@@ -18,6 +19,7 @@ from typing import Protocol
 from scfed.dp.ledger import Budget, Charge
 from scfed.errors import PrivacyBudgetError, RefusedError
 from scfed.groups import groups
+from scfed.secagg.graph import check_sparse
 from scfed.wire.envelope import Envelope
 from scfed.wire.messages import Announce, Registry
 
@@ -40,13 +42,17 @@ class NodePolicy:
     noise_floor: Fraction = Fraction(2)
     adhoc: bool = False
     adhoc_cap: Fraction = Fraction(1, 20)
+    #: The fraction of candidates assumed to collude with the coordinator on a sparse graph.
+    sparse_corrupt: Fraction = Fraction(1, 20)
 
     def check(self, announce: Announce, registry: Registry) -> None:
         """Raise RefusedError or PrivacyBudgetError unless the round meets this policy."""
         n = len(announce.candidates)
         if announce.n_min < self.min_n_min:
             raise RefusedError(f"n_min {announce.n_min} is below this node's {self.min_n_min}")
-        if 2 * announce.threshold <= n:
+        if announce.sparse:
+            self._check_graph(announce, registry)
+        elif 2 * announce.threshold <= n:
             raise RefusedError(f"threshold {announce.threshold} is not above half of {n}")
         if announce.dim > self.max_cells:
             raise RefusedError(f"{announce.dim} cells exceed this node's {self.max_cells}")
@@ -66,6 +72,22 @@ class NodePolicy:
                 f"threshold {announce.threshold} does not exceed the members of the "
                 f"{announce.noise.t_collude} largest corporate groups"
             )
+
+    def _check_graph(self, announce: Announce, registry: Registry) -> None:
+        """A sparse graph (SecAgg+) must meet the rule for the round's candidates, the
+        colluders this node assumes (its own fraction, or the members of the t_collude
+        largest corporate groups if more) and the dropouts the noise plans for."""
+        n, k, t = len(announce.candidates), announce.neighbours, announce.threshold
+        if 2 * t <= k + 1:
+            raise RefusedError(f"threshold {t} is not above half of a neighbourhood of {k + 1}")
+        colluders = groups(registry, announce.candidates).colluders(announce.noise.t_collude)
+        corrupt = max(self.sparse_corrupt, Fraction(colluders, n))
+        planned = announce.noise.planned_for(announce.n_min)
+        dropout = max(Fraction(0), 1 - Fraction(planned, n))
+        try:
+            check_sparse(n, k, t, corrupt, dropout)
+        except ValueError as exc:
+            raise RefusedError(f"the round's sparse graph (k {k}, t {t}): {exc}") from None
 
     def check_floor(self, rho: Fraction, survivors: int) -> None:
         """PrivacyBudgetError if one release to ``survivors`` would cost past the floor."""

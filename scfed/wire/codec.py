@@ -87,6 +87,8 @@ def decode_announce(body: bytes) -> Announce:
             noise_from_proto(m.noise),
             tuple(m.cells),
             m.week,
+            m.neighbours,
+            m.graph_seed,
         )
     )
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 from scfed.dp.params import Noise
 from scfed.errors import MessageError, PrivacyParameterError
@@ -27,6 +28,7 @@ MAX_LISTED_CELLS = 65_536
 MAX_CELL_KEY = 200
 MAX_NAME = 200
 MAX_CIPHERTEXT = 1024
+GRAPH_SEED_BYTES = 32
 MIN_PHASE_TIMEOUT_MS = 100
 MAX_PHASE_TIMEOUT_MS = 3_600_000
 
@@ -129,11 +131,16 @@ class Registry:
 
     def member(self, member_id: str) -> Member | None:
         """The member with this id, or None."""
-        return next((m for m in self.members if m.member_id == member_id), None)
+        return self._by_id.get(member_id)
 
     def member_by_certificate(self, fingerprint: bytes) -> Member | None:
         """The member whose TLS certificate has this SHA-256 fingerprint, or None."""
         return next((m for m in self.members if m.tls_cert_sha256 == fingerprint), None)
+
+    @cached_property
+    def _by_id(self) -> dict[str, Member]:
+        """The members by id: asked for every candidate of every round."""
+        return {m.member_id: m for m in self.members}
 
     def operator_by_certificate(self, fingerprint: bytes) -> Operator | None:
         """The operator whose TLS certificate has this SHA-256 fingerprint, or None."""
@@ -165,9 +172,14 @@ class Announce:
     noise: Noise
     cells: tuple[str, ...] = ()
     week: str = ""  # a catalogue round's first Monday; its cells come from the catalogue
+    #: SecAgg+: each node's neighbours in the sparse graph; 0 for the complete graph.
+    neighbours: int = 0
+    #: The public randomness the sparse graph is derived from; b"" for the complete graph.
+    graph_seed: bytes = b""
 
     def __post_init__(self) -> None:
         candidates = member_list(self.candidates, "candidates")
+        self._check_graph()
         if not 1 <= self.dim <= MAX_CELLS:
             raise MessageError(f"an announce has 1 to {MAX_CELLS} cells, not {self.dim}")
         if not 1 <= self.threshold <= len(candidates) or not 1 <= self.n_min <= len(candidates):
@@ -184,10 +196,33 @@ class Announce:
         _check_cells(self.cells, self.dim, self.layout_hash)
         _check_week(self.week, bool(self.cells))
 
+    def _check_graph(self) -> None:
+        k, n = self.neighbours, len(self.candidates)
+        if not k:
+            if self.graph_seed:
+                raise MessageError("a round on the complete graph carries no graph seed")
+            return
+        if k % 2 or not 2 <= k < n - 1:
+            raise MessageError(f"a sparse graph has an even degree from 2 to {n - 2}, not {k}")
+        fixed_bytes(self.graph_seed, GRAPH_SEED_BYTES, "a graph seed")
+        if self.threshold > k + 1:
+            raise MessageError(f"threshold {self.threshold} exceeds a neighbourhood of {k + 1}")
+
+    @property
+    def sparse(self) -> bool:
+        """Whether the round runs on a SecAgg+ sparse graph."""
+        return self.neighbours > 0
+
     @property
     def quorum(self) -> int:
         """Fewest participants that may remain at any step: max(t, n_min)."""
         return max(self.threshold, self.n_min)
+
+    @property
+    def local_quorum(self) -> int:
+        """Fewest of a node's neighbourhood (itself included) that may remain at a step: the
+        quorum on the complete graph, the threshold on a sparse one."""
+        return self.threshold if self.sparse else self.quorum
 
     def point(self, member_id: str) -> int:
         """The Shamir point of a candidate: its index in the sorted list, plus one."""

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auditor import AuditReport, Finding, audit
 from scfed import note, tlog, wire
+from scfed.checkpoint import Checkpoint
 from scfed.dp.contribution import Ints
 from scfed.dp.ledger import Budget, period_label
 from scfed.dp.params import MAGNITUDE, Noise
@@ -156,7 +157,7 @@ def checkpoint(fed: Federation, leaves: Sequence[bytes], size: int | None = None
     """The coordinator-signed checkpoint of the first ``size`` leaves (all by default)."""
     size = len(leaves) if size is None else size
     root = tlog.root_hash([tlog.leaf_hash(leaf) for leaf in leaves[:size]])
-    text = note.Checkpoint(fed.registry.origin, size, root).format()
+    text = Checkpoint(fed.registry.origin, size, root).format()
     return note.sign_note(text, [note.Signer(fed.registry.origin, fed.coordinator_key)])
 
 

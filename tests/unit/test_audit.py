@@ -22,6 +22,7 @@ from auditor.shares import blame
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1.service_pb2_grpc import LogServiceStub
 from scfed import note, pki, shamir, tlog, wire
+from scfed.checkpoint import Checkpoint
 from scfed.cli import main
 from scfed.dp.ledger import Budget, parse_rho, rho_text
 from scfed.errors import RemoteProtocolError
@@ -138,7 +139,7 @@ def test_checkpoint_must_match_leaves_and_key() -> None:
 
 def note_signed_by(log: Log, key: Ed25519PrivateKey) -> bytes:
     root = tlog.root_hash([tlog.leaf_hash(leaf) for leaf in log.leaves])
-    text_ = note.Checkpoint(log.origin, len(log.leaves), root).format()
+    text_ = Checkpoint(log.origin, len(log.leaves), root).format()
     return note.sign_note(text_, [note.Signer(log.origin, key)])
 
 

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.logdir import read_log_dir, write_log_dir
 from scfed import note, tlog
+from scfed.checkpoint import Checkpoint
 from scfed.errors import ConfigError, LocalProtocolError, VerificationError
 
 ORIGIN = "log.test.example/federation"
@@ -19,7 +20,7 @@ ENTRIES = [b"first", b"", b"\x00" * 300, b"last entry"]
 
 def signed_checkpoint(entries: list[bytes]) -> bytes:
     root = tlog.root_hash([tlog.leaf_hash(e) for e in entries])
-    text = note.Checkpoint(ORIGIN, len(entries), root).format()
+    text = Checkpoint(ORIGIN, len(entries), root).format()
     return note.sign_note(text, [note.Signer(ORIGIN, KEY)])
 
 

@@ -15,6 +15,7 @@ from node.logcheck import NodeLog
 from node.store import NodeStore
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import note, tlog
+from scfed.checkpoint import Checkpoint
 from scfed.errors import RefusedError, VerificationError
 from scfed.wire.tasks import Receipt
 from scfed.witness import LogView, cosign, cosigners
@@ -44,7 +45,7 @@ def _tree(leaves: list[bytes]) -> tlog.MemoryTree:
 
 
 def _signed(tree: tlog.MemoryTree, size: int) -> bytes:
-    text = note.Checkpoint(ORIGIN, size, tree.root(size)).format()
+    text = Checkpoint(ORIGIN, size, tree.root(size)).format()
     return note.sign_note(text, [note.Signer(ORIGIN, FED.coordinator_key)])
 
 

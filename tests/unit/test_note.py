@@ -13,12 +13,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scfed import note, tlog
+from scfed.checkpoint import Checkpoint, parse_checkpoint
 from scfed.cli import audit
 from scfed.errors import ConfigError, LocalProtocolError, ScfedError, VerificationError
+from scfed.note_format import parse_note
 
 ROOT = tlog.root_hash([tlog.leaf_hash(b"a"), tlog.leaf_hash(b"b"), tlog.leaf_hash(b"c")])
 ROOT_B64 = base64.b64encode(ROOT).decode()
-CHECKPOINT = note.Checkpoint("example.org/scfed-log", 3, ROOT)
+CHECKPOINT = Checkpoint("example.org/scfed-log", 3, ROOT)
 TEXT = CHECKPOINT.format()
 LOG = note.Signer("example.org/scfed-log", Ed25519PrivateKey.generate())
 WITNESS_KEY = Ed25519PrivateKey.generate()
@@ -135,7 +137,7 @@ def test_non_canonical_signature_base64_is_refused() -> None:
     assert base64.b64encode(raw) == b"AAAAAAA="
     message = (TEXT + "\n\u2014 " + LOG.name + " AAAAAAB=\n").encode()
     with pytest.raises(VerificationError, match="canonical"):
-        note.parse_note(message)
+        parse_note(message)
 
 
 def test_a_note_must_be_bytes() -> None:
@@ -195,13 +197,13 @@ extension_lines = st.lists(origins, max_size=3).map(tuple)
 
 @given(origins, st.integers(0, 2**63 - 1), st.binary(min_size=32, max_size=32), extension_lines)
 def test_checkpoint_round_trip(origin: str, size: int, root: bytes, ext: tuple[str, ...]) -> None:
-    checkpoint = note.Checkpoint(origin, size, root, ext)
-    assert note.parse_checkpoint(checkpoint.format()) == checkpoint
+    checkpoint = Checkpoint(origin, size, root, ext)
+    assert parse_checkpoint(checkpoint.format()) == checkpoint
 
 
 def test_checkpoint_format() -> None:
     assert CHECKPOINT.format() == f"example.org/scfed-log\n3\n{ROOT_B64}\n"
-    with_ext = note.Checkpoint("o", 0, ROOT, ("ext one", "two"))
+    with_ext = Checkpoint("o", 0, ROOT, ("ext one", "two"))
     assert with_ext.format() == f"o\n0\n{ROOT_B64}\next one\ntwo\n"
 
 
@@ -244,31 +246,31 @@ BAD_CHECKPOINTS = {
 @pytest.mark.parametrize("text", BAD_CHECKPOINTS.values(), ids=BAD_CHECKPOINTS.keys())
 def test_malformed_checkpoints_are_refused(text: str) -> None:
     with pytest.raises(VerificationError):
-        note.parse_checkpoint(text)
+        parse_checkpoint(text)
 
 
 def test_good_checkpoint_edges() -> None:
-    assert note.parse_checkpoint("o\n0\n" + ROOT_B64 + "\n").size == 0
-    assert note.parse_checkpoint(f"o\n{2**63 - 1}\n{ROOT_B64}\n").size == 2**63 - 1
-    assert note.parse_checkpoint("o p+q\n1\n" + ROOT_B64 + "\n").origin == "o p+q"
+    assert parse_checkpoint("o\n0\n" + ROOT_B64 + "\n").size == 0
+    assert parse_checkpoint(f"o\n{2**63 - 1}\n{ROOT_B64}\n").size == 2**63 - 1
+    assert parse_checkpoint("o p+q\n1\n" + ROOT_B64 + "\n").origin == "o p+q"
 
 
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: note.Checkpoint("", 1, ROOT),
-        lambda: note.Checkpoint("a\nb", 1, ROOT),
-        lambda: note.Checkpoint("o", True, ROOT),
-        lambda: note.Checkpoint("o", -1, ROOT),
-        lambda: note.Checkpoint("o", 2**63, ROOT),
-        lambda: note.Checkpoint("o", 1, ROOT[:31]),
-        lambda: note.Checkpoint("o", 1, ROOT.hex()),  # type: ignore[arg-type]
-        lambda: note.Checkpoint("o", 1, ROOT, ["ext"]),  # type: ignore[arg-type]
-        lambda: note.Checkpoint("o", 1, ROOT, ("",)),
-        lambda: note.Checkpoint("o", 1, ROOT, ("a\nb",)),
+        lambda: Checkpoint("", 1, ROOT),
+        lambda: Checkpoint("a\nb", 1, ROOT),
+        lambda: Checkpoint("o", True, ROOT),
+        lambda: Checkpoint("o", -1, ROOT),
+        lambda: Checkpoint("o", 2**63, ROOT),
+        lambda: Checkpoint("o", 1, ROOT[:31]),
+        lambda: Checkpoint("o", 1, ROOT.hex()),  # type: ignore[arg-type]
+        lambda: Checkpoint("o", 1, ROOT, ["ext"]),  # type: ignore[arg-type]
+        lambda: Checkpoint("o", 1, ROOT, ("",)),
+        lambda: Checkpoint("o", 1, ROOT, ("a\nb",)),
     ],
 )
-def test_invalid_checkpoints_cannot_be_built(build: Callable[[], note.Checkpoint]) -> None:
+def test_invalid_checkpoints_cannot_be_built(build: Callable[[], Checkpoint]) -> None:
     with pytest.raises(VerificationError):
         build()
 
@@ -319,7 +321,7 @@ def _tampered_timestamp(line: str) -> str:
 
 def test_tampered_cosignatures_are_refused() -> None:
     line = note.cosign(TEXT, WITNESS.name, WITNESS_KEY, T)
-    other = note.Checkpoint(CHECKPOINT.origin, 4, ROOT).format()
+    other = Checkpoint(CHECKPOINT.origin, 4, ROOT).format()
     stranger = note.Verifier.cosigner(WITNESS.name, Ed25519PrivateKey.generate().public_key())
     cases: list[Callable[[], int]] = [
         lambda: note.verify_cosignature(other, line, WITNESS),

@@ -26,6 +26,7 @@ from coordinator.log_service import Context, LogService
 from edge.logdir import read_log_dir
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import note, tlog
+from scfed.checkpoint import Checkpoint, parse_checkpoint
 from scfed.errors import (
     ConfigError,
     LocalProtocolError,
@@ -34,6 +35,8 @@ from scfed.errors import (
     StorageError,
     VerificationError,
 )
+from scfed.note_format import _b64, parse_note
+from scfed.tlog_verify import verify_consistency, verify_inclusion
 
 ORIGIN = "log.test.example/federation"
 
@@ -121,11 +124,11 @@ def check_tree(log: ProtocolLog, leaves: list[bytes]) -> None:
         for index in range(size):
             proof = log.inclusion_proof(index, size)
             assert proof == tlog.inclusion_proof(index, size, leaves)
-            tlog.verify_inclusion(leaves[index], index, size, proof, root)
+            verify_inclusion(leaves[index], index, size, proof, root)
         for size1 in range(1, size + 1):
             proof = log.consistency_proof(size1, size)
             assert proof == tlog.consistency_proof(size1, size, leaves)
-            tlog.verify_consistency(size1, size, proof, tlog.root_hash(leaves[:size1]), root)
+            verify_consistency(size1, size, proof, tlog.root_hash(leaves[:size1]), root)
 
 
 def test_tree_agrees_with_tlog(log: ProtocolLog) -> None:
@@ -159,15 +162,15 @@ def test_any_batching_builds_the_same_tree(batches: list[int]) -> None:
 def test_checkpoint_is_a_signed_c2sp_checkpoint(full: ProtocolLog) -> None:
     signed = full.checkpoint()
     opened = note.open_note(signed, [VERIFIER])
-    checkpoint = note.parse_checkpoint(opened.text)
-    assert checkpoint == note.Checkpoint(ORIGIN, 40, full.root(40))
-    assert opened.text == f"{ORIGIN}\n40\n{note._b64(full.root())}\n"
+    checkpoint = parse_checkpoint(opened.text)
+    assert checkpoint == Checkpoint(ORIGIN, 40, full.root(40))
+    assert opened.text == f"{ORIGIN}\n40\n{_b64(full.root())}\n"
     assert full.verifier() == VERIFIER
 
 
 def test_checkpoint_of_the_empty_log(log: ProtocolLog) -> None:
     opened = note.open_note(log.checkpoint(), [VERIFIER])
-    assert note.parse_checkpoint(opened.text).root == tlog.EMPTY_ROOT
+    assert parse_checkpoint(opened.text).root == tlog.EMPTY_ROOT
 
 
 def test_checkpoint_is_signed_once_per_size(full: ProtocolLog, db_path: Path) -> None:
@@ -183,7 +186,7 @@ def test_checkpoint_is_signed_once_per_size(full: ProtocolLog, db_path: Path) ->
 
 
 def cosign(signed: bytes, witness: str, timestamp: int = 1_700_000_000) -> str:
-    text, _ = note.parse_note(signed)
+    text, _ = parse_note(signed)
     return note.cosign(text, witness, key_of(witness), timestamp)
 
 
@@ -242,7 +245,7 @@ def test_a_note_carries_at_most_99_cosignatures(full: ProtocolLog) -> None:
     for witness in witnesses:
         full.add_cosignature(40, witness, cosign(signed, witness), cosigner(witness))
     assert full.cosigners(40) == witnesses
-    _, lines = note.parse_note(full.checkpoint())
+    _, lines = parse_note(full.checkpoint())
     assert [line.name for line in lines] == [ORIGIN, *witnesses[:99]]
 
 
@@ -437,10 +440,10 @@ def test_service_serves_checkpoint_and_proofs(full: ProtocolLog) -> None:
     assert answer.note == full.checkpoint()
     proof = call(service.GetInclusionProof, spb.ProofRequest(first=7, second=40))
     assert isinstance(proof, spb.Proof)
-    tlog.verify_inclusion(LEAVES[7], 7, 40, list(proof.hashes), full.root())
+    verify_inclusion(LEAVES[7], 7, 40, list(proof.hashes), full.root())
     proof = call(service.GetConsistencyProof, spb.ProofRequest(first=9, second=40))
     assert isinstance(proof, spb.Proof)
-    tlog.verify_consistency(9, 40, list(proof.hashes), full.root(9), full.root())
+    verify_consistency(9, 40, list(proof.hashes), full.root(9), full.root())
 
 
 def test_service_lists_entries_and_blobs(log: ProtocolLog) -> None:

@@ -26,8 +26,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import note, tlog, wire
+from scfed.checkpoint import parse_checkpoint
 from scfed.dp.ledger import Budget
 from scfed.errors import VerificationError
+from scfed.note_format import parse_note
 from scfed.registry import open_registry
 from scfed.secagg import CoordinatorRound, Identity, MemoryGuard, NodePolicy, NodeRound
 from scfed.secagg.coordinator import Outgoing, Task
@@ -284,7 +286,7 @@ class CoordinatorReplay:
 
     def _checkpoint(self, raw: bytes) -> None:
         """A checkpoint the coordinator signed over the file's log as it then stood."""
-        checkpoint = note.parse_checkpoint(note.open_note(raw, [self.verifier]).text)
+        checkpoint = parse_checkpoint(note.open_note(raw, [self.verifier]).text)
         assert checkpoint.origin == ORIGIN
         assert checkpoint.root == tlog.root_hash(LEAF_HASHES[: checkpoint.size])
         self.machine.checkpoint(checkpoint.size)
@@ -414,5 +416,5 @@ def test_the_log_holds_every_signed_message_once_in_order() -> None:
     before = FILE["log"].index(request)
     # The unmask request is logged before the checkpoint its witnesses cosign.
     last_checkpoint = [m for m in MESSAGES if m["type"] == "checkpoint"][-1]
-    size = note.parse_checkpoint(note.parse_note(data(last_checkpoint))[0]).size
+    size = parse_checkpoint(parse_note(data(last_checkpoint))[0]).size
     assert before == size - 1

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from scfed import tlog
 from scfed.errors import LocalProtocolError, VerificationError
+from scfed.tlog_verify import verify_consistency, verify_inclusion
 
 N = 300
 LEAVES = [tlog.leaf_hash(hashlib.sha256(b"leaf %d" % i).digest()) for i in range(N)]
@@ -94,7 +95,7 @@ def test_inclusion_proofs_verify(case: tuple[int, int]) -> None:
     proof = TREE.inclusion_proof(index, size)
     assert proof == ref_path(index, LEAVES[:size])
     assert proof == tlog.inclusion_proof(index, size, LEAVES)
-    tlog.verify_inclusion(LEAVES[index], index, size, proof, root(size))
+    verify_inclusion(LEAVES[index], index, size, proof, root(size))
 
 
 @given(size_pairs())
@@ -103,7 +104,7 @@ def test_consistency_proofs_verify(case: tuple[int, int]) -> None:
     proof = TREE.consistency_proof(size1, size2)
     assert proof == (ref_subproof(size1, LEAVES[:size2], True) if size1 < size2 else [])
     assert proof == tlog.consistency_proof(size1, size2, LEAVES)
-    tlog.verify_consistency(size1, size2, proof, root(size1), root(size2))
+    verify_consistency(size1, size2, proof, root(size1), root(size2))
 
 
 @given(st.integers(min_value=0, max_value=N))
@@ -134,11 +135,11 @@ def test_mutated_inclusion_proofs_are_refused(case: tuple[int, int]) -> None:
     for bad in _mutations(proof):
         if bad != proof:
             with pytest.raises(VerificationError):
-                tlog.verify_inclusion(LEAVES[index], index, size, bad, root(size))
+                verify_inclusion(LEAVES[index], index, size, bad, root(size))
     with pytest.raises(VerificationError):
-        tlog.verify_inclusion(OTHER, index, size, proof, root(size))
+        verify_inclusion(OTHER, index, size, proof, root(size))
     with pytest.raises(VerificationError):
-        tlog.verify_inclusion(LEAVES[index], index, size, proof, OTHER)
+        verify_inclusion(LEAVES[index], index, size, proof, OTHER)
 
 
 @given(leaf_in_tree(), leaf_in_tree())
@@ -152,7 +153,7 @@ def test_inclusion_binds_index_and_size(case: tuple[int, int], claim: tuple[int,
     if honest or TREE.inclusion_proof(claimed_index, claimed_size) == proof:
         return
     with pytest.raises(VerificationError):
-        tlog.verify_inclusion(LEAVES[index], claimed_index, claimed_size, proof, root(claimed_size))
+        verify_inclusion(LEAVES[index], claimed_index, claimed_size, proof, root(claimed_size))
 
 
 @given(size_pairs())
@@ -162,14 +163,14 @@ def test_mutated_consistency_proofs_are_refused(case: tuple[int, int]) -> None:
     for bad in _mutations(proof):
         if bad != proof:
             with pytest.raises(VerificationError):
-                tlog.verify_consistency(size1, size2, bad, root(size1), root(size2))
+                verify_consistency(size1, size2, bad, root(size1), root(size2))
     if size1 < size2:
         with pytest.raises(VerificationError, match="root"):
-            tlog.verify_consistency(size1, size2, proof, root(size2), root(size1))
+            verify_consistency(size1, size2, proof, root(size2), root(size1))
     with pytest.raises(VerificationError):
-        tlog.verify_consistency(size1, size2, proof, OTHER, root(size2))
+        verify_consistency(size1, size2, proof, OTHER, root(size2))
     with pytest.raises(VerificationError):
-        tlog.verify_consistency(size1, size2, proof, root(size1), OTHER)
+        verify_consistency(size1, size2, proof, root(size1), OTHER)
 
 
 @given(size_pairs(), size_pairs())
@@ -179,7 +180,7 @@ def test_consistency_binds_sizes(case: tuple[int, int], claim: tuple[int, int]) 
     if claim == case or TREE.consistency_proof(size1, size2) == proof:
         return
     with pytest.raises(VerificationError):
-        tlog.verify_consistency(size1, size2, proof, root(size1), root(size2))
+        verify_consistency(size1, size2, proof, root(size1), root(size2))
 
 
 # --- the policy cases ------------------------------------------------------------------------
@@ -189,17 +190,17 @@ def test_consistency_binds_sizes(case: tuple[int, int], claim: tuple[int, int]) 
 @pytest.mark.parametrize("proof", [[], [tlog.EMPTY_ROOT]])
 def test_consistency_from_the_empty_tree_is_refused(size2: int, proof: list[bytes]) -> None:
     with pytest.raises(VerificationError, match="empty tree"):
-        tlog.verify_consistency(0, size2, proof, tlog.EMPTY_ROOT, root(size2))
+        verify_consistency(0, size2, proof, tlog.EMPTY_ROOT, root(size2))
 
 
 def test_equal_sizes() -> None:
-    tlog.verify_consistency(5, 5, [], root(5), root(5))
+    verify_consistency(5, 5, [], root(5), root(5))
     with pytest.raises(VerificationError, match="not empty"):
-        tlog.verify_consistency(5, 5, [root(5)], root(5), root(5))
+        verify_consistency(5, 5, [root(5)], root(5), root(5))
     with pytest.raises(VerificationError, match="roots differ"):
-        tlog.verify_consistency(5, 5, [], root(5), root(6))
+        verify_consistency(5, 5, [], root(5), root(6))
     with pytest.raises(VerificationError, match="smaller"):
-        tlog.verify_consistency(6, 5, [], root(6), root(5))
+        verify_consistency(6, 5, [], root(6), root(5))
 
 
 # --- Python pitfalls -------------------------------------------------------------------------
@@ -212,25 +213,25 @@ BAD_HASHES: list[object] = [b"", b"\x00" * 31, b"\x00" * 33, bytearray(32), "00"
 def test_verifiers_refuse_bad_numbers(bad: object) -> None:
     proof = TREE.inclusion_proof(2, 5)
     with pytest.raises(VerificationError):
-        tlog.verify_inclusion(LEAVES[2], bad, 5, proof, root(5))  # type: ignore[arg-type]
+        verify_inclusion(LEAVES[2], bad, 5, proof, root(5))  # type: ignore[arg-type]
     with pytest.raises(VerificationError):
-        tlog.verify_inclusion(LEAVES[2], 2, bad, proof, root(5))  # type: ignore[arg-type]
+        verify_inclusion(LEAVES[2], 2, bad, proof, root(5))  # type: ignore[arg-type]
     proof = TREE.consistency_proof(3, 5)
     with pytest.raises(VerificationError):
-        tlog.verify_consistency(bad, 5, proof, root(3), root(5))  # type: ignore[arg-type]
+        verify_consistency(bad, 5, proof, root(3), root(5))  # type: ignore[arg-type]
     with pytest.raises(VerificationError):
-        tlog.verify_consistency(3, bad, proof, root(3), root(5))  # type: ignore[arg-type]
+        verify_consistency(3, bad, proof, root(3), root(5))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("bad", BAD_HASHES, ids=repr)
 def test_verifiers_refuse_bad_hashes(bad: object) -> None:
     proof = TREE.inclusion_proof(2, 5)
     calls: list[Callable[[], None]] = [
-        lambda: tlog.verify_inclusion(bad, 2, 5, proof, root(5)),  # type: ignore[arg-type]
-        lambda: tlog.verify_inclusion(LEAVES[2], 2, 5, proof, bad),  # type: ignore[arg-type]
-        lambda: tlog.verify_inclusion(LEAVES[2], 2, 5, [bad, *proof[1:]], root(5)),  # type: ignore[list-item]
-        lambda: tlog.verify_consistency(3, 5, TREE.consistency_proof(3, 5), bad, root(5)),  # type: ignore[arg-type]
-        lambda: tlog.verify_consistency(3, 5, TREE.consistency_proof(3, 5), root(3), bad),  # type: ignore[arg-type]
+        lambda: verify_inclusion(bad, 2, 5, proof, root(5)),  # type: ignore[arg-type]
+        lambda: verify_inclusion(LEAVES[2], 2, 5, proof, bad),  # type: ignore[arg-type]
+        lambda: verify_inclusion(LEAVES[2], 2, 5, [bad, *proof[1:]], root(5)),  # type: ignore[list-item]
+        lambda: verify_consistency(3, 5, TREE.consistency_proof(3, 5), bad, root(5)),  # type: ignore[arg-type]
+        lambda: verify_consistency(3, 5, TREE.consistency_proof(3, 5), root(3), bad),  # type: ignore[arg-type]
     ]
     for call in calls:
         with pytest.raises(VerificationError):
@@ -240,33 +241,33 @@ def test_verifiers_refuse_bad_hashes(bad: object) -> None:
 @pytest.mark.parametrize("bad", [LEAVES[0], b"".join(LEAVES[:3]), "abc", 7], ids=repr)
 def test_a_proof_must_be_a_sequence_of_hashes(bad: object) -> None:
     with pytest.raises(VerificationError, match="sequence of hashes"):
-        tlog.verify_inclusion(LEAVES[0], 0, 2, bad, root(2))  # type: ignore[arg-type]
+        verify_inclusion(LEAVES[0], 0, 2, bad, root(2))  # type: ignore[arg-type]
 
 
 def test_proofs_longer_than_64_hashes_are_refused() -> None:
     with pytest.raises(VerificationError, match="65 hashes"):
-        tlog.verify_inclusion(LEAVES[0], 0, 2**62, [OTHER] * 65, OTHER)
+        verify_inclusion(LEAVES[0], 0, 2**62, [OTHER] * 65, OTHER)
     with pytest.raises(VerificationError, match="65 hashes"):
-        tlog.verify_consistency(1, 2**62, [OTHER] * 65, OTHER, OTHER)
+        verify_consistency(1, 2**62, [OTHER] * 65, OTHER, OTHER)
 
 
 def test_large_sizes_are_handled_without_spinning() -> None:
     size = 2**63 - 1
     with pytest.raises(VerificationError, match="wrong inclusion proof length"):
-        tlog.verify_inclusion(LEAVES[0], size - 1, size, [OTHER] * 3, OTHER)
+        verify_inclusion(LEAVES[0], size - 1, size, [OTHER] * 3, OTHER)
     with pytest.raises(VerificationError, match="root mismatch"):
-        tlog.verify_inclusion(LEAVES[0], 0, size, [OTHER] * 63, OTHER)
+        verify_inclusion(LEAVES[0], 0, size, [OTHER] * 63, OTHER)
     with pytest.raises(VerificationError, match="root1 mismatch"):
-        tlog.verify_consistency(size - 1, size, [OTHER] * 63, OTHER, OTHER)
+        verify_consistency(size - 1, size, [OTHER] * 63, OTHER, OTHER)
     with pytest.raises(VerificationError, match="root2 mismatch"):
-        tlog.verify_consistency(2**62, size, [OTHER], OTHER, OTHER)
+        verify_consistency(2**62, size, [OTHER], OTHER, OTHER)
 
 
 def test_index_out_of_range() -> None:
     with pytest.raises(VerificationError, match="out of range"):
-        tlog.verify_inclusion(LEAVES[5], 5, 5, TREE.inclusion_proof(4, 5), root(5))
+        verify_inclusion(LEAVES[5], 5, 5, TREE.inclusion_proof(4, 5), root(5))
     with pytest.raises(VerificationError, match="out of range"):
-        tlog.verify_inclusion(LEAVES[0], 0, 0, [], tlog.EMPTY_ROOT)
+        verify_inclusion(LEAVES[0], 0, 0, [], tlog.EMPTY_ROOT)
 
 
 # --- generators and the store ----------------------------------------------------------------

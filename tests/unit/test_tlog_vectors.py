@@ -18,7 +18,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from scfed import note, tlog
+from scfed.checkpoint import Checkpoint, parse_checkpoint
 from scfed.errors import VerificationError
+from scfed.note_format import parse_note
+from scfed.tlog_verify import verify_consistency, verify_inclusion
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "tlog"
 
@@ -112,7 +115,7 @@ def test_inclusion_proofs(case: dict[str, Any]) -> None:
     proof = _hashes(case["proof"])
     assert tlog.inclusion_proof(index, size, LEAVES) == proof
     assert tlog.MemoryTree(LEAVES).inclusion_proof(index, size) == proof
-    tlog.verify_inclusion(leaf, index, size, proof, _h(case["root"]))
+    verify_inclusion(leaf, index, size, proof, _h(case["root"]))
 
 
 @pytest.mark.parametrize(
@@ -127,7 +130,7 @@ def test_consistency_proofs(case: dict[str, Any]) -> None:
     proof = _hashes(case["proof"])
     assert tlog.consistency_proof(size1, size2, LEAVES) == proof
     assert tlog.MemoryTree(LEAVES).consistency_proof(size1, size2) == proof
-    tlog.verify_consistency(size1, size2, proof, _h(case["root1"]), _h(case["root2"]))
+    verify_consistency(size1, size2, proof, _h(case["root1"]), _h(case["root2"]))
 
 
 HASHER: dict[str, Callable[[dict[str, Any]], bytes]] = {
@@ -181,10 +184,10 @@ def test_ct_python_consistency_cases(case: dict[str, Any]) -> None:
     args = (case["size1"], case["size2"], _hashes(case["proof"]))
     roots = (_h(case["root1"]), _h(case["root2"]))
     if _ct_python_accepts(case):
-        tlog.verify_consistency(*args, *roots)
+        verify_consistency(*args, *roots)
     else:
         with pytest.raises(VerificationError):
-            tlog.verify_consistency(*args, *roots)
+            verify_consistency(*args, *roots)
 
 
 # --- transparency-dev/merkle verifier probes -------------------------------------------------
@@ -204,9 +207,9 @@ def test_inclusion_probes(case: dict[str, Any]) -> None:
     args = (_h(case["leafHash"]), case["leafIdx"], case["treeSize"], _hashes(case["proof"]))
     if case["wantErr"]:
         with pytest.raises(VerificationError):
-            tlog.verify_inclusion(*args, _h(case["root"]))
+            verify_inclusion(*args, _h(case["root"]))
     else:
-        tlog.verify_inclusion(*args, _h(case["root"]))
+        verify_inclusion(*args, _h(case["root"]))
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=_probe_id(c)) for c in PROBES["consistency"]])
@@ -215,9 +218,9 @@ def test_consistency_probes(case: dict[str, Any]) -> None:
     roots = (_h(case["root1"]), _h(case["root2"]))
     if case["wantErr"]:
         with pytest.raises(VerificationError):
-            tlog.verify_consistency(*args, *roots)
+            verify_consistency(*args, *roots)
     else:
-        tlog.verify_consistency(*args, *roots)
+        verify_consistency(*args, *roots)
 
 
 # --- signed notes ----------------------------------------------------------------------------
@@ -451,8 +454,8 @@ def test_checkpoint_vector_ids() -> None:
 def test_go_sumdb_tree_note_body() -> None:
     root = tlog.leaf_hash(GO_TREE["record_hash_of"].encode())
     assert base64.b64encode(root).decode() == GO_TREE["record_hash_b64"]
-    checkpoint = note.parse_checkpoint(GO_TREE["note_body"])
-    assert checkpoint == note.Checkpoint("go.sum database tree", GO_TREE["tree_size"], root)
+    checkpoint = parse_checkpoint(GO_TREE["note_body"])
+    assert checkpoint == Checkpoint("go.sum database tree", GO_TREE["tree_size"], root)
     assert checkpoint.format() == GO_TREE["note_body"]
 
 
@@ -465,12 +468,12 @@ def test_go_sumdb_tree_note_body() -> None:
 )
 def test_go_sumdb_tree_bad_bodies(body: str) -> None:
     with pytest.raises(VerificationError):
-        note.parse_checkpoint(body)
+        parse_checkpoint(body)
 
 
 def test_c2sp_tlog_checkpoint_example() -> None:
-    text, signatures = note.parse_note(C2SP_CHECKPOINT["signed_note"].encode())
-    checkpoint = note.parse_checkpoint(text)
+    text, signatures = parse_note(C2SP_CHECKPOINT["signed_note"].encode())
+    checkpoint = parse_checkpoint(text)
     assert (checkpoint.origin, checkpoint.size) == ("example.com/behind-the-sofa", 20852163)
     assert base64.b64encode(checkpoint.root) == b"CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I="
     assert checkpoint.format() == text == C2SP_CHECKPOINT_TEXT
@@ -486,7 +489,7 @@ def test_c2sp_tlog_checkpoint_example() -> None:
 def _replay_c2sp_cosignature(vector: dict[str, Any]) -> None:
     line: str = vector["signature_line"]
     signed = (C2SP_CHECKPOINT["signed_note"] + line + "\n").encode()
-    _, signatures = note.parse_note(signed)
+    _, signatures = parse_note(signed)
     cosignature = signatures[-1]
     assert cosignature.name == "witness.example.com/w1"
     assert len(cosignature.signature) == 8 + 64

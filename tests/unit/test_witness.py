@@ -10,7 +10,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from scfed import note, tlog
+from scfed.checkpoint import Checkpoint
 from scfed.errors import LocalProtocolError, VerificationError
+from scfed.note_format import parse_note
 from scfed.wire.messages import Announce, Member, Registry, layout_hash
 from scfed.witness import (
     LogInconsistencyError,
@@ -36,7 +38,7 @@ def _tree(leaves: list[bytes]) -> tlog.MemoryTree:
 
 
 def _signed(tree: tlog.MemoryTree, size: int, key: Ed25519PrivateKey = KEY) -> bytes:
-    text = note.Checkpoint(ORIGIN, size, tree.root(size)).format()
+    text = Checkpoint(ORIGIN, size, tree.root(size)).format()
     return note.sign_note(text, [note.Signer(ORIGIN, key)])
 
 
@@ -88,7 +90,7 @@ def test_a_checkpoint_not_signed_for_this_federation_is_refused(case: str) -> No
     if case == "other-key":
         signed = _signed(HONEST, 3, Ed25519PrivateKey.from_private_bytes(Rng(b"x")(32)))
     elif case == "other-origin":
-        text = note.Checkpoint("elsewhere", 3, HONEST.root(3)).format()
+        text = Checkpoint("elsewhere", 3, HONEST.root(3)).format()
         signed = note.sign_note(text, [note.Signer(ORIGIN, KEY)])
     else:
         signed = b"not a note"
@@ -191,7 +193,7 @@ def test_no_proof_without_a_quorum_of_candidates() -> None:
 def test_no_proof_for_a_checkpoint_the_coordinator_did_not_sign() -> None:
     registry, announce, keys = _round_of()
     verified = _cosigned_by(["fab-0", "fab-1", "fab-2"], keys)
-    text, _ = note.parse_note(verified.note)
+    text, _ = parse_note(verified.note)
     lines = "".join(cosign(verified, name, keys[name], 1) for name in ("fab-0", "fab-1", "fab-2"))
     unsigned = Verified(verified.checkpoint, text.encode() + b"\n" + lines.encode())
     with pytest.raises(VerificationError, match="does not carry the coordinator's signature"):

@@ -170,6 +170,8 @@ class Announce(_message.Message):
     CELLS_FIELD_NUMBER: _builtins.int
     NOISE_FIELD_NUMBER: _builtins.int
     WEEK_FIELD_NUMBER: _builtins.int
+    NEIGHBOURS_FIELD_NUMBER: _builtins.int
+    GRAPH_SEED_FIELD_NUMBER: _builtins.int
     round_id: _builtins.bytes
     """16 random bytes."""
     query: _builtins.str
@@ -177,7 +179,9 @@ class Announce(_message.Message):
     dim: _builtins.int
     """Number of cells: every input vector has this many uint64."""
     threshold: _builtins.int
-    """Shamir threshold t."""
+    """Shamir threshold t: of all candidates for the complete graph, of each neighbourhood (a node
+    and its neighbours) for a sparse one.
+    """
     n_min: _builtins.int
     """Fewest surviving inputs for which the round may complete."""
     registry_version: _builtins.int
@@ -190,6 +194,12 @@ class Announce(_message.Message):
     """For a catalogue entry: the Monday ("YYYY-MM-DD") its horizon starts; the cells are the
     entry's layout for that week. Empty for an ad-hoc query with listed cells.
     """
+    neighbours: _builtins.int
+    """SecAgg+ (Bell et al., CCS 2020): each node's neighbours k in the Harary graph the nodes
+    derive from graph_seed, even and below the candidates minus one; 0 for the complete graph.
+    """
+    graph_seed: _builtins.bytes
+    """32 public random bytes fixing the sparse graph; empty for the complete graph."""
     @_builtins.property
     def candidates(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Member ids invited to the round, sorted; a node's Shamir point is its index + 1."""
@@ -219,10 +229,12 @@ class Announce(_message.Message):
         cells: _abc.Iterable[_builtins.str] | None = ...,
         noise: Global___Noise | None = ...,
         week: _builtins.str = ...,
+        neighbours: _builtins.int = ...,
+        graph_seed: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["noise", b"noise"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "cells", b"cells", "dim", b"dim", "layout_hash", b"layout_hash", "n_min", b"n_min", "noise", b"noise", "phase_timeout_ms", b"phase_timeout_ms", "query", b"query", "registry_version", b"registry_version", "round_id", b"round_id", "threshold", b"threshold", "week", b"week"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "cells", b"cells", "dim", b"dim", "graph_seed", b"graph_seed", "layout_hash", b"layout_hash", "n_min", b"n_min", "neighbours", b"neighbours", "noise", b"noise", "phase_timeout_ms", b"phase_timeout_ms", "query", b"query", "registry_version", b"registry_version", "round_id", b"round_id", "threshold", b"threshold", "week", b"week"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

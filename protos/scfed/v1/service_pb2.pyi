@@ -485,6 +485,7 @@ class StartRoundRequest(_message.Message):
     NOISE_FIELD_NUMBER: _builtins.int
     ENTRY_FIELD_NUMBER: _builtins.int
     WEEK_FIELD_NUMBER: _builtins.int
+    GRAPH_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     threshold: _builtins.int
     n_min: _builtins.int
@@ -493,6 +494,8 @@ class StartRoundRequest(_message.Message):
     """A catalogue entry of the signed policy; then cells, threshold aside, come from it."""
     week: _builtins.str
     """The Monday ("YYYY-MM-DD") a catalogue round's horizon starts (default: next Monday)."""
+    graph: _builtins.str
+    """"complete", "sparse" (SecAgg+) or "" for the default by the number of candidates."""
     @_builtins.property
     def cells(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Cell keys of the vector, in order."""
@@ -517,10 +520,11 @@ class StartRoundRequest(_message.Message):
         noise: _messages_pb2.Noise | None = ...,
         entry: _builtins.str = ...,
         week: _builtins.str = ...,
+        graph: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["noise", b"noise"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "cells", b"cells", "entry", b"entry", "n_min", b"n_min", "noise", b"noise", "phase_timeout_ms", b"phase_timeout_ms", "query", b"query", "threshold", b"threshold", "week", b"week"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidates", b"candidates", "cells", b"cells", "entry", b"entry", "graph", b"graph", "n_min", b"n_min", "noise", b"noise", "phase_timeout_ms", b"phase_timeout_ms", "query", b"query", "threshold", b"threshold", "week", b"week"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
