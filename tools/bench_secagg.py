@@ -80,27 +80,39 @@ def bench(
 
 def _on_graph(announce: Announce, graph: str, k: int) -> tuple[Announce, NodePolicy]:
     """The announce on the chosen graph, and the policy its nodes hold. A degree given by
-    ``k`` (say Flower's, to compare) may be below the rule, which nodes would refuse: the
-    benchmark's nodes then assume no colluders."""
+    ``k`` (say Flower's, to compare) may be below the rule for 1/20 colluders: the
+    benchmark's nodes then assume only the noise's one colluder."""
     policy = NodePolicy(adhoc=True)
     if graph == "complete":
         return announce, policy
     n = len(announce.candidates)
     dropout = 1 - Fraction(announce.noise.planned_for(announce.n_min), n)
-    rule = sparse_graph(n, policy.sparse_corrupt, dropout)
+    rule = (
+        sparse_graph(n, policy.sparse_corrupt, dropout)
+        if dropout < 1 - policy.sparse_corrupt
+        else None
+    )
     if k:
-        t = k // 2 + 1
         policy = NodePolicy(adhoc=True, sparse_corrupt=Fraction(0))
-        try:
-            check_sparse(n, k, t, Fraction(0), dropout)
-        except ValueError as exc:
-            raise ScfedError(f"--k {k}: {exc}") from None
+        t = _threshold_for(n, k, dropout)
     elif rule is None:
         raise ScfedError(f"no sparse graph meets the rule for {n} nodes")
     else:
         k, t = rule.k, rule.threshold
     seed = os.urandom(SEED_BYTES)
     return replace(announce, neighbours=k, threshold=t, graph_seed=seed), policy
+
+
+def _threshold_for(n: int, k: int, dropout: Fraction) -> int:
+    """The smallest t the nodes accept with degree ``k`` when they assume only the one
+    colluder of the noise (t_collude 1): the benchmark's way to run at a given k."""
+    for t in range(k // 2 + 1, k + 2):
+        try:
+            check_sparse(n, k, t, Fraction(1, n), dropout)
+        except ValueError:
+            continue
+        return t
+    raise ScfedError(f"--k {k}: no threshold meets the rule for {n} nodes")
 
 
 def _clock() -> tuple[float, float]:

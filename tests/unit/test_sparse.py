@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from datetime import date
 from fractions import Fraction
 
 import numpy as np
@@ -17,13 +18,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coordinator.requests import Limits, announce_for
+from protos.scfed.v1 import service_pb2 as spb
 from scfed import wire
-from scfed.errors import RefusedError
+from scfed.errors import RefusedError, RemoteProtocolError
 from scfed.secagg import NodePolicy, NodeRound
 from scfed.secagg._table import Phase
 from scfed.secagg.driver import Federation, Report, federation, run_round
 from scfed.secagg.graph import round_graph, sparse_graph
-from scfed.wire.codec import decode_abort, decode_share_keys
+from scfed.wire.codec import decode_abort, decode_share_keys, noise_to_proto
 from scfed.wire.envelope import Envelope
 from scfed.wire.messages import Announce, ShareKeys
 from scfed.wire.tasks import KeySet
@@ -177,3 +180,49 @@ def test_the_auditor_passes_a_sparse_round_and_fails_one_off_its_graph() -> None
         return dataclasses.replace(body, shares=shares)
 
     assert_caught(run_audit(log, forge(log, index, wider)), "round.graph", sealed.signer)
+
+
+@functools.cache
+def _large() -> Federation:
+    return federation(120, Rng(b"sparse-operator"))
+
+
+def _requested(graph: str, *, planned: int = 108, threshold: int = 0, n: int = 120) -> Announce:
+    fed = _large()
+    noise = dataclasses.replace(TEST_NOISE, sigma="40", planned=planned)
+    request = spb.StartRoundRequest(
+        query="test.inventory", cells=["a", "b"], candidates=sorted(fed.member_keys)[:n],
+        noise=noise_to_proto(noise), graph=graph, threshold=threshold,
+    )  # fmt: skip
+    return announce_for(
+        request, registry=fed.registry, policy=None, connected=(),
+        limits=Limits(max_cells=100, phase_timeout_ms=1000), today=date(2026, 12, 7),
+    )  # fmt: skip
+
+
+def test_the_operator_gets_a_sparse_graph_by_default_from_100_candidates() -> None:
+    rule = sparse_graph(120, NodePolicy().sparse_corrupt, Fraction(12, 120))
+    assert rule is not None
+    sparse = _requested("")
+    assert (sparse.neighbours, sparse.threshold, len(sparse.graph_seed)) == (
+        rule.k, rule.threshold, 32,
+    )  # fmt: skip
+    assert _requested("").graph_seed != sparse.graph_seed  # fresh public randomness
+    assert not _requested("complete").sparse
+    assert not _requested("", n=99).sparse  # below SPARSE_FROM
+    assert not _requested("", threshold=61).sparse  # the operator's t is for the complete graph
+
+
+@pytest.mark.parametrize(
+    ("graph", "changes", "reason"),
+    [
+        ("tree", {}, "not complete or sparse"),
+        ("sparse", {"threshold": 61}, "threshold comes from the SecAgg"),
+        ("sparse", {"planned": 3}, "no sparse graph meets the rule"),
+    ],
+)
+def test_the_operator_cannot_ask_for_a_graph_outside_the_rule(
+    graph: str, changes: dict[str, int], reason: str
+) -> None:
+    with pytest.raises(RemoteProtocolError, match=reason):
+        _requested(graph, **changes)
