@@ -15,15 +15,21 @@ Whose fault: callers are our own code, so an argument out of range (or a bool fo
 ``LocalProtocolError``; the log service checks a peer's values against ``size`` first and
 answers ``RemoteProtocolError`` itself. ``add_cosignature`` takes a witness's line: one that
 does not verify is ``VerificationError``, a size never published ``RemoteProtocolError``. A
-missing row or a failing SQLite is ``StorageError``. One connection, used from one thread (the
-coordinator's event loop); the file may hold other tables and other connections.
+missing row or a failing SQLite is ``StorageError``.
+
+Two connections: the first serves everything but ``commit``, from one thread (the
+coordinator's event loop). ``commit`` appends a batch and signs the checkpoint of the new size
+in the same transaction (one fsync for a whole batch of receipts), then proves each leaf
+against it, on a second connection of its own: the coordinator's group commit calls it from a
+worker thread, one call at a time, while the loop goes on reading (WAL: a reader sees only
+committed leaves). The file may hold other tables and other connections.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +50,7 @@ from scfed.errors import (
 )
 from scfed.note_format import MAX_SIGNATURES, parse_note
 
-__all__ = ["SCHEMA", "Listed", "ProtocolLog"]
+__all__ = ["SCHEMA", "Committed", "Listed", "ProtocolLog"]
 
 _T = TypeVar("_T")
 
@@ -98,6 +104,21 @@ class Listed:
     data: bytes | None
 
 
+@dataclass(frozen=True)
+class Committed:
+    """Leaves that one transaction appended, the checkpoint signed in it, and each leaf's
+    inclusion proof against that checkpoint, in order."""
+
+    start: int
+    checkpoint: bytes  # signed note of size ``start + len(proofs)``, without cosignatures
+    proofs: tuple[tuple[bytes, ...], ...]
+
+    @property
+    def size(self) -> int:
+        """The tree size the checkpoint covers: up to and including the batch's last leaf."""
+        return self.start + len(self.proofs)
+
+
 class ProtocolLog:
     """The append-only protocol log and its signed checkpoints, kept in an SQLite database."""
 
@@ -108,7 +129,9 @@ class ProtocolLog:
         the key the log was signed with before the coordinator's log key was rotated."""
         self._signer = note.Signer(origin, key)  # checks the origin is a valid key name
         self._origin = origin
+        self._path = path
         self._db = open_database(path, SCHEMA)
+        self._writer: sqlite3.Connection | None = None  # commit's own, opened when first used
         try:
             if check:
                 self.check_signer()
@@ -147,6 +170,8 @@ class ProtocolLog:
 
     def close(self) -> None:
         self._db.close()
+        if self._writer is not None:
+            self._writer.close()
 
     # --- appending ---------------------------------------------------------------------------
 
@@ -160,19 +185,35 @@ class ProtocolLog:
         if not batch:
             return []
         with transaction(self._db) as db:
-            start = _size(db)
-            frontier = _Frontier(self._read, start)
-            leaves, nodes = [], []
-            blobs: dict[bytes, bytes] = {}
-            for data in batch:
-                content, leaf = hashlib.sha256(data).digest(), tlog.leaf_hash(data)
-                leaves.append((frontier.size, leaf, content))
-                blobs.setdefault(content, data)
-                nodes += frontier.push(leaf)
-            db.executemany("INSERT OR IGNORE INTO log_blobs VALUES (?, ?)", blobs.items())
-            db.executemany("INSERT INTO log_leaves VALUES (?, ?, ?)", leaves)
-            db.executemany("INSERT INTO log_nodes VALUES (?, ?, ?)", nodes)
+            start = _insert(db, batch, _reader(db))
         return list(range(start, start + len(batch)))
+
+    def commit(self, datas: Sequence[bytes]) -> Committed:
+        """Log a batch durably, in order, in one transaction with the signed checkpoint of
+        the new size; then each leaf's inclusion proof against it.
+
+        So the receipts of a whole batch share one fsync. Runs on the second connection (see
+        the module docstring): calls must not overlap, and may come from any one thread at a
+        time.
+        """
+        batch = [_data(i, data) for i, data in enumerate(datas)]  # all checked before writing
+        if not batch:
+            raise LocalProtocolError("a commit needs at least one message")
+        db = self._writer_connection()
+        read = _cached(_reader(db))  # the frontier, the root and the proofs share many hashes
+        with transaction(db):
+            start = _insert(db, batch, read)
+            size = start + len(batch)
+            text = Checkpoint(self._origin, size, tlog.root_from_store(read, size)).format()
+            signed = note.sign_note(text, [self._signer])
+            db.execute("INSERT INTO log_checkpoints VALUES (?, ?)", (size, signed))
+        proofs = [tlog.inclusion_proof_from_store(read, i, size) for i in range(start, size)]
+        return Committed(start, signed, tuple(tuple(p) for p in proofs))
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        if self._writer is None:
+            self._writer = open_database(self._path, SCHEMA)
+        return self._writer
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -254,21 +295,19 @@ class ProtocolLog:
 
     def _read(self, level: int, index: int) -> bytes:
         """``tlog.HashReader`` over the stored tree: level 0 is the leaf hashes."""
-        if level == 0:
-            rows = fetch(self._db, "SELECT leaf_hash FROM log_leaves WHERE idx = ?", (index,))
-        else:
-            sql = "SELECT hash FROM log_nodes WHERE level = ? AND idx = ?"
-            rows = fetch(self._db, sql, (level, index))
-        if not rows:
-            raise StorageError(f"the log has no subtree hash at level {level}, index {index}")
-        return _hash_value(rows[0][0], f"the subtree hash at level {level}, index {index}")
+        return _read_hash(self._db, level, index)
 
     # --- checkpoints -------------------------------------------------------------------------
 
     def checkpoint(self) -> bytes:
         """The signed checkpoint of the current size, with its stored cosignature lines."""
+        return self.sized_checkpoint()[1]
+
+    def sized_checkpoint(self) -> tuple[int, bytes]:
+        """The current size and its checkpoint, as ``checkpoint`` gives it: read together,
+        since a commit on the other connection may grow the log between two reads."""
         size, signed = self._latest()
-        return signed + self._cosignature_lines(size)
+        return size, signed + self._cosignature_lines(size)
 
     def checkpoint_at(self, size: int) -> bytes | None:
         """The checkpoint of an earlier size as served then, with its cosignatures; None if no
@@ -371,6 +410,54 @@ class _Frontier:
 
 
 # --- database helpers ------------------------------------------------------------------------
+
+
+def _insert(db: sqlite3.Connection, batch: list[bytes], read: tlog.HashReader) -> int:
+    """Append ``batch`` inside the caller's transaction on ``db`` (which ``read`` reads):
+    blobs, leaves and every subtree they complete; the index of its first leaf."""
+    start = _size(db)
+    frontier = _Frontier(read, start)
+    leaves, nodes = [], []
+    blobs: dict[bytes, bytes] = {}
+    for data in batch:
+        content, leaf = hashlib.sha256(data).digest(), tlog.leaf_hash(data)
+        leaves.append((frontier.size, leaf, content))
+        blobs.setdefault(content, data)
+        nodes += frontier.push(leaf)
+    db.executemany("INSERT OR IGNORE INTO log_blobs VALUES (?, ?)", blobs.items())
+    db.executemany("INSERT INTO log_leaves VALUES (?, ?, ?)", leaves)
+    db.executemany("INSERT INTO log_nodes VALUES (?, ?, ?)", nodes)
+    return start
+
+
+def _read_hash(db: sqlite3.Connection, level: int, index: int) -> bytes:
+    """A stored subtree hash: level 0 is the leaf hashes."""
+    if level == 0:
+        rows = fetch(db, "SELECT leaf_hash FROM log_leaves WHERE idx = ?", (index,))
+    else:
+        rows = fetch(db, "SELECT hash FROM log_nodes WHERE level = ? AND idx = ?", (level, index))
+    if not rows:
+        raise StorageError(f"the log has no subtree hash at level {level}, index {index}")
+    return _hash_value(rows[0][0], f"the subtree hash at level {level}, index {index}")
+
+
+def _reader(db: sqlite3.Connection) -> tlog.HashReader:
+    """``tlog.HashReader`` over the tree as ``db`` sees it (inside its transaction, if any)."""
+    return lambda level, index: _read_hash(db, level, index)
+
+
+def _cached(read: tlog.HashReader) -> tlog.HashReader:
+    """``read`` remembering what it read: stored hashes never change, and one batch's
+    frontier, root and proofs read many of the same."""
+    seen: dict[tuple[int, int], bytes] = {}
+
+    def cached(level: int, index: int) -> bytes:
+        key = (level, index)
+        if key not in seen:
+            seen[key] = read(level, index)
+        return seen[key]
+
+    return cached
 
 
 def _size(db: sqlite3.Connection) -> int:

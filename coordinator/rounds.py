@@ -122,13 +122,23 @@ class Rounds:
                 queue.put_nowait(task_to_proto(closed.outcome, receipt))
         return queue
 
-    def submit(self, member_id: str, envelope: Envelope) -> Receipt:
-        """Hand a node's signed message to the running round and log it; its receipt."""
+    async def submit(self, member_id: str, envelope: Envelope) -> Receipt:
+        """Hand a node's signed message to the running round and log it; its receipt, once
+        the message is durable.
+
+        The round takes the message and it is queued for the log at once, so the log holds
+        messages in the order the round accepted them; the commit groups it with the others
+        that arrive meanwhile. When the message moves the round on, everything accepted is
+        made durable first, so the round sends nothing that follows from a message the log
+        could still lose.
+        """
         active = self._running()
         outgoing = active.receive(member_id, envelope)
-        receipt = self._journal.receipt(self._journal.record(envelope))
+        logged = self._journal.acknowledge(envelope)
+        if outgoing:
+            self._journal.settle()
         self._queue(outgoing)
-        return receipt
+        return await asyncio.shield(logged)  # shared with a resubmission of the same message
 
     def cosign(self, member_id: str, cosignature: spb.Cosignature) -> None:
         """Keep a node's cosignature of a checkpoint, once it verifies, and tell a round in

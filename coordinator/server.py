@@ -117,7 +117,7 @@ class NodeService:
         self, request: EnvelopeMessage, context: Context, member_id: str
     ) -> spb.Ack:
         envelope = Envelope.from_proto(request)
-        receipt = self._rounds.submit(member_id, envelope)
+        receipt = await self._rounds.submit(member_id, envelope)
         return spb.Ack(
             envelope_hash=envelope.digest(self._registry.registry().origin),
             receipt=receipt_to_proto(receipt),

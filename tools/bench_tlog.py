@@ -4,12 +4,17 @@ Builds a log of ``leaves`` random 200-byte envelopes in big batches, then times 
 coordinator does per acknowledged message: append one leaf (one durable transaction, as the
 daemon commits: WAL, synchronous=FULL) and produce its inclusion proof against the new size.
 For comparison it times the same work with the appends batched per transaction, then the
-signing of a checkpoint for a new size. Does I/O: the database goes to the directory given
-or to a temporary one.
+signing of a checkpoint for a new size. Last, durable appends per second through the
+coordinator's group commit (``coordinator.journal.GroupCommit``, the path every Submit
+takes): 1, 10 and 100 submitters at once, each queueing its next message as soon as its
+receipt (leaf, fresh checkpoint, inclusion proof) is back, so what queues during a commit is
+committed together in the next. Does I/O: the database goes to the directory given or to a
+temporary one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import tempfile
@@ -21,6 +26,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from coordinator.journal import GroupCommit
 from coordinator.log import ProtocolLog
 from scfed.errors import ConfigError
 
@@ -28,6 +34,17 @@ ENVELOPE_BYTES = 200
 BUILD_BATCH = 100_000
 BATCHED_PER_TRANSACTION = 100
 ORIGIN = "bench.scfed.example/log"
+#: Concurrent submitters through the group commit: alone, then batches of about 10 and 100.
+SUBMITTERS = (1, 10, 100)
+
+
+@dataclass(frozen=True)
+class GroupRun:
+    """Durable appends through the group commit with ``submitters`` waiting at once."""
+
+    submitters: int
+    per_second: float  # acknowledged appends, each with its own receipt
+    batches: int  # transactions (one fsync each) they took
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,7 @@ class Timings:
     proof_ms: list[float]
     checkpoint_ms: list[float]
     proof_hashes: int
+    groups: tuple[GroupRun, ...]  # durable appends per second through the group commit
 
 
 def run(directory: Path | None, leaves: int, appends: int) -> Timings:
@@ -66,9 +84,10 @@ def bench(path: Path, leaves: int, appends: int) -> Timings:
         proofs = [_timed(lambda: log.inclusion_proof(leaves // 3, log.size)) for _ in range(100)]
         checkpoints = _checkpoints(log, 100)
         hashes = len(log.inclusion_proof(leaves // 3, log.size))
+        groups = tuple(_group_commit(log, appends, n) for n in SUBMITTERS)
     finally:
         log.close()
-    return Timings(leaves, build, durable, batched, proofs, checkpoints, hashes)
+    return Timings(leaves, build, durable, batched, proofs, checkpoints, hashes, groups)
 
 
 def _envelopes(count: int) -> list[bytes]:
@@ -90,6 +109,29 @@ def _batched(log: ProtocolLog, appends: int) -> float:
         for index in indices:
             log.inclusion_proof(index, size)
     return (time.perf_counter() - started) * 1e3 / appends
+
+
+def _group_commit(log: ProtocolLog, appends: int, submitters: int) -> GroupRun:
+    """``appends`` durable appends through the group commit, ``submitters`` at a time."""
+    return asyncio.run(_submitting(log, appends, submitters))
+
+
+async def _submitting(log: ProtocolLog, appends: int, submitters: int) -> GroupRun:
+    group = GroupCommit(log)
+    pending = iter(_envelopes(appends))
+    checkpoints: set[bytes] = set()  # receipts come with one fresh checkpoint per transaction
+
+    async def submitter() -> None:
+        for data in pending:  # shared: each takes the next message once its last is durable
+            checkpoints.add((await group.enqueue(data)).checkpoint)
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(submitter() for _ in range(submitters)))
+    finally:
+        group.close()
+    elapsed = time.perf_counter() - started
+    return GroupRun(submitters, appends / elapsed, len(checkpoints))
 
 
 def _checkpoints(log: ProtocolLog, count: int) -> list[float]:
@@ -130,8 +172,17 @@ def table(t: Timings) -> str:
             f"median {statistics.median(t.checkpoint_ms):.3f} ms",
         ),
         ("inclusion proof length", f"{t.proof_hashes} hashes"),
+        *(_group_row(g) for g in t.groups),
     ]
     return "\n".join(["| measure | value |", "|---|--:|", *(f"| {k} | {v} |" for k, v in rows)])
+
+
+def _group_row(run: GroupRun) -> tuple[str, str]:
+    who = "1 submitter" if run.submitters == 1 else f"{run.submitters} submitters at once"
+    return (
+        f"durable appends with receipts through the group commit, {who}",
+        f"{run.per_second:,.0f} per s ({run.batches} transactions)",
+    )
 
 
 def _remove_database(path: Path) -> None:

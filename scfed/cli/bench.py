@@ -3,8 +3,9 @@
 ``secagg`` times an in-memory round per phase (``tools.bench_secagg``), ``tlog`` the
 protocol log at scale (``tools.bench_tlog``), ``import`` and ``vector`` a node's data work
 (``tools.bench_import``, ``tools.bench_data``), ``picture`` how often the published traffic
-lights are right (``tools.bench_picture``) and ``audit`` the audit of many rounds
-(``tools.bench_audit``). This module parses the arguments and prints the tables; each
+lights are right (``tools.bench_picture``), ``audit`` the audit of many rounds
+(``tools.bench_audit``) and ``noise`` the exact discrete Gaussian sampler against its floor
+(``tools.bench_noise``). This module parses the arguments and prints the tables; each
 benchmark is imported when it runs.
 """
 
@@ -35,6 +36,7 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     audit.add_argument("--nodes", type=int, default=50)
     audit.add_argument("--dim", type=float, default=1e4, help="cells per round (1e4)")
     audit.set_defaults(func=_audit)
+    _add_noise(kinds)
 
 
 def _add_secagg(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,9 +67,13 @@ def _add_secagg(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _add_tlog(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = kinds.add_parser("tlog", help="time the protocol log: append, proofs, checkpoints")
+    parser = kinds.add_parser(
+        "tlog", help="time the protocol log: appends, group commit, proofs, checkpoints"
+    )
     parser.add_argument("--leaves", type=float, default=1e6, help="log size to build (1e6)")
-    parser.add_argument("--appends", type=int, default=1000, help="timed appends (1000)")
+    parser.add_argument(
+        "--appends", type=int, default=1000, help="timed appends, per way of appending (1000)"
+    )
     parser.add_argument(
         "--dir", type=Path, default=None, help="directory for the database (default: a temp dir)"
     )
@@ -85,6 +91,22 @@ def _add_picture(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     picture.add_argument("--fred", type=Path, help="folder of the FRED CSV files")
     picture.add_argument("--json", action="store_true", help="the table as JSON")
     picture.set_defaults(func=_picture)
+
+
+def _add_noise(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    noise = kinds.add_parser(
+        "noise", help="time the exact discrete Gaussian sampler against its floor"
+    )
+    noise.add_argument("--cells", type=float, default=1e5, help="draws per sample (1e5)")
+    noise.add_argument(
+        "--sigma2",
+        action="append",
+        metavar="P/Q",
+        help="sigma^2 to time, repeatable (default: 4, 9/4, 800, 90000, 8000000)",
+    )
+    noise.add_argument("--repeat", type=int, default=20, help="timed runs, the fastest kept")
+    noise.add_argument("--json", action="store_true", help="one JSON object per sigma^2")
+    noise.set_defaults(func=_noise)
 
 
 def _secagg(args: argparse.Namespace) -> int:
@@ -148,4 +170,16 @@ def _audit(args: argparse.Namespace) -> int:
     built, audited = bench_audit(args.rounds, args.nodes, int(args.dim))
     print("| rounds | nodes | D | build the log s | audit s |\n|--:|--:|--:|--:|--:|")
     print(f"| {args.rounds} | {args.nodes} | {int(args.dim):,} | {built:.1f} | {audited:.1f} |")
+    return 0
+
+
+def _noise(args: argparse.Namespace) -> int:
+    from tools.bench_noise import DEFAULT_SIGMA2, HEADER, bench, parse_sigma2, row
+
+    sigma2s = [parse_sigma2(text) for text in args.sigma2 or DEFAULT_SIGMA2]
+    if not args.json:
+        print(HEADER)
+    for sigma2 in sigma2s:
+        run = bench(int(args.cells), sigma2, args.repeat)
+        print(json.dumps(run.summary()) if args.json else row(run), flush=True)
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import decimal
 import math
 from collections.abc import Callable
 from fractions import Fraction
@@ -39,8 +40,11 @@ SIGMA2S = [
     Fraction(10),
     Fraction(100),
     Fraction(1000),
+    Fraction(800),
     Fraction(10**4),
+    Fraction(90_000),
     Fraction(10**6),
+    Fraction(8 * 10**6),
 ]
 #: Standard normal quantile at 1 - 1e-4.
 Z_1E4 = 3.7190164854556804
@@ -157,13 +161,14 @@ def _assert_frequency(flags: NDArray[np.bool_], probability: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "gamma", [Fraction(0), Fraction(1, 3), Fraction(1), Fraction(5, 2), Fraction(40, 7)], ids=str
+    ("num", "den"),
+    [(0, 1), (1, 3), (1, 1), (5, 2), (40, 7), (5 << 35, 2 << 35), (10**12 + 39, 3 * 10**12 + 117)],
+    ids=["0", "1/3", "1", "5/2", "40/7", "5/2,64-bit", "1/3,64-bit"],
 )
-def test_bernoulli_exp_has_probability_exp_minus_gamma(gamma: Fraction) -> None:
+def test_bernoulli_exp_has_probability_exp_minus_gamma(num: int, den: int) -> None:
     count = 100_000
-    num = np.full(count, gamma.numerator, dtype=np.int64)
-    flags = sampler._bernoulli_exp(num, gamma.denominator, Keystream(_key(11)))
-    _assert_frequency(flags, math.exp(-float(gamma)))
+    flags = sampler._bernoulli_exp(np.full(count, num, dtype=np.int64), den, Keystream(_key(11)))
+    _assert_frequency(flags, math.exp(-num / den))
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
@@ -221,26 +226,44 @@ class _Scripted:
         assert len(words) == n
         return np.array(words, dtype=np.uint64)
 
+    def used_up(self) -> bool:
+        return not self._calls
+
+
+_SCALE3 = (1 << 32) // 3  # for bound 3 only the 32-bit word 2^32 - 1 is rejected
+
 
 def test_uniform_redraws_only_the_rejected_words() -> None:
-    # For bound 3, 2^64 mod 3 = 1: the word 0 alone is rejected.
-    source = _Scripted([[0, 5, 0], [7, 0], [8]])
-    np.testing.assert_array_equal(sampler._uniform(source, 3, 3), [1, 2, 2])
+    top = (1 << 32) - 1
+    # Halves, low first: [top, 2 s + 5, top]; then [top, s] for the two rejected; then [7].
+    source = _Scripted([[top | (2 * _SCALE3 + 5) << 32, top], [top | _SCALE3 << 32], [7 | 9 << 32]])
+    np.testing.assert_array_equal(sampler._uniform(source, 3, 3), [0, 2, 1])
 
 
-@pytest.mark.parametrize("bound", [1, 6, 7, 1 << 20, (1 << 62) + 1, 1 << 63])
+@pytest.mark.parametrize("bound", [2, 6, 7, 1 << 20, (1 << 31) + 1, 1 << 32])
 def test_uniform_stays_in_range_and_is_balanced(bound: int) -> None:
     draws = sampler._uniform(Keystream(_key(14)), bound, 60_000)
-    assert draws.dtype == np.uint64
+    assert draws.dtype == np.uint32
     assert int(draws.max()) < bound
     buckets = min(bound, 6)
     # Buckets of [0, bound) differ in width by at most one; expected counts use exact widths.
     pairs = list(pairwise(bound * i // buckets for i in range(buckets + 1)))
     observed = np.array([np.count_nonzero((draws >= lo) & (draws < hi)) for lo, hi in pairs])
     expected = np.array([draws.size * (hi - lo) / bound for lo, hi in pairs])
-    if buckets > 1:
-        stat = float(np.sum((observed - expected) ** 2 / expected))
-        assert stat < _critical(buckets - 1)
+    stat = float(np.sum((observed - expected) ** 2 / expected))
+    assert stat < _critical(buckets - 1)
+
+
+def test_a_trial_redraws_the_words_above_the_largest_multiple() -> None:
+    # Bernoulli(2/3), then Bernoulli(2/6): s = floor(2^32 / d), words >= s d are redrawn.
+    s1, s2 = (1 << 32) // 3, (1 << 32) // 6
+    first, second = (1 << 32) - 1, 6 * s2 + 1
+    source = _Scripted([[first | second << 32], [0], [2 * s2]])
+    answer, undecided = sampler._trial_pass(np.array([2], np.uint32), 3, 1, 2, source)
+    # The redrawn 0 < 2 s1 passes K = 1, the redrawn 2 s2 fails K = 2: K even, so False.
+    assert first >= 3 * s1
+    assert not answer[0]
+    assert not undecided[0]
 
 
 def test_scalar_uniform_handles_bounds_beyond_64_bits() -> None:
@@ -250,6 +273,124 @@ def test_scalar_uniform_handles_bounds_beyond_64_bits() -> None:
     assert all(0 <= d < bound for d in draws)
     thirds = np.bincount([3 * d // bound for d in draws], minlength=3)
     assert float(np.sum((thirds - 2_000) ** 2 / 2_000)) < _critical(2)
+
+
+# ---- exact comparisons with e^-v ----
+
+
+def _exp_floor_decimal(r: Fraction, bits: int) -> int:
+    with decimal.localcontext() as context:
+        context.prec = 200
+        power = (decimal.Decimal(-r.numerator) / r.denominator).exp()
+        return int((power * (1 << bits)).to_integral_value(decimal.ROUND_FLOOR))
+
+
+@pytest.mark.parametrize(
+    "r",
+    [Fraction(v) for v in (0, 1, 2, 5, 22, 23, 40, 200)]
+    + [Fraction(1, 3), Fraction(7, 29), Fraction(27555, 27556)],
+    ids=str,
+)
+@pytest.mark.parametrize("bits", [0, 32, 96, 288])
+def test_exp_floor_is_exact(r: Fraction, bits: int) -> None:
+    assert sampler._exp_floor(r, bits) == _exp_floor_decimal(r, bits)
+
+
+@pytest.mark.parametrize("t", [2, 3, 29, 301, 2829])
+def test_exp_table_holds_the_thresholds_of_u_over_t(t: int) -> None:
+    table = sampler._exp_table(t)
+    assert table.dtype == np.uint32
+    assert table.size == t
+    assert int(table[0]) == (1 << 32) - 1  # below e^0 2^32 = 2^32: a tie settles it
+    expected = [_exp_floor_decimal(Fraction(u, t), 32) for u in range(1, t)]
+    assert table[1:].tolist() == expected
+
+
+def test_d_resolves_a_word_equal_to_its_threshold() -> None:
+    table = sampler._exp_table(3)
+    t1, t2 = int(table[1]), int(table[2])
+    top = (1 << 32) - 1
+    # Words 2^32 - 1 (U = 0), T[1] (U = 1), T[2] + 1 (U = 2). The first is below e^0 2^32
+    # without more bits; the second takes one more word, zeros, which puts it below.
+    source = _Scripted([[top | t1 << 32, t2 + 1], [0]])
+    u = np.array([0, 1, 2], dtype=np.uint32)
+    np.testing.assert_array_equal(sampler._bernoulli_exp_over_t(u, 3, source), [True, True, False])
+    assert source.used_up()
+
+
+@pytest.mark.parametrize(("u", "t"), [(0, 5), (1, 3), (2, 3), (28, 29)])
+def test_d_has_probability_exp_minus_u_over_t(u: int, t: int) -> None:
+    drawn = np.full(100_000, u, dtype=np.uint32)
+    flags = sampler._bernoulli_exp_over_t(drawn, t, Keystream(_key(18)))
+    _assert_frequency(flags, math.exp(-u / t))
+
+
+def test_exp_thresholds_run_until_the_first_zero() -> None:
+    table = sampler._exp_thresholds()
+    assert table.dtype == np.uint32
+    assert table.tolist() == [_exp_floor_decimal(Fraction(v), 32) for v in range(1, table.size + 1)]
+    assert table[-1] == 0 < table[-2]
+
+
+@pytest.mark.parametrize(
+    ("offset", "below"), [(-1, True), (1, False)], ids=["just below", "just above"]
+)
+def test_a_tied_uniform_takes_more_bits(offset: int, below: bool) -> None:
+    v = 3
+    prefix = sampler._exp_floor(v, 32)
+    following = sampler._exp_floor(v, 96) & ((1 << 64) - 1)
+    # The first extension ties again; the second decides by one unit in the last bit.
+    last = sampler._exp_floor(v, 160) & ((1 << 64) - 1)
+    source = _Scripted([[following], [last + offset]])
+    assert sampler._Uniform(prefix, 32, source).below_exp(v) is below
+    assert source.used_up()
+
+
+def _geometric_pmf(size: int) -> Floats:
+    v = np.arange(size, dtype=np.float64)
+    return np.exp(-v) * (1.0 - math.exp(-1.0))
+
+
+def test_v_has_the_geometric_law() -> None:
+    draws = sampler._geometric(400_000, 1, Keystream(_key(16)))
+    assert draws.dtype == np.int64
+    _assert_fits(draws, 0, _geometric_pmf(40))
+    assert abs(draws.mean() - 1 / (math.e - 1)) <= MOMENT_SES * math.sqrt(
+        math.e / (math.e - 1) ** 2 / draws.size
+    )
+
+
+def test_v_resolves_a_word_equal_to_a_threshold() -> None:
+    table = sampler._exp_thresholds()
+    t1, t3 = int(table[0]), int(table[2])
+    source = _Scripted(
+        [
+            [t1 | t3 << 32, 0 | (t1 + 1) << 32],  # words T_1, T_3, 0, T_1 + 1
+            [0],  # T_1 extended by zeros: below e^-1, above e^-2
+            [(1 << 64) - 1],  # T_3 extended by ones: above e^-3
+            [1 << 63],  # 0 extended: u = 2^-33, between e^-23 and e^-22
+        ]
+    )
+    # Scaled by t = 7, as Algorithm 2 needs t V.
+    np.testing.assert_array_equal(sampler._geometric(4, 7, source), [7, 14, 154, 0])
+    assert source.used_up()
+
+
+def test_whole_exponents_resolve_ties_and_large_w() -> None:
+    t1 = int(sampler._exp_thresholds()[0])
+    whole = np.array([1, 30, 30, 2], dtype=np.int64)
+    # Words T_1, 0, 0 (ties: T_30 = 0), T_1 (above T_2: no tie); then one word per tie.
+    source = _Scripted([[t1, 0 | t1 << 32], [0], [1], [1 << 60]])
+    np.testing.assert_array_equal(
+        sampler._bernoulli_exp_whole(whole, source), [True, True, False, False]
+    )
+    assert source.used_up()
+
+
+def test_whole_exponents_have_probability_exp_minus_w() -> None:
+    for w in (1, 2, 4):
+        flags = sampler._bernoulli_exp_whole(np.full(100_000, w, np.int64), Keystream(_key(17)))
+        _assert_frequency(flags, math.exp(-w))
 
 
 # ---- determinism and the key stream ----
