@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import TypeVar
 
 from auditor.leaves import NODE_TYPES, Leaf
@@ -21,7 +20,7 @@ from auditor.model import MAX_LISTED, require
 from scfed import wire
 from scfed.catalogue import check_announce
 from scfed.errors import RefusedError, VerificationError
-from scfed.secagg.graph import check_sparse, round_graph
+from scfed.secagg.graph import check_sparse, planned_dropout, round_graph
 from scfed.secagg.node_rules import NodePolicy
 from scfed.wire.messages import Announce, ReleaseCharge, RoundMessage, ShareKeys, UnmaskRequest
 
@@ -274,8 +273,7 @@ def check_graph(view: RoundView, announce: Announce) -> str:
 
 
 def _sparse_rule(announce: Announce) -> list[str]:
-    n, planned = len(announce.candidates), announce.noise.planned_for(announce.n_min)
-    dropout = max(Fraction(0), 1 - Fraction(planned, n))
+    n, dropout = len(announce.candidates), planned_dropout(announce)
     try:
         check_sparse(
             n, announce.neighbours, announce.threshold, NodePolicy().sparse_corrupt, dropout

@@ -11,12 +11,11 @@ import os
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from fractions import Fraction
 
 from protos.scfed.v1 import service_pb2 as spb
 from scfed.catalogue import entry_layout_hash, layout
 from scfed.errors import PermissionDeniedError, RemoteProtocolError
-from scfed.secagg.graph import SEED_BYTES, SparseGraph, sparse_graph
+from scfed.secagg.graph import SEED_BYTES, planned_dropout, rule_graph
 from scfed.secagg.node_rules import NodePolicy
 from scfed.wire.codec import decode_announce, decode_noise, encode
 from scfed.wire.messages import DEFAULT_N_MIN, MAX_LISTED_CELLS, Announce, Registry, layout_hash
@@ -63,9 +62,7 @@ def _graph(request: spb.StartRoundRequest, announce: Announce) -> Announce:
     if request.graph not in ("", "complete", "sparse"):
         raise RemoteProtocolError(f"graph {request.graph[:20]!r} is not complete or sparse")
     n = len(announce.candidates)
-    planned = announce.noise.planned_for(announce.n_min)
-    dropout = max(Fraction(0), 1 - Fraction(planned, n))
-    sparse = _sparse_graph(n, dropout)
+    sparse = rule_graph(n, NodePolicy().sparse_corrupt, planned_dropout(announce))
     default = "sparse" if n >= SPARSE_FROM and not request.threshold else "complete"
     wanted = request.graph or default
     if wanted == "complete":
@@ -79,12 +76,6 @@ def _graph(request: spb.StartRoundRequest, announce: Announce) -> Announce:
     return replace(
         announce, neighbours=sparse.k, threshold=sparse.threshold, graph_seed=os.urandom(SEED_BYTES)
     )
-
-
-def _sparse_graph(n: int, dropout: Fraction) -> SparseGraph | None:
-    """The rule's graph for a default node, None when no sparse graph meets it."""
-    corrupt = NodePolicy().sparse_corrupt
-    return sparse_graph(n, corrupt, dropout) if corrupt + dropout < 1 else None
 
 
 def _threshold(request: spb.StartRoundRequest, candidates: tuple[str, ...], n_min: int) -> int:

@@ -4,9 +4,9 @@ The one way generated code is made; tests/unit/test_protos.py fails when running
 change anything. Run from anywhere: ``python scripts/gen_protos.py``.
 
 Only the client side of the gRPC code is kept: the coordinator builds its handlers from the
-service descriptors (``coordinator/_wire.py``), so the generated servicer base classes, whose
-methods only raise NotImplementedError, and their ``add_*_to_server`` functions are cut from
-``*_pb2_grpc.py`` and its ``.pyi``.
+service descriptors (``coordinator/_wire.py``), so the generated servicer base classes, which
+serve nothing, and their ``add_*_to_server`` functions are cut from ``*_pb2_grpc.py`` and its
+``.pyi``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from scfed.dp.params import MAGNITUDE, Noise
 from scfed.errors import ScfedError
 from scfed.secagg import NodePolicy, Phase
 from scfed.secagg.driver import Report, federation, run_round
-from scfed.secagg.graph import SEED_BYTES, check_sparse, sparse_graph
+from scfed.secagg.graph import SEED_BYTES, check_sparse, planned_dropout, rule_graph
 from scfed.wire.messages import Announce
 
 PHASES = {"advertising": Phase.ADVERTISING, "sharing": Phase.SHARING, "masking": Phase.MASKING}
@@ -86,12 +86,8 @@ def _on_graph(announce: Announce, graph: str, k: int) -> tuple[Announce, NodePol
     if graph == "complete":
         return announce, policy
     n = len(announce.candidates)
-    dropout = 1 - Fraction(announce.noise.planned_for(announce.n_min), n)
-    rule = (
-        sparse_graph(n, policy.sparse_corrupt, dropout)
-        if dropout < 1 - policy.sparse_corrupt
-        else None
-    )
+    dropout = planned_dropout(announce)
+    rule = rule_graph(n, policy.sparse_corrupt, dropout)
     if k:
         policy = NodePolicy(adhoc=True, sparse_corrupt=Fraction(0))
         t = _threshold_for(n, k, dropout)

@@ -36,7 +36,7 @@ from scfed.errors import (
 from scfed.policy import release_rho, witness_quorum
 from scfed.secagg._table import COORDINATOR, MESSAGE_PHASES, CoordinatorEvent, Phase, successor
 from scfed.secagg.graph import round_graph
-from scfed.secagg.unmask import short_of_shares, unmasked_sum
+from scfed.secagg.unmask import unmasked_sum
 from scfed.wire import envelope as env
 from scfed.wire.codec import (
     decode_advertise_keys,
@@ -357,20 +357,12 @@ class CoordinatorRound:
         if len(answered) < needed:
             what = _WHAT[self.phase]
             return self._abort(f"only {len(answered)} nodes {what}, {needed} are needed")
-        if self.phase is Phase.UNMASKING:
-            _, request = self._unmask_request()
-            short = short_of_shares(self.announce, request, self._answers(answered))
-            if short:
-                return self._abort(f"unmasking failed: {short}")
         return _CLOSERS[self.phase](self, answered)
 
     def _near(self, node: str, among: Collection[str]) -> tuple[str, ...]:
         """``node`` and its neighbours among ``among``, sorted."""
         neighbourhood = self._graph[node] | {node}
         return tuple(v for v in sorted(among) if v in neighbourhood)
-
-    def _answers(self, responders: tuple[str, ...]) -> list[tuple[str, UnmaskResponse]]:
-        return [(r, self._responses[r]) for r in responders]
 
     def _witness(self, held: list[Outgoing]) -> list[Outgoing]:
         """Hold the next phase's tasks in the witnessing step the table names next."""
@@ -421,7 +413,7 @@ class CoordinatorRound:
         return [Outgoing(c, self.outcome) for c in self.announce.candidates]
 
     def _unmasked_sum(self, request: UnmaskRequest, responders: tuple[str, ...]) -> masking.Vector:
-        responses = self._answers(responders)
+        responses = [(r, self._responses[r]) for r in responders]
         return unmasked_sum(self.announce, self._advertised, self._sum, request, responses)
 
 

@@ -155,6 +155,18 @@ def round_graph(announce: Announce) -> Mapping[str, frozenset[str]]:
     return _graph(announce.candidates, announce.neighbours, announce.graph_seed)
 
 
+def planned_dropout(announce: Announce) -> Fraction:
+    """The fraction of the candidates a round's noise plans to lose: the dropouts its sparse
+    graph must tolerate (the node refuses to unmask past them)."""
+    planned = announce.noise.planned_for(announce.n_min)
+    return max(Fraction(0), 1 - Fraction(planned, len(announce.candidates)))
+
+
+def rule_graph(n: int, corrupt: Fraction, dropout: Fraction) -> SparseGraph | None:
+    """``sparse_graph``, or None when the colluders and dropouts leave nobody honest."""
+    return sparse_graph(n, corrupt, dropout) if corrupt + dropout < 1 else None
+
+
 @lru_cache(maxsize=64)
 def _graph(candidates: tuple[str, ...], k: int, seed: bytes) -> Mapping[str, frozenset[str]]:
     return neighbourhoods(candidates, k, seed)  # shared: typed read-only

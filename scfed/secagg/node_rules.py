@@ -19,7 +19,7 @@ from typing import Protocol
 from scfed.dp.ledger import Budget, Charge
 from scfed.errors import PrivacyBudgetError, RefusedError
 from scfed.groups import groups
-from scfed.secagg.graph import check_sparse
+from scfed.secagg.graph import check_sparse, planned_dropout
 from scfed.wire.envelope import Envelope
 from scfed.wire.messages import Announce, Registry
 
@@ -82,10 +82,8 @@ class NodePolicy:
             raise RefusedError(f"threshold {t} is not above half of a neighbourhood of {k + 1}")
         colluders = groups(registry, announce.candidates).colluders(announce.noise.t_collude)
         corrupt = max(self.sparse_corrupt, Fraction(colluders, n))
-        planned = announce.noise.planned_for(announce.n_min)
-        dropout = max(Fraction(0), 1 - Fraction(planned, n))
         try:
-            check_sparse(n, k, t, corrupt, dropout)
+            check_sparse(n, k, t, corrupt, planned_dropout(announce))
         except ValueError as exc:
             raise RefusedError(f"the round's sparse graph (k {k}, t {t}): {exc}") from None
 
