@@ -41,7 +41,8 @@ class Groups:
 
 def groups(registry: Registry, members: Iterable[str]) -> Groups:
     """The groups of ``members`` by the registry; an unregistered member is its own group."""
-    counts = Counter(_group(registry, m) for m in members)
+    group = registry.group_of_member
+    counts = Counter([g if (g := group.get(m)) is not None else f"member:{m}" for m in members])
     return Groups(tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0]))))
 
 

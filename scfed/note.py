@@ -24,6 +24,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -262,12 +263,11 @@ def open_note(note: bytes, verifiers: Sequence[Verifier]) -> Note:
     for verifier in verifiers:
         known.setdefault((verifier.name, verifier.key_id), []).append(verifier)
     verified: dict[tuple[str, int], Signature] = {}
-    unverified: list[Signature] = []
+    unverified: dict[Signature, None] = {}  # in note order, each line once
     for line in lines:
         candidates = known.get((line.name, line.key_id))
         if candidates is None:
-            if line not in unverified:
-                unverified.append(line)
+            unverified.setdefault(line)
             continue
         if len(candidates) > 1:
             raise VerificationError(f"ambiguous key {line.name}+{line.key_id:08x}")
@@ -316,10 +316,23 @@ def cosignature_message(
     """
     timestamp = _timestamp(timestamp, error)
     try:
-        parse_checkpoint(checkpoint_text)
+        _checkpoint_text(checkpoint_text)
     except VerificationError as exc:
         raise error(f"a cosignature covers a checkpoint: {exc}") from exc
     return f"cosignature/v1\ntime {timestamp}\n{checkpoint_text}".encode()
+
+
+def _checkpoint_text(text: object) -> None:
+    """Raise unless ``text`` is a checkpoint; a text is parsed once for all its cosignatures."""
+    if isinstance(text, str):
+        _parsed_checkpoint(text)
+    else:
+        parse_checkpoint(text)  # type: ignore[arg-type]  # refuses what is not text
+
+
+@lru_cache(maxsize=16)
+def _parsed_checkpoint(text: str) -> None:
+    parse_checkpoint(text)
 
 
 def cosign(checkpoint_text: str, name: str, key: Ed25519PrivateKey, timestamp: int) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 
 from scfed.errors import ScfedError, VerificationError
@@ -25,6 +26,8 @@ __all__ = ["MAX_SIGNATURES", "Signature", "parse_note"]
 MAX_SIGNATURES = 100  # the spec asks for at least 16; the Go reference refuses more than 100
 
 _DASH = "\u2014 "  # em dash and space open every signature line
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")  # ASCII controls but newline
+_SPACE = re.compile(r"\s")  # what str.isspace calls a space, as the spec's "Unicode space"
 
 
 # --- text rules ------------------------------------------------------------------------------
@@ -34,9 +37,9 @@ def _control_free(what: str, text: str, error: type[ScfedError]) -> str:
     """No ASCII control character but newline, and encodable as UTF-8 (no lone surrogates)."""
     if "\r" in text:
         raise error(f"{what} must use LF line endings, found a carriage return")
-    for ch in text:
-        if ch < " " and ch != "\n":
-            raise error(f"{what} contains the control character U+{ord(ch):04X}")
+    control = _CONTROL.search(text)
+    if control is not None:
+        raise error(f"{what} contains the control character U+{ord(control.group()):04X}")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -50,7 +53,7 @@ def _name(what: str, name: object, error: type[ScfedError]) -> str:
         raise error(f"{what} must be a non-empty string")
     if "+" in name:
         raise error(f"{what} {name!r} contains a plus sign")
-    if any(ch.isspace() for ch in name):
+    if _SPACE.search(name):
         raise error(f"{what} {name!r} contains a space")
     return _control_free(what, name, error)
 

@@ -18,6 +18,8 @@ SHARE_BYTES = 33
 SECRET_BYTES = 32
 
 Random = Callable[[int], bytes]
+#: Horner steps between reductions: the same value, with fewer divisions of big numbers.
+_REDUCE_EVERY = 8
 
 
 def _random_element(rng: Random) -> int:
@@ -39,9 +41,11 @@ def split(secret: bytes, points: Sequence[int], threshold: int, rng: Random) -> 
     shares = []
     for x in points:
         y = 0
-        for c in coefficients:
-            y = (y * x + c) % PRIME
-        shares.append(y)
+        for i, c in enumerate(coefficients):
+            y = y * x + c
+            if i % _REDUCE_EVERY == 0:  # Horner; the points are small, so reduce seldom
+                y %= PRIME
+        shares.append(y % PRIME)
     return shares
 
 
@@ -49,15 +53,36 @@ def lagrange_at_zero(points: Sequence[int]) -> list[int]:
     """Coefficients l_i with f(0) = sum l_i f(x_i); computed once per set of responders."""
     if len(set(points)) != len(points) or any(not 0 < x < PRIME for x in points):
         raise RemoteProtocolError("share points must be distinct and non-zero")
-    coefficients = []
+    # l_i = prod_{j != i} x_j / (x_j - x_i): the numerators from prefix and suffix products,
+    # the denominators inverted together (Montgomery's trick: one inversion for all).
+    n = len(points)
+    before, after = [1] * (n + 1), [1] * (n + 1)
+    for i, x in enumerate(points):
+        before[i + 1] = before[i] * x % PRIME
+    for i in range(n - 1, -1, -1):
+        after[i] = after[i + 1] * points[i] % PRIME
+    denominators = []
     for i, xi in enumerate(points):
-        num, den = 1, 1
+        den = 1
         for j, xj in enumerate(points):
             if i != j:
-                num = num * xj % PRIME
-                den = den * (xj - xi) % PRIME
-        coefficients.append(num * pow(den, -1, PRIME) % PRIME)
-    return coefficients
+                den *= xj - xi  # small points: one reduction at the end
+        denominators.append(den % PRIME)
+    inverses = _inverses(denominators)
+    return [before[i] * after[i + 1] % PRIME * inverses[i] % PRIME for i in range(n)]
+
+
+def _inverses(values: Sequence[int]) -> list[int]:
+    """The inverses of non-zero field elements, with one modular inversion."""
+    prefix = [1]
+    for v in values:
+        prefix.append(prefix[-1] * v % PRIME)
+    inverse = pow(prefix[-1], -1, PRIME)
+    out = [0] * len(values)
+    for i in range(len(values) - 1, -1, -1):
+        out[i] = inverse * prefix[i] % PRIME
+        inverse = inverse * values[i] % PRIME
+    return out
 
 
 def combine(shares: Sequence[int], coefficients: Sequence[int]) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -21,23 +22,30 @@ from scfed.dp.params import MAGNITUDE, Noise
 from scfed.errors import ScfedError
 from scfed.secagg.driver import Federation, federation, run_round
 from scfed.wire.messages import Announce, layout_hash
+from tools.bench_secagg import on_graph
 
 #: Sigma 4000 grid units for R = 1000: 100 releases of 50 stay far inside the default cap.
 NOISE = Noise("4000", 1, MAGNITUDE, 1000, "1", 2**40)
 
 
-def build_log(fed: Federation, rounds: int, dim: int) -> tuple[list[bytes], bytes]:
-    """The leaves of ``rounds`` complete rounds of every member, and a checkpoint of them."""
+def build_log(
+    fed: Federation, rounds: int, dim: int, graph: str = "complete"
+) -> tuple[list[bytes], bytes]:
+    """The leaves of ``rounds`` rounds of every member on ``graph`` ("sparse": SecAgg+ with
+    the rule's k and t), and a checkpoint of them."""
     members = tuple(sorted(fed.member_keys))
     cells = tuple(f"cell-{i}" for i in range(dim))
+    noise = replace(NOISE, planned=len(members)) if graph == "sparse" else NOISE
     leaves = [fed.signed_registry.to_bytes()]
     for _ in range(rounds):
         announce = Announce(
             os.urandom(16), "bench", dim, members, len(members) // 2 + 1, 3,
-            fed.registry.version, 60_000, layout_hash(cells), NOISE,
+            fed.registry.version, 60_000, layout_hash(cells), noise,
         )  # fmt: skip
+        announce, policy = on_graph(announce, graph, 0)
         inputs = {m: _random_input(dim) for m in members}
-        leaves += run_round(fed, announce, inputs, os.urandom).log[1:]  # one registry leaf
+        report = run_round(fed, announce, inputs, os.urandom, policy=policy)
+        leaves += report.log[1:]  # one registry leaf
     origin = fed.registry.origin
     root = tlog.root_hash([tlog.leaf_hash(leaf) for leaf in leaves])
     text = Checkpoint(origin, len(leaves), root).format()
@@ -49,13 +57,16 @@ def _random_input(dim: int) -> Ints:
     return (np.frombuffer(os.urandom(8 * dim), dtype=np.uint64) >> np.uint64(40)).astype(np.int64)
 
 
-def bench_audit(rounds: int, nodes: int, dim: int) -> tuple[float, float]:
-    """(seconds to build the log, seconds to audit it); ScfedError if the audit fails."""
+def bench_audit(
+    rounds: int, nodes: int, dim: int, graph: str = "complete"
+) -> tuple[float, float, int]:
+    """(seconds to build the log, seconds to audit it, leaves); ScfedError if the audit
+    fails."""
     if not 1 <= rounds <= 10_000 or not 3 <= nodes <= 1000 or not 1 <= dim <= 1_000_000:
         raise ScfedError("rounds must be 1..1e4, nodes 3..1000 and dim 1..1e6")
     fed = federation(nodes, os.urandom)
     started = time.perf_counter()
-    leaves, checkpoint = build_log(fed, rounds, dim)
+    leaves, checkpoint = build_log(fed, rounds, dim, graph)
     built = time.perf_counter()
     report = audit(
         leaves,
@@ -66,4 +77,4 @@ def bench_audit(rounds: int, nodes: int, dim: int) -> tuple[float, float]:
     )
     audited = time.perf_counter()
     report.check()
-    return built - started, audited - built
+    return built - started, audited - built, len(leaves)

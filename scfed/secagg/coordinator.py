@@ -19,6 +19,7 @@ responders, removes the masks, and signs the result.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -98,9 +99,11 @@ class CoordinatorRound:
         )
         self.announce_hash = self.announce_envelope.digest(registry.origin)
         self._key = key
-        # The exact envelope bytes received per phase and sender: duplicates and the log.
+        # The SHA-256 of the envelope bytes received per phase and sender, to tell a
+        # duplicate from a second, different message without holding N masked vectors.
         self.received: dict[Phase, dict[str, bytes]] = {p: {} for p in _COLLECTING}
         self._advertised: dict[str, AdvertiseKeys] = {}
+        self._advertisements: dict[str, bytes] = {}  # the signed envelopes, for the key sets
         self._shares: dict[str, ShareKeys] = {}
         self._sum = np.zeros(announce.dim, dtype=np.uint64)
         #: Each candidate's neighbours in the round's graph (every other one if complete).
@@ -167,7 +170,7 @@ class CoordinatorRound:
         if event not in _HANDLERS or (before, event) not in COORDINATOR:
             raise OutOfOrderError(f"{envelope.type} is out of order in phase {before.value}")
         self._authenticate(sender, envelope)
-        data = envelope.to_bytes()
+        data = hashlib.sha256(envelope.to_bytes()).digest()
         received = self.received[before]
         if sender in received:
             if received[sender] != data:
@@ -289,6 +292,7 @@ class CoordinatorRound:
         masking.check_public_key(keys.c_public_key, sender)
         masking.check_public_key(keys.s_public_key, sender)
         self._advertised[sender] = keys
+        self._advertisements[sender] = envelope.to_bytes()
 
     def _on_share(self, sender: str, envelope: Envelope) -> None:
         shares = decode_share_keys(envelope.body)
@@ -372,10 +376,10 @@ class CoordinatorRound:
 
     def _close_advertising(self, answered: tuple[str, ...]) -> list[Outgoing]:
         """Each node gets the keys its neighbourhood advertised (all of them if complete)."""
-        received, round_id = self.received[Phase.ADVERTISING], self.announce.round_id
+        sent, round_id = self._advertisements, self.announce.round_id
         self._move_on(CoordinatorEvent.CLOSE)
         return [
-            Outgoing(v, KeySet(round_id, tuple(received[u] for u in self._near(v, answered))))
+            Outgoing(v, KeySet(round_id, tuple(sent[u] for u in self._near(v, answered))))
             for v in answered
         ]
 

@@ -209,11 +209,13 @@ def run_round(
     catalogue: Policy | None = None,
     today: date | None = None,
     clock: Clock = no_clock,
+    inspect: Callable[[CoordinatorRound], None] | None = None,
 ) -> Report:
     """Run one round; a node in ``vanish_after`` goes silent once it reaches that phase.
 
     ``inputs`` are the nodes' figures on the round's grid; each node adds its noise. The
-    report's costs per phase are differences of ``clock`` readings.
+    report's costs per phase are differences of ``clock`` readings; ``inspect`` sees the
+    coordinator after each step, outside them.
     """
     coordinator = CoordinatorRound(announce, fed.registry, fed.coordinator_key, policy=catalogue)
     nodes = {
@@ -243,6 +245,8 @@ def run_round(
         wall_after, cpu_after = clock()
         cost.wall += wall_after - wall
         cost.cpu += cpu_after - cpu
+        if inspect is not None:
+            inspect(coordinator)
     if coordinator.outcome is None:
         raise AssertionError("the round ended without an outcome")
     report.outcome = coordinator.outcome

@@ -142,6 +142,11 @@ class Registry:
         """The members by id: asked for every candidate of every round."""
         return {m.member_id: m for m in self.members}
 
+    @cached_property
+    def group_of_member(self) -> dict[str, str]:
+        """Each member's corporate group by member id: counted for every round's candidates."""
+        return {m.member_id: m.corporate_group for m in self.members}
+
     def operator_by_certificate(self, fingerprint: bytes) -> Operator | None:
         """The operator whose TLS certificate has this SHA-256 fingerprint, or None."""
         return next((o for o in self.operators if o.tls_cert_sha256 == fingerprint), None)

@@ -242,10 +242,13 @@ def test_envelope_from_bytes_rejects_garbage(data: bytes) -> None:
 
 
 def _wire(
-    type_: str = wire.ANNOUNCE, signer: str = "coordinator", signature: bytes = bytes(64)
+    type_: str = wire.ANNOUNCE,
+    signer: str = "coordinator",
+    signature: bytes = bytes(64),
+    version: int = env.HASH_SIGNED,
 ) -> bytes:
     return pb.Envelope(
-        type=type_, body=b"x", signer=signer, signature=signature
+        type=type_, body=b"x", signer=signer, signature=signature, version=version
     ).SerializeToString()
 
 
@@ -260,6 +263,7 @@ def _wire(
         pytest.param(_wire(signature=b""), id="no-signature"),
         pytest.param(_wire(signer=""), id="no-signer"),
         pytest.param(_wire(signer="s" * 65), id="long-signer"),
+        pytest.param(_wire(version=3), id="unknown-version"),
     ],
 )
 def test_envelope_from_bytes_rejects_bad_fields(data: bytes) -> None:
@@ -270,6 +274,53 @@ def test_envelope_from_bytes_rejects_bad_fields(data: bytes) -> None:
 def test_envelope_from_bytes_accepts_well_formed_fields() -> None:
     parsed = Envelope.from_bytes(_wire(signer="s" * 64))
     assert parsed == Envelope(wire.ANNOUNCE, b"x", "s" * 64, bytes(64))
+    legacy = Envelope.from_bytes(_wire(version=0))
+    assert legacy.version == env.BODY_SIGNED
+
+
+# ---- versions: 2 signs the body's hash, 1 (older logs) the body ----
+
+
+def _body_signed(type_: str = wire.ANNOUNCE, body: bytes = b"body") -> Envelope:
+    message = env.signed_message(type_, ORIGIN, body, env.BODY_SIGNED)
+    return Envelope(type_, body, wire.COORDINATOR, KEY.sign(message), env.BODY_SIGNED)
+
+
+def test_a_seal_signs_the_hash_of_the_body_with_the_domain_kept() -> None:
+    body = bytes(range(256)) * 4
+    sealed = _sealed(wire.MASKED_INPUT, body)
+    assert sealed.version == env.HASH_SIGNED
+    context = b"scfed/v2/" + wire.MASKED_INPUT.encode() + b"\n" + ORIGIN.encode() + b"\n"
+    KEY.public_key().verify(sealed.signature, context + hashlib.sha256(body).digest())
+    assert sealed.digest(ORIGIN) == hashlib.sha256(context + hashlib.sha256(body).digest()).digest()
+    assert Envelope.from_bytes(sealed.to_bytes()) == sealed
+
+
+def test_a_body_signed_envelope_of_an_older_log_still_verifies() -> None:
+    legacy = _body_signed()
+    env.verify(legacy, ORIGIN, wire.ANNOUNCE, PUBLIC)
+    assert Envelope.from_bytes(legacy.to_bytes()) == legacy
+    assert (
+        legacy.digest(ORIGIN)
+        == hashlib.sha256(
+            env.signed_message(wire.ANNOUNCE, ORIGIN, b"body", env.BODY_SIGNED)
+        ).digest()
+    )
+
+
+@pytest.mark.parametrize("version", [env.BODY_SIGNED, env.HASH_SIGNED])
+def test_a_signature_does_not_verify_under_the_other_version(version: int) -> None:
+    sealed = _sealed() if version == env.HASH_SIGNED else _body_signed()
+    other = env.BODY_SIGNED if version == env.HASH_SIGNED else env.HASH_SIGNED
+    relabelled = dataclasses.replace(sealed, version=other)
+    assert relabelled.digest(ORIGIN) != sealed.digest(ORIGIN)
+    with pytest.raises(VerificationError):
+        env.verify(relabelled, ORIGIN, wire.ANNOUNCE, PUBLIC)
+
+
+def test_an_envelope_of_an_unknown_version_cannot_be_made() -> None:
+    with pytest.raises(MessageError, match="version"):
+        dataclasses.replace(_sealed(), version=3)
 
 
 # ---- message round trips ----

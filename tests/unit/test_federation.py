@@ -45,7 +45,7 @@ from scfed.registry import (
     with_operator_keys,
     without,
 )
-from scfed.wire.envelope import Envelope
+from scfed.wire.envelope import Envelope, signed_message
 from scfed.wire.messages import Member, Operator, Registry
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -199,7 +199,7 @@ def test_open_registry_refuses_a_body_naming_another_origin() -> None:
     body = seal_registry(dataclasses.replace(_empty(), origin="elsewhere"), governance).body
     envelope = Envelope("registry", body, "governance", b"")
     envelope = dataclasses.replace(
-        envelope, signature=governance.sign(b"scfed/v1/registry\n" + ORIGIN.encode() + b"\n" + body)
+        envelope, signature=governance.sign(signed_message("registry", ORIGIN, body))
     )
     key = pki.ed25519_public_raw(governance.public_key())
     with pytest.raises(VerificationError, match="elsewhere"):
@@ -209,7 +209,7 @@ def test_open_registry_refuses_a_body_naming_another_origin() -> None:
 def test_open_registry_reports_an_undecodable_body_as_remote_error() -> None:
     governance = Ed25519PrivateKey.generate()
     body = b"\xff\xff"
-    signature = governance.sign(b"scfed/v1/registry\n" + ORIGIN.encode() + b"\n" + body)
+    signature = governance.sign(signed_message("registry", ORIGIN, body))
     key = pki.ed25519_public_raw(governance.public_key())
     with pytest.raises(RemoteProtocolError):
         open_registry(Envelope("registry", body, "governance", signature), ORIGIN, key)

@@ -256,3 +256,42 @@ def test_reconstruct_ignores_order_of_mapping() -> None:
     forward = shamir.reconstruct({3: shares[0], 9: shares[1], 4: shares[2]})
     backward = shamir.reconstruct({4: shares[2], 9: shares[1], 3: shares[0]})
     assert forward == backward == secret
+
+
+def _lagrange_by_definition(points: list[int]) -> list[int]:
+    out = []
+    for i, xi in enumerate(points):
+        num = den = 1
+        for j, xj in enumerate(points):
+            if i != j:
+                num, den = num * xj % PRIME, den * (xj - xi) % PRIME
+        out.append(num * pow(den, -1, PRIME) % PRIME)
+    return out
+
+
+def _horner_by_definition(coefficients: list[int], x: int) -> int:
+    return sum(c * pow(x, k, PRIME) for k, c in enumerate(coefficients)) % PRIME
+
+
+@settings(max_examples=50, deadline=None)
+@given(points=st.sets(st.integers(1, PRIME - 1), min_size=1, max_size=40))
+def test_lagrange_coefficients_equal_the_definition(points: set[int]) -> None:
+    ordered = sorted(points)
+    assert shamir.lagrange_at_zero(ordered) == _lagrange_by_definition(ordered)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    threshold=st.integers(1, 40),
+    points=st.sets(st.integers(1, PRIME - 1), min_size=40, max_size=45),
+    seed=st.binary(min_size=1, max_size=8),
+)
+def test_shares_are_the_polynomial_at_the_points(
+    threshold: int, points: set[int], seed: bytes
+) -> None:
+    secret, ordered = bytes(range(32)), sorted(points)
+    draws = Rng(seed)  # the same stream split draws its coefficients from
+    coefficients = [int.from_bytes(secret, "big")]
+    coefficients += [int.from_bytes(draws(41), "big") % PRIME for _ in range(threshold - 1)]
+    shares = shamir.split(secret, ordered, threshold, Rng(seed))
+    assert shares == [_horner_by_definition(coefficients, x) for x in ordered]

@@ -5,7 +5,9 @@ Signed protocol messages of an scfed federation.
 
 Every protocol message travels as an Envelope: the exact serialized body, its type, the
 signer and an Ed25519 signature over the domain-separated context
-  "scfed/v1/" + type + "\\n" + origin + "\\n" + body
+  "scfed/v2/" + type + "\\n" + origin + "\\n" + SHA-256(body)
+(version 2; version 1, in logs written before it, signed the body itself:
+  "scfed/v1/" + type + "\\n" + origin + "\\n" + body)
 so no message can be replayed into another round, role or federation. The envelope bytes
 are what the protocol log appends, never a re-serialization.
 """
@@ -33,6 +35,7 @@ class Envelope(_message.Message):
     BODY_FIELD_NUMBER: _builtins.int
     SIGNER_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """Message type, for example "round.announce"; part of the signed context."""
     body: _builtins.bytes
@@ -41,6 +44,8 @@ class Envelope(_message.Message):
     """Who signed: a member id, "coordinator" or "governance"."""
     signature: _builtins.bytes
     """Ed25519 signature, 64 bytes."""
+    version: _builtins.int
+    """2: the signature covers the body's SHA-256; 0 (absent) or 1: the body itself."""
     def __init__(
         self,
         *,
@@ -48,10 +53,11 @@ class Envelope(_message.Message):
         body: _builtins.bytes = ...,
         signer: _builtins.str = ...,
         signature: _builtins.bytes = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "signature", b"signature", "signer", b"signer", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "signature", b"signature", "signer", b"signer", "type", b"type", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -5,7 +5,9 @@ Signed protocol messages of an scfed federation.
 
 Every protocol message travels as an Envelope: the exact serialized body, its type, the
 signer and an Ed25519 signature over the domain-separated context
-  "scfed/v1/" + type + "\\n" + origin + "\\n" + body
+  "scfed/v2/" + type + "\\n" + origin + "\\n" + SHA-256(body)
+(version 2; version 1, in logs written before it, signed the body itself:
+  "scfed/v1/" + type + "\\n" + origin + "\\n" + body)
 so no message can be replayed into another round, role or federation. The envelope bytes
 are what the protocol log appends, never a re-serialization.
 """
