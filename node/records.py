@@ -10,11 +10,13 @@ Does I/O (SQLite). Three tables live beside the node's protocol state:
   (its Monday), quantity as exact decimal text, unit and unit class. Facts belong to their
   record, so replacing a record replaces exactly its facts.
 
-An import is one transaction. A record whose natural key is already held is replaced when it
-differs and comes from the same or a newer file; a record held from a newer file is kept
-(``superseded``), so importing an old file again never undoes a later one. A file imported
-before keeps its place in that order; importing it again changes nothing, unless the mapping
-changed since, in which case its records get their new facts.
+An import is one transaction, fed a batch of records at a time, so that a file of any size is
+never held in memory whole; an error raised while the records are read rolls it all back. A
+record whose natural key is already held is replaced when it differs and comes from the same
+or a newer file; a record held from a newer file is kept (``superseded``), so importing an
+old file again never undoes a later one. A file imported before keeps its place in that
+order; importing it again changes nothing, unless the mapping changed since, in which case
+its records get their new facts.
 
 Units: quantities are stored in the unit they were given. Wafer units all belong to the class
 of 300 mm equivalents and are converted with ``scfed.catenax.WAFER_EQUIVALENTS`` when summed;
@@ -28,11 +30,12 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal, Inexact, localcontext
 from fractions import Fraction
+from itertools import islice
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -85,6 +88,9 @@ _NANO = Decimal("1e-9")
 _ZERO, _ONE = Decimal(0), Fraction(1)
 _G = TypeVar("_G", bound=Hashable)
 _NONE = (0, 0, b"")  # record ids start at 1
+#: Records are prepared, looked up and written this many at a time; it bounds the memory an
+#: import needs and the number of SQL variables one lookup binds.
+BATCH = 500
 
 
 class Fact(NamedTuple):
@@ -187,8 +193,6 @@ def _prepare(record: ImportedRecord, weeks: dict[date, str], classes: dict[str, 
 class _Plan(NamedTuple):
     new: list[tuple[int, _Prepared]]
     replaced: list[tuple[int, _Prepared]]
-    unchanged: int
-    superseded: int
 
 
 class RecordStore:
@@ -201,23 +205,29 @@ class RecordStore:
         self._db.close()
 
     def import_records(
-        self, source: str, content_hash: bytes, records: Sequence[ImportedRecord]
+        self, source: str, content_hash: bytes, records: Iterable[ImportedRecord]
     ) -> ImportSummary:
-        """Store a whole file's records in one transaction: all of them or, on error, none."""
-        weeks: dict[date, str] = {}
-        classes: dict[str, str] = {}
-        prepared = [_prepare(record, weeks, classes) for record in records]
-        kinds = tuple(sorted({record.kind for record in records}))
-        _check_mixed_units(source, prepared)
+        """Store a whole file's records in one transaction: all of them or, on error, none.
+
+        ``records`` is read once, a batch at a time, inside the transaction: an error it raises
+        (a bad row found late in a file) undoes every batch written before. Their keys must be
+        distinct.
+        """
         with transaction(self._db) as db:
-            file_id, known = _file_id(db, source, content_hash, kinds, len(records))
-            plan = _plan(db, file_id, prepared)
-            held = _holding_metrics(db, prepared)
-            _write(db, file_id, plan)
-            _check_stored_units(db, source, plan, held)
+            file_id, known = _file_id(db, source, content_hash)
+            batches = _Import(db, source, file_id)
+            for batch in _batches(records):
+                batches.add(batch)
+            batches.check_stored_units()
+            kinds = tuple(sorted(batches.kinds))
+            if not known:
+                db.execute(
+                    "UPDATE data_files SET kind = ?, records = ? WHERE file_id = ?",
+                    (",".join(kinds), batches.records, file_id),
+                )
         return ImportSummary(
-            source, kinds, len(records), len(plan.new), len(plan.replaced), plan.unchanged,
-            plan.superseded, known,
+            source, kinds, batches.records, batches.new, batches.replaced, batches.unchanged,
+            batches.superseded, known,
         )  # fmt: skip
 
     def weekly(self, metric: str, weeks: Sequence[date]) -> dict[tuple[str, date], Decimal]:
@@ -292,50 +302,150 @@ class RecordStore:
 # ---- Writing ----
 
 
-def _file_id(
-    db: sqlite3.Connection, source: str, content_hash: bytes, kinds: tuple[str, ...], count: int
-) -> tuple[int, bool]:
-    """The file's id: its old one if it was imported before, else a new, higher one."""
+def _batches(records: Iterable[ImportedRecord]) -> Iterator[list[ImportedRecord]]:
+    iterator = iter(records)
+    while batch := list(islice(iterator, BATCH)):
+        yield batch
+
+
+def _file_id(db: sqlite3.Connection, source: str, content_hash: bytes) -> tuple[int, bool]:
+    """The file's id: its old one if it was imported before, else a new, higher one (whose
+    kinds and record count are filled in once its records are written)."""
     rows = fetch(db, "SELECT file_id FROM data_files WHERE content_hash = ?", (content_hash,))
     if rows:
         return _int(rows[0][0]), True
     cursor = db.execute(
         "INSERT INTO data_files (content_hash, name, kind, records, imported_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (content_hash, source, ",".join(kinds), count, time.time()),
+        "VALUES (?, ?, '', 0, ?)",
+        (content_hash, source, time.time()),
     )
     return _int(cursor.lastrowid), False
 
 
-def _plan(db: sqlite3.Connection, file_id: int, prepared: Sequence[_Prepared]) -> _Plan:
-    held = _held(db, {p.record.kind for p in prepared})
-    next_id = _int(fetch(db, "SELECT COALESCE(MAX(record_id), 0) + 1 FROM data_records")[0][0])
-    plan = _Plan([], [], 0, 0)
-    unchanged = superseded = 0
-    for item in prepared:
-        record_id, held_from, digest = held.get((item.record.kind, item.record.key), _NONE)
-        if not record_id:
-            plan.new.append((next_id, item))
-            next_id += 1
-        elif digest == item.digest:
-            unchanged += 1
-        elif held_from > file_id:  # a newer file holds this record: keep it
-            superseded += 1
-        else:
-            plan.replaced.append((record_id, item))
-    return plan._replace(unchanged=unchanged, superseded=superseded)
+@dataclass
+class _Import:
+    """One file's records being written, a batch at a time, in the caller's transaction.
+
+    Between batches it keeps only what is small: counts, the unit class each (metric,
+    commodity) of the file is given in and where it was first written, and the metrics the
+    store held facts of before this import.
+    """
+
+    db: sqlite3.Connection
+    source: str
+    file_id: int
+    kinds: set[str] = field(default_factory=set)
+    records: int = 0
+    new: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    superseded: int = 0
+    next_id: int = 0
+    weeks: dict[date, str] = field(default_factory=dict)
+    classes: dict[str, str] = field(default_factory=dict)
+    #: (metric, commodity) -> the unit class of the file's first fact of it.
+    first: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: (metric, commodity) -> the first fact of it written: its class, its record's origin, unit.
+    written: dict[tuple[str, str], tuple[str, int | str, str]] = field(default_factory=dict)
+    #: The metrics looked up so far, and those of them the store held facts of.
+    metrics: dict[str, bool] = field(default_factory=dict)
+    #: The kinds looked up so far, and whether the store held records of them.
+    held_kinds: dict[str, bool] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        query = "SELECT COALESCE(MAX(record_id), 0) + 1 FROM data_records"
+        self.next_id = _int(fetch(self.db, query)[0][0])
+
+    def add(self, records: Sequence[ImportedRecord]) -> None:
+        prepared = [_prepare(record, self.weeks, self.classes) for record in records]
+        self.records += len(prepared)
+        self._check_mixed_units(prepared)
+        self._look_up(prepared)
+        plan = self._plan(prepared)
+        _write(self.db, self.file_id, plan)
+        for _, item in (*plan.new, *plan.replaced):
+            for _, metric, commodity, _, _, unit, cls in item.facts:
+                self.written.setdefault((metric, commodity), (cls, item.record.origin, unit))
+
+    def _check_mixed_units(self, prepared: Sequence[_Prepared]) -> None:
+        """Refuse a file that gives one metric of one commodity in two unit classes."""
+        for item in prepared:
+            for _, metric, commodity, _, _, unit, cls in item.facts:
+                held = self.first.setdefault((metric, commodity), cls)
+                if held != cls:
+                    where = _where(self.source, item.record.origin)
+                    raise ImportRowError(_unit_error(where, unit, metric, commodity, held))
+
+    def _look_up(self, prepared: Sequence[_Prepared]) -> None:
+        """Note, before this batch is written, which of its metrics and kinds the store holds."""
+        for item in prepared:
+            kind = item.record.kind
+            if kind not in self.held_kinds:
+                self.kinds.add(kind)
+                query = "SELECT 1 FROM data_records WHERE kind = ? LIMIT 1"
+                self.held_kinds[kind] = bool(fetch(self.db, query, (kind,)))
+            for fact in item.facts:
+                if fact[1] not in self.metrics:
+                    query = "SELECT 1 FROM data_facts WHERE metric = ? LIMIT 1"
+                    self.metrics[fact[1]] = bool(fetch(self.db, query, (fact[1],)))
+
+    def _plan(self, prepared: Sequence[_Prepared]) -> _Plan:
+        held = _held(self.db, [p for p in prepared if self.held_kinds[p.record.kind]])
+        plan = _Plan([], [])
+        for item in prepared:
+            record_id, held_from, digest = held.get((item.record.kind, item.record.key), _NONE)
+            if not record_id:
+                plan.new.append((self.next_id, item))
+                self.next_id += 1
+            elif digest == item.digest:
+                self.unchanged += 1
+            elif held_from > self.file_id:  # a newer file holds this record: keep it
+                self.superseded += 1
+            else:
+                plan.replaced.append((record_id, item))
+        self.new += len(plan.new)
+        self.replaced += len(plan.replaced)
+        return plan
+
+    def check_stored_units(self) -> None:
+        """Refuse (inside the transaction, so nothing stays) units that differ from stored ones.
+
+        Only metrics the store held facts of before need a look: a metric it held none of
+        cannot mix units, as the file itself does not (``_check_mixed_units``).
+        """
+        for metric in sorted(m for m, held in self.metrics.items() if held):
+            mixed = fetch(
+                self.db,
+                "SELECT commodity, MIN(unit_class), MAX(unit_class) FROM data_facts "
+                "WHERE metric = ? GROUP BY commodity HAVING MIN(unit_class) < MAX(unit_class) "
+                "LIMIT 1",
+                (metric,),
+            )
+            if mixed:
+                commodity, low, high = (str(value) for value in mixed[0])
+                cls, origin, unit = self.written[metric, commodity]
+                held = high if cls == low else low
+                where = _where(self.source, origin)
+                raise ImportRowError(_unit_error(where, unit, metric, commodity, held))
+
+
+_HELD = "SELECT natural_key, record_id, file_id, digest FROM data_records WHERE kind = ?"
 
 
 def _held(
-    db: sqlite3.Connection, kinds: Iterable[str]
+    db: sqlite3.Connection, prepared: Sequence[_Prepared]
 ) -> dict[tuple[str, str], tuple[int, int, bytes]]:
-    """(kind, natural key) -> (record id, file id, digest) of the records already stored."""
+    """(kind, natural key) -> (record id, file id, digest) of those of ``prepared`` stored."""
+    keys: dict[str, list[str]] = {}
+    for item in prepared:
+        keys.setdefault(item.record.kind, []).append(item.record.key)
     held: dict[tuple[str, str], tuple[int, int, bytes]] = {}
-    query = "SELECT natural_key, record_id, file_id, digest FROM data_records WHERE kind = ?"
-    for kind in kinds:
+    for kind, names in keys.items():
+        marks = ",".join("?" * len(names))  # placeholders only: the keys are bound
+        query = f"{_HELD} AND natural_key IN ({marks})"
         held.update(
             ((kind, key), (rid, fid, digest))
-            for key, rid, fid, digest in db.execute(query, (kind,))
+            for key, rid, fid, digest in db.execute(query, (kind, *names))
         )
     return held
 
@@ -363,57 +473,16 @@ def _write(db: sqlite3.Connection, file_id: int, plan: _Plan) -> None:
 # ---- One unit class per metric and commodity ----
 
 
-def _unit_error(source: str, item: _Prepared, metric: str, commodity: str, held: str) -> str:
-    fact = next(f for f in item.facts if f[1] == metric and f[2] == commodity and f[6] != held)
-    origin = item.record.origin
-    where = f"{source}:{origin}" if isinstance(origin, int) else f"{source}: {origin}"
+def _where(source: str, origin: int | str) -> str:
+    return f"{source}:{origin}" if isinstance(origin, int) else f"{source}: {origin}"
+
+
+def _unit_error(where: str, unit: str, metric: str, commodity: str, held: str) -> str:
     return (
-        f"{where}: field 'unit': {fact[5]} cannot be summed with "
+        f"{where}: field 'unit': {unit} cannot be summed with "
         f"{held}, in which {metric} of {commodity} is held; give every {metric} figure of a "
         "commodity in one unit (wafer sizes convert to 300 mm equivalents)"
     )
-
-
-def _check_mixed_units(source: str, prepared: Sequence[_Prepared]) -> None:
-    """Refuse a file that gives one metric of one commodity in two unit classes."""
-    first: dict[tuple[str, str], str] = {}
-    for item in prepared:
-        for _, metric, commodity, _, _, _, cls in item.facts:
-            held = first.setdefault((metric, commodity), cls)
-            if held != cls:
-                raise ImportRowError(_unit_error(source, item, metric, commodity, held))
-
-
-def _holding_metrics(db: sqlite3.Connection, prepared: Sequence[_Prepared]) -> list[str]:
-    """The metrics of ``prepared`` that the store already holds facts of."""
-    metrics = sorted({fact[1] for p in prepared for fact in p.facts})
-    query = "SELECT 1 FROM data_facts WHERE metric = ? LIMIT 1"
-    return [metric for metric in metrics if fetch(db, query, (metric,))]
-
-
-def _check_stored_units(
-    db: sqlite3.Connection, source: str, plan: _Plan, metrics: Sequence[str]
-) -> None:
-    """Refuse (inside the transaction, so nothing stays) units that differ from stored ones.
-
-    Only ``metrics`` need a look: a metric the store held no facts of before this import
-    cannot mix units, as the file itself does not (``_check_mixed_units``).
-    """
-    written = [p for _, p in (*plan.new, *plan.replaced)]
-    for metric in metrics:
-        mixed = fetch(
-            db,
-            "SELECT commodity, MIN(unit_class), MAX(unit_class) FROM data_facts WHERE metric = ? "
-            "GROUP BY commodity HAVING MIN(unit_class) < MAX(unit_class) LIMIT 1",
-            (metric,),
-        )
-        if mixed:
-            commodity, low, high = (str(value) for value in mixed[0])
-            item, cls = next(
-                (p, f[6]) for p in written for f in p.facts if f[1:3] == (metric, commodity)
-            )
-            held = high if cls == low else low
-            raise ImportRowError(_unit_error(source, item, metric, commodity, held))
 
 
 # ---- Reading ----

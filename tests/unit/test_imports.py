@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import io
+import itertools
 import json
 import re
 from datetime import date
@@ -11,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from node.imports import SPECS, import_file
+from node import records as records_module
+from node import rows as rows_module
+from node.imports import import_file, read_records
 from node.mapping import read_mapping
-from node.records import Holding, RecordStore
+from node.records import BATCH, Holding, RecordStore
+from node.rows import SPECS
+from node.tables import MAX_REPORTED
 from protos.scfed.v1 import records_pb2
 from scfed import catenax
 from scfed.cli.node_data import add_commands
@@ -343,6 +349,132 @@ def test_units_cannot_mix_across_files_but_a_replacement_may_change_them(
     )
     assert summary.replaced == 2
     assert store.totals([WEEK])["demand", "unit:kilogram", WEEK] == 3
+
+
+# ---- Every bad row at once, and a file of any size ----
+
+
+def test_every_bad_row_is_named_in_one_error_and_nothing_is_stored(
+    tmp_path: Path, mapping: dict[str, Commodity], store: RecordStore
+) -> None:
+    import_file(_file(tmp_path, DEMAND, "good.csv"), kind=None, mapping=mapping, store=store)
+    text = DEMAND + (
+        "MAT-1,2026-12-07,-1,unit:piece,0001\n"  # line 6
+        "MAT-2,2026-12-07,5,unit:piece,0001\n"  # good, but not stored either
+        "MAT-9,2026-12-07,5,unit:piece,0001\n"  # line 8
+        "MAT-2,2026-12-08,5,unit:piece\n"  # line 9: one field short (and a Tuesday)
+        "MAT-2,2026-12-07,6,unit:piece,0001\n"  # line 10: line 7 again
+    )
+    path = _file(tmp_path, text)
+    before = _snapshot(store)
+    with pytest.raises(ImportRowError) as refused:
+        import_file(path, kind=None, mapping=mapping, store=store)
+    assert str(refused.value).split("\n  ") == [
+        f"{path}: 4 bad rows, so nothing of it was imported:",
+        f"{path}:6: field 'quantity': '-1' is negative; quantities are never negative",
+        f"{path}:8: field 'item': 'MAT-9' is not in the mapping",
+        f"{path}:9: row: has 4 fields, not 5 (item,week,quantity,unit,category)",
+        f"{path}:10: field 'week': 'MAT-2' has a second row for 2026-12-07 (line 7)",
+    ]
+    assert _snapshot(store) == before
+
+
+def test_past_a_hundred_bad_rows_the_rest_are_counted(
+    tmp_path: Path, mapping: dict[str, Commodity], store: RecordStore
+) -> None:
+    rows = "".join(f"MAT-1,2026-W{week:02d},1,unit:bogus,0001\n" for week in range(1, 53))
+    text = DEMAND + rows + rows.replace("MAT-1", "MAT-2") + rows.replace("MAT-1", "MAT-3")
+    with pytest.raises(ImportRowError) as refused:
+        import_file(_file(tmp_path, text), kind=None, mapping=mapping, store=store)
+    lines = str(refused.value).split("\n  ")
+    assert lines[0].endswith(": 156 bad rows, so nothing of it was imported:")
+    assert len(lines) == 1 + MAX_REPORTED + 1
+    assert lines[1].startswith(f"{tmp_path / 'data.csv'}:6: field 'unit': 'unit:bogus'")
+    assert lines[-1] == "and 56 more"
+    assert store.holdings() == []
+
+
+def test_a_bad_row_after_many_batches_undoes_the_batches_written(
+    tmp_path: Path, mapping: dict[str, Commodity], store: RecordStore
+) -> None:
+    """Records go to the store a batch at a time, inside one transaction."""
+    rows = 3 * BATCH + 7
+    keys = itertools.product(
+        ("MAT-1", "MAT-2", "MAT-3"),
+        (f"{year}-W{week:02d}" for year in (2026, 2027) for week in range(1, 53)),
+        ("0001", "A1S1", "SR99", "PI01", "OS01", "OI01", "ED01", "PO01"),
+    )
+    text = "# kind: demand\nitem,week,quantity,unit,category\n" + "".join(
+        f"{item},{week},{n},unit:piece,{category}\n"
+        for n, (item, week, category) in zip(range(rows), keys, strict=False)
+    )
+    path = _file(tmp_path, text + "MAT-1,2026-W01,1,unit:piece,9999\n")
+    with pytest.raises(ImportRowError, match=rf":{rows + 3}: field 'category': '9999'"):
+        import_file(path, kind=None, mapping=mapping, store=store)
+    assert store.holdings() == []
+    assert store.files() == []
+    summary = import_file(
+        _file(tmp_path, text, "good.csv"), kind=None, mapping=mapping, store=store
+    )
+    assert (summary.records, summary.new) == (rows, rows)
+    assert store.files()[0][1:3] == ("demand", rows)
+
+
+def test_the_store_takes_records_as_a_stream_and_refuses_mixed_units_itself(
+    tmp_path: Path, mapping: dict[str, Commodity], store: RecordStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The store's own checks hold for any caller, not only for the importer's files."""
+    monkeypatch.setattr(records_module, "BATCH", 10)
+    text = DEMAND + "".join(
+        f"MAT-{1 + n % 2},2027-W{1 + n // 2:02d},1,unit:piece,0001\n" for n in range(2 * 52)
+    )
+    good = read_records(tmp_path / "a.csv", text.encode(), kind=None, mapping=mapping)
+    kilos = read_records(
+        tmp_path / "b.csv", DEMAND.replace("unit:piece", "unit:kilogram").encode(), kind=None,
+        mapping=mapping,
+    )  # fmt: skip
+    with pytest.raises(ImportRowError, match=r"^mixed:3: field 'unit': unit:kilogram cannot be"):
+        store.import_records("mixed", b"h", iter([*good, kilos[0]]))
+    assert store.holdings() == []
+    assert store.files() == []
+
+
+def test_progress_is_told_the_lines_read(
+    tmp_path: Path, mapping: dict[str, Commodity], store: RecordStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(rows_module, "PROGRESS_EVERY", 2)
+    told: list[tuple[int, int | None]] = []
+    path = _file(tmp_path, DEMAND)
+    import_file(path, kind=None, mapping=mapping, store=store, progress=lambda *a: told.append(a))
+    assert told == [(3, 5), (5, 5), (5, 5)]
+
+
+def test_the_cli_shows_progress_on_a_terminal_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _file(tmp_path, NODE_TOML, "node.toml")
+    lines = [f"{item},{key}" for item, key in MAPPING.items()]
+    _file(tmp_path, "item,commodity\n" + "\n".join(lines) + "\n", "mapping.csv")
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers())
+    args = parser.parse_args(["import", "--config", str(config), str(_file(tmp_path, DEMAND))])
+    assert args.func(args) == 0
+    assert capsys.readouterr().err == ""  # not a terminal: nothing
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    args = parser.parse_args(
+        ["import", "--config", str(config), str(_file(tmp_path, DEMAND, "b.csv"))]
+    )
+    assert args.func(args) == 0
+    assert "b.csv" in terminal.getvalue()
+    assert "lines" in terminal.getvalue()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
 
 # ---- The mapping file ----
