@@ -8,6 +8,7 @@ Subcommand modules are imported when used, so ``scfed --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import signal
@@ -16,35 +17,43 @@ from collections.abc import Sequence
 
 from scfed.errors import ScfedError
 
+# NumPy's OpenBLAS starts a thread per core when it loads, which spins for about 0.1 CPU
+# second; scfed does no BLAS work that threads would speed up, and many node processes
+# starting on a small machine pay for it in their start-up. A user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line, every subcommand registered."""
-    from scfed.cli import (
-        audit,
-        bench,
-        coordinator,
-        demo,
-        federation,
-        node,
-        operator,
-        privacy,
-    )
 
+#: The roles, each a module of this package with an ``add_parser``, in the order of ``--help``.
+ROLES = ("federation", "coordinator", "node", "operator", "privacy", "audit", "demo", "bench")
+
+
+def build_parser(role: str | None = None) -> argparse.ArgumentParser:
+    """The command line: only ``role``'s subcommands if it names one, else every role's.
+
+    A command imports only its own role's module (``scfed node serve`` does not load the
+    coordinator's, the auditor's or the benchmarks' modules); ``scfed --help`` lists them all.
+    """
     parser = argparse.ArgumentParser(
         prog="scfed",
         description="Privacy-preserving data sharing for the semiconductor supply chain.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     roles = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (federation, coordinator, node, operator, privacy, audit, demo, bench):
-        module.add_parser(roles)
+    for name in (role,) if role in ROLES else ROLES:
+        importlib.import_module(f"scfed.cli.{name}").add_parser(roles)
     return parser
+
+
+def _role(argv: Sequence[str]) -> str | None:
+    """The role the arguments name: the first one that is not an option (only ``--debug``,
+    which takes no value, may come before it)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_role(arguments)).parse_args(arguments)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

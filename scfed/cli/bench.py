@@ -4,9 +4,10 @@
 protocol log at scale (``tools.bench_tlog``), ``import`` and ``vector`` a node's data work
 (``tools.bench_import``, ``tools.bench_data``), ``picture`` how often the published traffic
 lights are right (``tools.bench_picture``), ``audit`` the audit of many rounds
-(``tools.bench_audit``) and ``noise`` the exact discrete Gaussian sampler against its floor
-(``tools.bench_noise``). This module parses the arguments and prints the tables; each
-benchmark is imported when it runs.
+(``tools.bench_audit``), ``noise`` the exact discrete Gaussian sampler against its floor
+(``tools.bench_noise``) and ``deploy`` a federation of real processes over loopback mutual
+TLS, its nodes' start-up and one round (``tools.bench_deploy``). This module parses the
+arguments and prints the tables; each benchmark is imported when it runs.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )  # fmt: skip
     audit.set_defaults(func=_audit)
     _add_noise(kinds)
+    _add_deploy(kinds)
 
 
 def _add_secagg(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -111,6 +113,20 @@ def _add_noise(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     noise.add_argument("--repeat", type=int, default=20, help="timed runs, the fastest kept")
     noise.add_argument("--json", action="store_true", help="one JSON object per sigma^2")
     noise.set_defaults(func=_noise)
+
+
+def _add_deploy(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    deploy = kinds.add_parser(
+        "deploy", help="start a federation of node processes on loopback and time one round"
+    )
+    deploy.add_argument("--nodes", type=int, default=100, help="node processes (100)")
+    deploy.add_argument("--dim", type=float, default=1e4, help="cells of the round (1e4)")
+    deploy.add_argument(
+        "--graph", choices=("complete", "sparse"), default="",
+        help="the round's graph (default: the coordinator's, sparse from 100 candidates)",
+    )  # fmt: skip
+    deploy.add_argument("--json", action="store_true", help="the run as one JSON object")
+    deploy.set_defaults(func=_deploy)
 
 
 def _secagg(args: argparse.Namespace) -> int:
@@ -192,4 +208,12 @@ def _noise(args: argparse.Namespace) -> int:
     for sigma2 in sigma2s:
         run = bench(int(args.cells), sigma2, args.repeat)
         print(json.dumps(run.summary()) if args.json else row(run), flush=True)
+    return 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from tools.bench_deploy import HEADER, bench_deploy, row, summary
+
+    run = bench_deploy(args.nodes, int(args.dim), args.graph)
+    print(json.dumps(summary(run)) if args.json else f"{HEADER}\n{row(run)}")
     return 0
