@@ -375,3 +375,19 @@ def entry_announce(fed: Federation, entry: CatalogueEntry, week: date, seed: byt
         len(candidates) // 2 + 1, entry.min_contributors, fed.registry.version, 1000,
         entry_layout_hash(entry, week), noise, (), week.isoformat(),
     )  # fmt: skip
+
+
+#: A node config whose files are named, not made: for commands that read only the store.
+NODE_TOML = """\
+member_id = "acme"
+origin = "scfed.example/fab"
+coordinator = "coordinator.fab.scfed:7443"
+server_name = "coordinator.fab.scfed"
+
+[keys]
+tls_certificate = "tls.pem"
+tls_key = "tls.key"
+ca_certificate = "ca.pem"
+identity_key = "identity.key"
+governance_key = "governance.pub"
+"""

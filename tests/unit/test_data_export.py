@@ -16,21 +16,9 @@ import pytest
 
 from scfed.cli.node_data import add_commands
 from scfed.errors import ConfigError
+from tests.unit._support import NODE_TOML
 
 ANALOG = "fabrication/analog/90-180nm/200mm/JP-Kyushu"
-NODE_TOML = """\
-member_id = "acme"
-origin = "scfed.example/fab"
-coordinator = "coordinator.fab.scfed:7443"
-server_name = "coordinator.fab.scfed"
-
-[keys]
-tls_certificate = "tls.pem"
-tls_key = "tls.key"
-ca_certificate = "ca.pem"
-identity_key = "identity.key"
-governance_key = "governance.pub"
-"""
 #: This week's Monday and the next, as ``node data`` counts them.
 TODAY = datetime.now(UTC).date()
 THIS = TODAY - timedelta(days=TODAY.weekday())

@@ -25,6 +25,7 @@ from scfed import catenax
 from scfed.cli.node_data import add_commands
 from scfed.errors import ConfigError, ImportRowError
 from scfed.taxonomy import Commodity, parse_commodity
+from tests.unit._support import NODE_TOML
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "catenax"
 ANALOG = "fabrication/analog/90-180nm/200mm/JP-Kyushu"
@@ -614,18 +615,3 @@ def test_cli_import_and_data(
     out = capsys.readouterr().out
     assert re.search(r"demand +demand +3 +2026-11-30 to 2026-12-07 +2", out), out
     assert "totals over all commodities" in out
-
-
-NODE_TOML = """\
-member_id = "acme"
-origin = "scfed.example/fab"
-coordinator = "coordinator.fab.scfed:7443"
-server_name = "coordinator.fab.scfed"
-
-[keys]
-tls_certificate = "tls.pem"
-tls_key = "tls.key"
-ca_certificate = "ca.pem"
-identity_key = "identity.key"
-governance_key = "governance.pub"
-"""
