@@ -19,7 +19,7 @@ from scfed.secagg.graph import SEED_BYTES, planned_dropout, rule_graph
 from scfed.secagg.node_rules import NodePolicy
 from scfed.wire.codec import decode_announce, decode_noise, encode
 from scfed.wire.messages import DEFAULT_N_MIN, MAX_LISTED_CELLS, Announce, Registry, layout_hash
-from scfed.wire.policy import Policy
+from scfed.wire.policy import GRAPHS, Policy
 
 #: Candidates from which a round runs on a SecAgg+ sparse graph by default.
 SPARSE_FROM = 100
@@ -51,26 +51,42 @@ def announce_for(
         announce = _catalogue(request, candidates, registry, policy, limits=limits, today=today)
     else:
         announce = _adhoc(request, candidates, registry, limits)
-    return decode_announce(encode(_graph(request, announce)))
+    graph = _wanted_graph(request, policy)
+    return decode_announce(encode(_graph(request, graph, announce, registry)))
 
 
-def _graph(request: spb.StartRoundRequest, announce: Announce) -> Announce:
-    """The announce on the graph the operator asked for: the complete graph, or a SecAgg+
-    sparse graph with the degree and threshold the rule gives for its candidates and the
-    dropouts its noise plans for, fixed by fresh public randomness. By default a round of
-    at least SPARSE_FROM candidates runs sparse when the rule allows it."""
-    if request.graph not in ("", "complete", "sparse"):
-        raise RemoteProtocolError(f"graph {request.graph[:20]!r} is not complete or sparse")
+def _wanted_graph(request: spb.StartRoundRequest, policy: Policy | None) -> str:
+    """The operator's graph, else the catalogue entry's; never sparse for an entry that
+    governance signed for the complete graph (its nodes would refuse the round)."""
+    entry = policy.entry(request.entry) if request.entry and policy is not None else None
+    signed = entry.graph if entry is not None else ""
+    if signed == "complete" and request.graph == "sparse":
+        raise RemoteProtocolError(f"catalogue entry {request.entry} runs on the complete graph")
+    return request.graph or signed
+
+
+def _graph(
+    request: spb.StartRoundRequest, graph: str, announce: Announce, registry: Registry
+) -> Announce:
+    """The announce on ``graph``: the complete graph, or a SecAgg+ sparse graph with the
+    degree and threshold the rule gives for its candidates and the dropouts its noise plans
+    for, fixed by fresh public randomness. The colluders assumed are a default node's, so
+    that such a node accepts the graph. By default (and for a catalogue entry that asks for
+    sparse) the round runs sparse from SPARSE_FROM candidates when the rule allows it; an
+    operator who asks for sparse where the rule does not allow it is told so."""
+    if graph not in GRAPHS:
+        raise RemoteProtocolError(f"graph {graph[:20]!r} is not complete or sparse")
     n = len(announce.candidates)
-    sparse = rule_graph(n, NodePolicy().sparse_corrupt, planned_dropout(announce))
+    corrupt = NodePolicy().assumed_corrupt(announce, registry)
+    sparse = rule_graph(n, corrupt, planned_dropout(announce))
     default = "sparse" if n >= SPARSE_FROM and not request.threshold else "complete"
-    wanted = request.graph or default
+    wanted = graph or default
     if wanted == "complete":
         return announce
     if request.threshold:
         raise RemoteProtocolError("on a sparse graph the threshold comes from the SecAgg+ rule")
     if sparse is None:
-        if request.graph:
+        if request.graph == "sparse":
             raise RemoteProtocolError(f"no sparse graph meets the rule for {n} candidates")
         return announce
     return replace(

@@ -16,6 +16,7 @@ coordinator install --policy``); ``scfed federation policy`` runs it.
     horizon_weeks = 13
     cadence = "weekly"          # or monthly, quarterly: one release per window
     planned_percent = 80        # survivors the noise is sized for, of the candidates
+    graph = ""                  # "complete", "sparse" (SecAgg+), "" (sparse from 100 nodes)
     sigma = "1116"              # the values' noise, in grid units
     presence_sigma = "1116"     # the presence segment's (default: sigma)
     concentration_sigma = "14000"  # the concentration segment's (default: 9 x sigma)
@@ -65,7 +66,7 @@ _ENTRY_KEYS = frozenset(
         "name", "purpose", "metric", "commodities", "horizon_weeks", "sigma", "presence_sigma",
         "concentration_sigma", "bound", "unit", "grid", "plausible", "t_collude",
         "min_contributors", "dominance", "presence_threshold", "concentration_scale",
-        "concentration_scales", "recipients", "cadence", "planned_percent",
+        "concentration_scales", "recipients", "cadence", "planned_percent", "graph",
     }
 )  # fmt: skip
 
@@ -160,6 +161,7 @@ def _entry(path: Path, e: Mapping[str, object]) -> CatalogueEntry:
         recipients=tuple(get.texts("recipients", ["members"])),
         cadence=get.text("cadence", "weekly"),
         planned_percent=get.number("planned_percent", DEFAULT_PLANNED_PERCENT),
+        graph=get.text("graph", ""),
     )  # fmt: skip
 
 

@@ -119,6 +119,8 @@ def check_announce(entry: CatalogueEntry, announce: Announce) -> date:
         )
     if announce.dim != cells.dim or announce.layout_hash != layout_hash(cells.cells):
         raise RefusedError(f"the round's cells are not those of catalogue entry {entry.name}")
+    if entry.graph == "complete" and announce.sparse:
+        raise RefusedError(f"catalogue entry {entry.name} runs on the complete graph, not sparse")
     return week
 
 

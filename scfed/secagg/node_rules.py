@@ -80,12 +80,20 @@ class NodePolicy:
         n, k, t = len(announce.candidates), announce.neighbours, announce.threshold
         if 2 * t <= k + 1:
             raise RefusedError(f"threshold {t} is not above half of a neighbourhood of {k + 1}")
-        colluders = groups(registry, announce.candidates).colluders(announce.noise.t_collude)
-        corrupt = max(self.sparse_corrupt, Fraction(colluders, n))
         try:
-            check_sparse(n, k, t, corrupt, planned_dropout(announce))
+            check_sparse(
+                n, k, t, self.assumed_corrupt(announce, registry), planned_dropout(announce)
+            )
         except ValueError as exc:
             raise RefusedError(f"the round's sparse graph (k {k}, t {t}): {exc}") from None
+
+    def assumed_corrupt(self, announce: Announce, registry: Registry) -> Fraction:
+        """The fraction of a round's candidates a sparse graph must withstand colluding with
+        the coordinator: this node's own fraction, or the members of the t_collude largest
+        corporate groups if more (at least one candidate of a small round)."""
+        n = len(announce.candidates)
+        colluders = groups(registry, announce.candidates).colluders(announce.noise.t_collude)
+        return max(self.sparse_corrupt, Fraction(colluders, n))
 
     def check_floor(self, rho: Fraction, survivors: int) -> None:
         """PrivacyBudgetError if one release to ``survivors`` would cost past the floor."""

@@ -39,6 +39,8 @@ MAX_HORIZON_WEEKS = 104
 MAX_PURPOSE = 1000
 DEFAULT_MIN_CONTRIBUTORS = 5
 DEFAULT_PLANNED_PERCENT = 80
+#: A catalogue entry's graph: the coordinator's default by N, the complete graph, or SecAgg+.
+GRAPHS = ("", "complete", "sparse")
 #: A cell is published only when it is clear that no one firm holds this share of it.
 DEFAULT_DOMINANCE = "0.6"
 #: Largest presence threshold or concentration scale, in grid units: squares stay exact.
@@ -65,6 +67,8 @@ class CatalogueEntry:
     #: Q per commodity, or per commodity and component (commodity-major); () for
     #: concentration_scale everywhere.
     concentration_scales: tuple[int, ...] = ()
+    #: "complete", "sparse" (SecAgg+ where the rule allows it), or "" (by N): GRAPHS.
+    graph: str = ""
 
     def __post_init__(self) -> None:
         name = self.name
@@ -80,6 +84,8 @@ class CatalogueEntry:
             raise MessageError(
                 f"{name}: cadence one of {', '.join(CADENCES)}, planned survivors 1..100 percent"
             )
+        if self.graph not in GRAPHS:
+            raise MessageError(f"{name}: graph {self.graph[:20]!r} is not complete or sparse")
         if not self.noise.disclosure or self.noise.planned:
             raise MessageError(f"{name}: an entry's noise must cover its disclosure cells")
         check_noise(self.noise, self.min_contributors)
@@ -227,5 +233,5 @@ def _entry(m: pb.CatalogueEntry) -> CatalogueEntry:
         m.name, m.purpose[:MAX_PURPOSE], m.metric, tuple(m.commodities), m.horizon_weeks,
         noise_from_proto(m.noise), m.min_contributors, m.dominance, m.presence_threshold,
         m.concentration_scale, tuple(m.recipients), m.cadence, m.planned_percent,
-        tuple(m.concentration_scales),
+        tuple(m.concentration_scales), m.graph,
     )  # fmt: skip

@@ -226,3 +226,16 @@ def test_the_operator_cannot_ask_for_a_graph_outside_the_rule(
 ) -> None:
     with pytest.raises(RemoteProtocolError, match=reason):
         _requested(graph, **changes)
+
+
+@pytest.mark.parametrize("n", [12, 19, 30])
+def test_a_sparse_graph_the_operator_gets_for_a_small_round_is_one_a_default_node_accepts(
+    n: int,
+) -> None:
+    # Below 20 candidates one colluding candidate is more than the default 1/20: the
+    # coordinator must assume what the nodes assume, or every node refuses its graph.
+    announce = _requested("sparse", n=n, planned=n - 1)
+    assert announce.sparse
+    NodePolicy().check(announce, _large().registry)
+    with pytest.raises(RemoteProtocolError, match="no sparse graph meets the rule for 8"):
+        _requested("sparse", n=8, planned=7)

@@ -381,6 +381,7 @@ class CatalogueEntry(_message.Message):
     CADENCE_FIELD_NUMBER: _builtins.int
     PLANNED_PERCENT_FIELD_NUMBER: _builtins.int
     CONCENTRATION_SCALES_FIELD_NUMBER: _builtins.int
+    GRAPH_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     purpose: _builtins.str
     metric: _builtins.str
@@ -405,6 +406,10 @@ class CatalogueEntry(_message.Message):
     """"weekly", "monthly" or "quarterly": a node takes part in one release per window."""
     planned_percent: _builtins.int
     """Survivors the noise is planned for, in percent of the candidates (at least n_min)."""
+    graph: _builtins.str
+    """The round's graph: "complete", "sparse" (SecAgg+ where its rule allows, else complete),
+    or empty for the coordinator's default by the number of candidates.
+    """
     @_builtins.property
     def commodities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The taxonomy keys the cells group by, sorted."""
@@ -438,10 +443,11 @@ class CatalogueEntry(_message.Message):
         cadence: _builtins.str = ...,
         planned_percent: _builtins.int = ...,
         concentration_scales: _abc.Iterable[_builtins.int] | None = ...,
+        graph: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["noise", b"noise"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cadence", b"cadence", "commodities", b"commodities", "concentration_scale", b"concentration_scale", "concentration_scales", b"concentration_scales", "dominance", b"dominance", "horizon_weeks", b"horizon_weeks", "metric", b"metric", "min_contributors", b"min_contributors", "name", b"name", "noise", b"noise", "planned_percent", b"planned_percent", "presence_threshold", b"presence_threshold", "purpose", b"purpose", "recipients", b"recipients"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cadence", b"cadence", "commodities", b"commodities", "concentration_scale", b"concentration_scale", "concentration_scales", b"concentration_scales", "dominance", b"dominance", "graph", b"graph", "horizon_weeks", b"horizon_weeks", "metric", b"metric", "min_contributors", b"min_contributors", "name", b"name", "noise", b"noise", "planned_percent", b"planned_percent", "presence_threshold", b"presence_threshold", "purpose", b"purpose", "recipients", b"recipients"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
