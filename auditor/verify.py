@@ -19,6 +19,7 @@ from auditor import result as results
 from auditor import rounds, unmasking
 from auditor.leaves import ReadLog, read_log
 from auditor.model import AuditReport, ChargeAudit, Checks, Parameters, RoundAudit, require
+from auditor.releases import check_releases
 from auditor.shares import check_shares
 from scfed import note, tlog, wire
 from scfed.checkpoint import Checkpoint, parse_checkpoint
@@ -61,6 +62,7 @@ def audit(
     )
     views = rounds.group_rounds(log.leaves, log.rejected)
     audited = tuple(audit_round(view) for view in views)
+    checks.run("release.recomputed", lambda: check_releases(views))
     spent = _spent(audited)
     cap = budget if log.policy is None else log.policy.budget
     checks.run("budget.cap", lambda: check_budget(spent, cap))

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from coordinator.journal import Journal
 from coordinator.recovery import Closed, ledger_row, recover
+from coordinator.releases import Releases
 from coordinator.requests import Limits, announce_for
 from coordinator.store import Store
 from protos.scfed.v1 import service_pb2 as spb
@@ -103,6 +104,7 @@ class Rounds:
         self._round_policy: Policy | None = None  # the signed policy the active round follows
         self._changed = asyncio.Event()
         self._recovered: list[Closed] = []  # rounds this start finished for a stopped one
+        self._releases = Releases(store, journal, key, hub)
 
     def recover(self, origin: str, governance_key: bytes) -> None:
         """Finish, from the log, every round a stopped coordinator left without an outcome;
@@ -112,10 +114,12 @@ class Rounds:
             key=self._key, period=self._period(),
         )  # fmt: skip
 
-    def connect(self, member_id: str) -> asyncio.Queue[spb.Task | None]:
-        """A node's task queue, holding first the outcome, with a fresh receipt, of each
-        round this start finished that the node was a candidate of."""
+    def connect(self, member_id: str, releases_from: int = 0) -> asyncio.Queue[spb.Task | None]:
+        """A node's task queue, holding first the releases its member may receive from log
+        index ``releases_from`` on, then the outcome, with a fresh receipt, of each round
+        this start finished that the node was a candidate of."""
         queue = self._hub.connect(member_id)
+        self._releases.catch_up(member_id, queue, releases_from)
         for closed in self._recovered:
             if closed.index is not None and member_id in closed.announce.candidates:
                 receipt = self._journal.receipt(closed.index)
@@ -238,6 +242,7 @@ class Rounds:
         charge = self._charge(active)
         self._store.round_finished(announce.round_id, time.time(), outcome, charge)
         log.info("round %s: %s", announce.round_id.hex(), outcome.type)
+        self._releases.publish(announce, outcome, registry, self._round_policy)
         return announce.round_id, outcome
 
     async def _next_phase(self, active: CoordinatorRound, timeout: float) -> None:

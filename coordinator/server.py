@@ -102,7 +102,7 @@ class NodeService:
         self, request: spb.SubscribeRequest, context: Context, member_id: str
     ) -> AsyncGenerator[spb.Task, None]:
         self._expiries.connected(member_id, context)
-        queue = self._rounds.connect(member_id)
+        queue = self._rounds.connect(member_id, request.releases_from)
         try:
             registry, signed = self._registry.load()
             if request.registry_version != registry.version:

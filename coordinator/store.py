@@ -11,6 +11,7 @@ from edge import storage
 from edge.storage import fetch_read_only, insert_charge, open_database, transaction
 from scfed.dp.ledger import Charge
 from scfed.errors import StorageError
+from scfed.wire import RESULT
 from scfed.wire.envelope import Envelope
 
 _SCHEMA = (
@@ -23,6 +24,13 @@ CREATE TABLE IF NOT EXISTS rounds (
     outcome_type TEXT,
     outcome BLOB,
     finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS releases (
+    log_index INTEGER PRIMARY KEY,
+    round_id BLOB NOT NULL UNIQUE,
+    entry TEXT NOT NULL,
+    week TEXT NOT NULL,
+    envelope BLOB NOT NULL
 );
 """
     + storage.LEDGER_SCHEMA
@@ -57,6 +65,34 @@ class Store:
             )
             if charge is not None:
                 insert_charge(db, charge, at)
+
+    def results_of(self, query: str) -> list[tuple[Envelope, Envelope]]:
+        """(announce, result) of every round of ``query`` that published a result, oldest
+        first."""
+        sql = (
+            "SELECT announce, outcome FROM rounds WHERE query = ? AND outcome_type = ? "
+            "ORDER BY started_at"
+        )
+        rows = storage.fetch(self._db, sql, (query, RESULT))
+        return [(Envelope.from_bytes(_blob(a)), Envelope.from_bytes(_blob(o))) for a, o in rows]
+
+    def release_logged(self, index: int, round_id: bytes, entry: str, week: str,
+                       envelope: Envelope) -> None:  # fmt: skip
+        """Remember a logged release, to send it to recipients who connect later."""
+        with transaction(self._db) as db:
+            db.execute(
+                "INSERT OR IGNORE INTO releases (log_index, round_id, entry, week, envelope) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (index, round_id, entry, week, envelope.to_bytes()),
+            )
+
+    def releases_from(self, start: int) -> list[tuple[int, Envelope]]:
+        """(log index, signed release) of every release logged at ``start`` or later."""
+        sql = "SELECT log_index, envelope FROM releases WHERE log_index >= ? ORDER BY log_index"
+        return [
+            (int(str(i)), Envelope.from_bytes(_blob(e)))
+            for i, e in storage.fetch(self._db, sql, (start,))
+        ]
 
     def unfinished(self) -> dict[bytes, Envelope]:
         """Round id -> signed announce of each round started and never finished, oldest
@@ -106,3 +142,10 @@ def _round(row: tuple[object, ...]) -> StoredRound:
         raise StorageError("the coordinator database holds a round of the wrong shape")
     finished = None if outcome is None else Envelope.from_bytes(outcome)
     return StoredRound(round_id, started, Envelope.from_bytes(announce), finished)
+
+
+def read_releases(path: Path) -> list[tuple[int, Envelope]]:
+    """(log index, signed release) of every release in a coordinator database, read-only."""
+    sql = "SELECT log_index, envelope FROM releases ORDER BY log_index"
+    rows = fetch_read_only(path, sql)
+    return [(int(str(i)), Envelope.from_bytes(_blob(e))) for i, e in rows]

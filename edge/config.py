@@ -9,6 +9,7 @@ ConfigError (or VerificationError for a bad signature) naming the file.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -97,3 +98,18 @@ def read_registry_file(path: Path, origin: str, governance_key: bytes) -> tuple[
         raise VerificationError(f"{path}: {exc}") from exc
     except RemoteProtocolError as exc:
         raise ConfigError(f"{path}: not a valid signed registry: {exc}") from exc
+
+
+def kind_of(config: Path) -> str:
+    """ "node" or "coordinator": which role's config ``config`` is, by its keys."""
+    try:
+        top = tomllib.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config}: no such file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{config}: cannot read it as TOML: {exc}") from None
+    if "member_id" in top:
+        return "node"
+    if "listen" in top or "signing_key" in top.get("keys", {}):
+        return "coordinator"
+    raise ConfigError(f"{config}: neither a node's nor the coordinator's config")

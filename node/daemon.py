@@ -22,6 +22,7 @@ from node.figures import input_vector
 from node.governance import SignedVersions
 from node.logcheck import NodeLog
 from node.records import RecordStore
+from node.releases import accepted_policies, keep_release, notify
 from node.store import NodeStore
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
@@ -160,7 +161,10 @@ class NodeDaemon:
             if self._registry is not None:  # receipts are checked with this connection's log
                 self._log.bind(self._registry, self._log_stub)
             version = self._registry.version if self._registry else 0
-            stream = stub.Subscribe(spb.SubscribeRequest(registry_version=version))
+            request = spb.SubscribeRequest(
+                registry_version=version, releases_from=self._store.releases_from()
+            )
+            stream = stub.Subscribe(request)
             self._call = stream
             if self._stop.is_set():
                 stream.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
@@ -212,6 +216,9 @@ class NodeDaemon:
                 self._update_registry(task)
             case Envelope() if task.type == wire.POLICY:
                 self._update_policy(task)
+            case Envelope() if task.type == wire.RELEASE:
+                self._log.receipt(task.to_bytes(), receipt, task.type)
+                self._keep_release(task, receipt)
             case Envelope():
                 self._log.receipt(task.to_bytes(), receipt, task.type)
                 return self._round_message(task, receipt)
@@ -280,6 +287,23 @@ class NodeDaemon:
             "policy version %d: the opted-in entries plan rho %.4g of %.4g a %s",
             policy.version, float(plan.total), float(self._policy.budget.cap), plan.period,
         )  # fmt: skip
+
+    def _keep_release(self, release: Envelope, receipt: Receipt | None) -> None:
+        """Keep a release for this member, and tell of the alerts it raises."""
+        registry = self._registry
+        if registry is None or receipt is None:
+            raise RefusedError("a release arrived before the registry, or without a receipt")
+        policies = accepted_policies(self.config.database, registry.origin, self._governance_key)
+        raised = keep_release(
+            self._store,
+            release,
+            receipt,
+            registry,
+            member_id=self.config.member_id,
+            policies=policies,
+        )
+        log.info("release at log index %d kept (%d alerts)", receipt.index, len(raised))
+        notify(raised, self.config.alerts_webhook, self.config.alerts_command)
 
     def _join(self, announce: Envelope) -> Envelope:
         if self._registry is None:

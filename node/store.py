@@ -12,6 +12,7 @@ when opened (``CREATE TABLE IF NOT EXISTS``, in the opening transaction), keepin
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -42,6 +43,24 @@ CREATE TABLE IF NOT EXISTS log_view (
     checkpoint BLOB,
     halted TEXT
 );
+CREATE TABLE IF NOT EXISTS releases (
+    log_index INTEGER PRIMARY KEY,
+    round_id BLOB NOT NULL,
+    entry TEXT NOT NULL,
+    week TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    checkpoint BLOB NOT NULL,
+    inclusion BLOB NOT NULL,
+    coordinator_key BLOB NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    log_index INTEGER NOT NULL,
+    commodity TEXT NOT NULL,
+    week TEXT NOT NULL,
+    alert TEXT NOT NULL,
+    PRIMARY KEY (log_index, commodity, week)
+);
 CREATE TABLE IF NOT EXISTS signed_versions (
     kind TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -67,7 +86,19 @@ class NodeStore:
     """The node's durable state; an UnmaskGuard for the round machine."""
 
     def __init__(self, path: Path) -> None:
+        self.database = path
         self._db = open_database(path, _SCHEMA)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's connection, for ``node.releases`` to write its tables in."""
+        return self._db
+
+    def releases_from(self) -> int:
+        """One past the log index of the newest release kept (0 for none)."""
+        rows = fetch(self._db, "SELECT MAX(log_index) FROM releases")
+        newest = rows[0][0] if rows else None
+        return 0 if newest is None else int(str(newest)) + 1
 
     @property
     def charges(self) -> list[Charge]:

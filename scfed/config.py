@@ -11,6 +11,7 @@ refused, so a misspelt setting never silently falls back to its default.
 from __future__ import annotations
 
 import posixpath
+import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -90,6 +91,10 @@ class NodeConfig:
     mapping: Path
     opt_in: tuple[str, ...]
     database: Path
+    #: [alerts]: a URL the node POSTs each alert to as JSON, a program it runs with the
+    #: alert as JSON on its standard input ("" for neither).
+    alerts_webhook: str = ""
+    alerts_command: str = ""
 
 
 @dataclass(frozen=True)
@@ -331,6 +336,7 @@ _NODE_SCHEMA: _Schema = {
     "data": frozenset({"figures", "mapping"}),
     "catalogue": frozenset({"opt_in"}),
     "state": frozenset({"database"}),
+    "alerts": frozenset({"webhook", "command"}),
 }
 _COORDINATOR_SCHEMA: _Schema = {
     "": frozenset({"origin", "listen", "server_name"}),
@@ -384,7 +390,20 @@ def parse_node_config(path: Path, data: bytes) -> NodeConfig:
         mapping=tables["data"].file_path("mapping", DEFAULT_MAPPING),
         opt_in=tables["catalogue"].names("opt_in"),
         database=tables["state"].file_path("database", DEFAULT_NODE_DATABASE),
+        alerts_webhook=tables["alerts"].checked("webhook", _check_webhook, ""),
+        alerts_command=_optional_path(tables["alerts"], "command"),
     )
+
+
+def _optional_path(table: _Table, key: str) -> str:
+    """A file name relative to the config file's folder, or "" if the key is absent."""
+    return str(table.file_path(key)) if key in table.values else ""
+
+
+def _check_webhook(url: str) -> str:
+    if url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s]*)?", url):
+        raise ConfigError(f"must be an http:// or https:// URL, not {url[:80]!r}")
+    return url
 
 
 def parse_coordinator_config(path: Path, data: bytes) -> CoordinatorConfig:

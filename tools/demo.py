@@ -107,7 +107,36 @@ def run_demo(directory: Path, n: int, dropouts: int) -> int:
             print(f"coordinator on {address}; {n} nodes connected")
             outcome = _run_round(admin, procs, names, start, dropouts)
         code = _report(directory, outcome, truth, start, n=n, dropouts=dropouts)
-        return max(code, audit_log(directory, address))
+        member = _member_view(directory, procs, outcome)
+        code = max(code, audit_log(directory, address))
+    _where(directory, member)
+    return code
+
+
+def _member_view(directory: Path, procs: Processes, outcome: Envelope) -> str | None:
+    """A Kyushu member still running that received the release, after it shows it; None if
+    the round published nothing."""
+    if outcome.type == ABORT:
+        return None
+    alive = [n for n, p in procs.running.items() if n.startswith("fab-") and p.poll() is None]
+    member = sorted(alive)[0]
+    config = str(directory / "members" / member / "node.toml")
+    kept = lambda: demo_data.ENTRY in _scfed("node", "results", "--config", config, "--list")  # noqa: E731
+    wait_for(f"{member} to receive the release", kept, procs, member)
+    print(f"\n$ scfed node results --config {config}   (the release as {member} received it)")
+    shown = _scfed("node", "results", "--config", config).splitlines()
+    print("\n".join([*shown[:2], "...", *[line for line in shown if "light:" in line]]))
+    return member
+
+
+def _where(directory: Path, member: str | None) -> None:
+    """Tell the user where the federation is kept, and how to look at its release."""
+    print(f"\nthe federation, its logs and the release are kept in {directory}")
+    print(f"  results.csv and results.json: {directory}")
+    if member is not None:
+        config = directory / "members" / member / "node.toml"
+        print(f"  open the dashboard as {member}: scfed dashboard --config {config}")
+    print(f"  remove it when you are done: rm -r {directory}")
 
 
 def _run_round(

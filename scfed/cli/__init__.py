@@ -24,7 +24,17 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 #: The roles, each a module of this package with an ``add_parser``, in the order of ``--help``.
-ROLES = ("federation", "coordinator", "node", "operator", "privacy", "audit", "demo", "bench")
+ROLES = (
+    "federation",
+    "coordinator",
+    "node",
+    "operator",
+    "privacy",
+    "audit",
+    "dashboard",
+    "demo",
+    "bench",
+)
 
 
 def build_parser(role: str | None = None) -> argparse.ArgumentParser:

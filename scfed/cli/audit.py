@@ -15,6 +15,7 @@ import base64
 from collections.abc import Sequence
 from pathlib import Path
 
+from edge.config import kind_of
 from edge.files import read_bounded
 from scfed.checkpoint import parse_checkpoint
 from scfed.cli import audit_log
@@ -55,16 +56,21 @@ def _add_verify(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="Verify every signature, round, unmasking, result and budget charge of "
         "a protocol log against the governance key; exit 0 only if everything verifies.",
     )
-    source = verify.add_mutually_exclusive_group(required=True)
+    source = verify.add_mutually_exclusive_group()
     source.add_argument("--log", type=Path, metavar="DIR", help="an exported log directory")
     source.add_argument(
         "--coordinator", metavar="HOST:PORT", help="read the coordinator's log service"
     )
     verify.add_argument(
-        "--config", type=Path, metavar="FILE", help="operator.toml (TLS) for --coordinator"
+        "--config", type=Path, metavar="FILE",
+        help="operator.toml (TLS) for --coordinator, or a member's node.toml: its TLS files, "
+        "coordinator, governance key and origin, and the log must extend the checkpoint "
+        "its node verified last",
+    )  # fmt: skip
+    verify.add_argument(
+        "--governance-key", type=Path, metavar="FILE", help="(default: the node config's)"
     )
-    verify.add_argument("--governance-key", type=Path, required=True, metavar="FILE")
-    verify.add_argument("--origin", required=True, help="the federation's log origin")
+    verify.add_argument("--origin", help="the federation's log origin (default: the node config's)")
     verify.add_argument(
         "--checkpoint",
         type=Path,
@@ -84,10 +90,16 @@ def _verify(args: argparse.Namespace) -> int:
     from auditor.verify import audit
     from edge.config import read_governance_key
 
+    older = [_read_note(path) for path in args.checkpoint]
+    if args.config is not None and kind_of(args.config) == "node":
+        older += _as_member(args)
+    if args.log is None and args.coordinator is None:
+        raise ConfigError("give --log DIR, or --coordinator HOST:PORT (or a node's --config)")
     if args.coordinator is not None and args.config is None:
         raise ConfigError("--coordinator needs --config operator.toml for its TLS files")
+    if args.governance_key is None or args.origin is None:
+        raise ConfigError("give --governance-key and --origin (a node's --config names both)")
     governance_key = read_governance_key(args.governance_key)
-    older = [_read_note(path) for path in args.checkpoint]
     budget = Budget(parse_rho(args.rho_cap), args.period)
     leaves, checkpoint = _read_log(args)
     report = audit(
@@ -103,16 +115,32 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _as_member(args: argparse.Namespace) -> list[bytes]:
+    """Fill in from a member's node config what it names; the checkpoint its node verified
+    last, which the log must extend."""
+    from edge.config import load_node_config
+    from edge.storage import fetch_read_only
+
+    config = load_node_config(args.config)
+    if args.log is None and args.coordinator is None:
+        args.coordinator = config.coordinator
+    args.governance_key = args.governance_key or config.governance_key
+    args.origin = args.origin or config.origin
+    rows = fetch_read_only(config.database, "SELECT checkpoint FROM log_view WHERE id = 1")
+    return [row[0] for row in rows if isinstance(row[0], bytes)]
+
+
 def _read_log(args: argparse.Namespace) -> tuple[list[bytes], bytes]:
     """The leaves and the latest checkpoint, from a directory or the coordinator."""
     if args.log is not None:
         return read_log_dir(args.log)
     from auditor.fetch import fetch_log
-    from edge.config import load_operator_config
+    from edge.config import load_node_config, load_operator_config
     from edge.transport import secure_channel
     from protos.scfed.v1.service_pb2_grpc import LogServiceStub
 
-    config = load_operator_config(args.config)
+    member = kind_of(args.config) == "node"
+    config = load_node_config(args.config) if member else load_operator_config(args.config)
     options = [("grpc.max_receive_message_length", MAX_RECEIVE_BYTES)]
     channel = secure_channel(config.tls, args.coordinator, config.server_name, options)
     try:

@@ -43,6 +43,12 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     audit.set_defaults(func=_audit)
     _add_noise(kinds)
     _add_deploy(kinds)
+    dashboard = kinds.add_parser(
+        "dashboard", help="time each dashboard page over a year of releases, beside its floor"
+    )
+    dashboard.add_argument("--commodities", type=int, default=100, help="(default 100)")
+    dashboard.add_argument("--weeks", type=int, default=52, help="weekly releases (52)")
+    dashboard.set_defaults(func=_dashboard)
 
 
 def _add_secagg(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -216,4 +222,17 @@ def _deploy(args: argparse.Namespace) -> int:
 
     run = bench_deploy(args.nodes, int(args.dim), args.graph)
     print(json.dumps(summary(run)) if args.json else f"{HEADER}\n{row(run)}")
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from tools.bench_dashboard import bench, table
+
+    if not 1 <= args.commodities <= 200 or not 1 <= args.weeks <= 104:
+        raise ConfigError("--commodities must be 1..200 and --weeks 1..104")
+    with tempfile.TemporaryDirectory(prefix="scfed-bench-") as directory:
+        count, floor, pages = bench(Path(directory), args.commodities, args.weeks)
+    print(table(count, args.commodities, floor, pages))
     return 0

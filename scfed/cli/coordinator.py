@@ -58,7 +58,7 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ledger = commands.add_parser("ledger", help="the federation's privacy budget, per period")
     ledger.add_argument("--config", type=Path, required=True, help="coordinator.toml")
     ledger.set_defaults(func=_ledger)
-    results.add_command(commands)
+    results.add_command(commands, "coordinator")
     party.add_commands(commands, enrolment.KIND_COORDINATOR)
 
 

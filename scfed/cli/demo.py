@@ -1,6 +1,7 @@
 """``scfed demo``: a whole federation on this machine, one catalogue round, checked.
 
-The demo itself is ``tools.demo``; this module parses the arguments and picks its folder.
+The demo itself is ``tools.demo``; this module parses the arguments and picks its folder,
+which the demo keeps and names at its end, with the command that opens the dashboard on it.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser = roles.add_parser("demo", help="run a whole federation on this machine")
     parser.add_argument("--nodes", type=int, default=len(FIRMS), help="firms to start (3..12)")
     parser.add_argument("--dropouts", type=int, default=0, help="nodes to kill mid-round")
-    parser.add_argument("--dir", type=Path, help="federation folder (default: a temporary one)")
+    parser.add_argument(
+        "--dir", type=Path,
+        help="an empty or new federation folder (default: a new scfed-demo-* folder in the "
+        "system's temporary folder); the demo keeps it, to look at afterwards",
+    )  # fmt: skip
     parser.set_defaults(func=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from tools.demo import run_demo
 
-    if args.dir is not None:
-        return run_demo(args.dir, args.nodes, args.dropouts)
-    with tempfile.TemporaryDirectory(prefix="scfed-demo-") as directory:
-        return run_demo(Path(directory), args.nodes, args.dropouts)
+    directory = args.dir or Path(tempfile.mkdtemp(prefix="scfed-demo-"))
+    return run_demo(directory, args.nodes, args.dropouts)

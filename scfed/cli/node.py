@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from edge.config import load_node_config
 from edge.lock import state_lock
 from scfed import enrolment
-from scfed.cli import node_data, party
+from scfed.cli import node_data, party, results
 
 if TYPE_CHECKING:
     from node.daemon import NodeDaemon
@@ -30,6 +30,7 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ledger.add_argument("--config", type=Path, required=True, help="the node's node.toml")
     ledger.set_defaults(func=_ledger)
     node_data.add_commands(commands)
+    results.add_command(commands, "node")
     party.add_commands(commands, enrolment.KIND_MEMBER)
 
 

@@ -22,6 +22,7 @@ from scfed.wire.messages import (
     Announce,
     Domain,
     MaskedInput,
+    Publication,
     Registry,
     ReleaseCharge,
     Result,
@@ -47,6 +48,7 @@ UNMASK_RESPONSE = "round.unmask_response"
 RESULT = "round.result"
 ABORT = "round.abort"
 CHARGE = "round.charge"
+RELEASE = "round.release"
 
 Message = Domain | Policy
 
@@ -81,6 +83,7 @@ _TABLE = (
     MessageType(RESULT, Result, codec.decode_result, COORDINATOR, 6, "outcome"),
     MessageType(ABORT, Abort, codec.decode_abort, COORDINATOR, 6, "outcome"),
     MessageType(CHARGE, ReleaseCharge, codec.decode_charge, COORDINATOR, 7),
+    MessageType(RELEASE, Publication, codec.decode_release, COORDINATOR, 8, "release"),
 )  # fmt: skip
 
 MESSAGE_TYPES: Mapping[str, MessageType] = {t.name: t for t in _TABLE}

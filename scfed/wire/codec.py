@@ -16,6 +16,7 @@ from protos.scfed.v1 import messages_pb2 as pb
 from scfed.dp.params import Noise
 from scfed.errors import MessageError, RemoteProtocolError, ScfedError
 from scfed.wire.messages import (
+    MAX_RELEASE_CELLS,
     Abort,
     AdvertiseKeys,
     Announce,
@@ -23,8 +24,11 @@ from scfed.wire.messages import (
     MaskedInput,
     Member,
     Operator,
+    Publication,
     Registry,
+    ReleaseCell,
     ReleaseCharge,
+    ReleaseFigure,
     Result,
     ShareKeys,
     UnmaskRequest,
@@ -164,6 +168,28 @@ def decode_charge(body: bytes) -> ReleaseCharge:
     )
 
 
+def decode_release(body: bytes) -> Publication:
+    m = parse(pb.Release(), body, "release")
+    if len(m.cells) > MAX_RELEASE_CELLS or len(m.derived) > MAX_RELEASE_CELLS:
+        raise RemoteProtocolError(f"a release holds at most {MAX_RELEASE_CELLS} cells")
+
+    def cell(c: pb.ReleaseCell) -> ReleaseCell:
+        estimate, trend = tuple(c.estimate), tuple(c.trend)
+        return ReleaseCell(
+            c.component, c.commodity, c.week, estimate, trend, c.contributors, c.suppressed
+        )
+
+    def release() -> Publication:
+        cells = tuple(cell(c) for c in m.cells)
+        derived = tuple(ReleaseFigure(d.commodity, d.week, d.label, d.value) for d in m.derived)
+        return Publication(
+            m.round_id, m.result_hash, m.entry, m.week, m.policy_version, m.survivors,
+            tuple(m.recipients), cells, derived,
+        )  # fmt: skip
+
+    return from_peer(release)
+
+
 def encode(message: Domain) -> bytes:
     """The wire bytes of a protocol message."""
     return _to_proto(message).SerializeToString()
@@ -191,6 +217,12 @@ def _to_proto(message: Domain) -> Message:
             return pb.ShareKeys(
                 round_id=message.round_id, announce_hash=message.announce_hash, shares=shares
             )
+        case Publication():
+            fields = vars(message) | {
+                "cells": [pb.ReleaseCell(**vars(c)) for c in message.cells],
+                "derived": [pb.ReleaseFigure(**vars(d)) for d in message.derived],
+            }
+            return pb.Release(**fields)
         case UnmaskResponse():
             return pb.UnmaskResponse(
                 round_id=message.round_id,

@@ -9,6 +9,7 @@ protocol does not allow raises ``MessageError``; ``scfed.wire.codec`` rewraps th
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ MAX_CELLS = 1_000_000
 MAX_LISTED_CELLS = 65_536
 MAX_CELL_KEY = 200
 MAX_NAME = 200
+#: Cells of one release: a catalogue entry's commodities x horizon x components.
+MAX_RELEASE_CELLS = 500_000
+MAX_REASON = 300
 MAX_CIPHERTEXT = 1024
 GRAPH_SEED_BYTES = 32
 MIN_PHASE_TIMEOUT_MS = 100
@@ -374,6 +378,90 @@ class ReleaseCharge:
         text(self.rho, "rho", 200)
 
 
+def _monday(week: str) -> None:
+    _check_week(week, False)
+    if not week:
+        raise MessageError("a release names its week")
+
+
+def _finite(values: tuple[float, ...], what: str) -> None:
+    if len(values) not in (0, 4) or not all(math.isfinite(v) for v in values):
+        raise MessageError(f"{what} is empty or four finite numbers (value, low, high, sd)")
+
+
+@dataclass(frozen=True)
+class ReleaseCell:
+    """One figure of a release: its estimate and trend (value, low, high, sd; empty when
+    suppressed), contributor band and the reason it is suppressed ("" when published)."""
+
+    component: str
+    commodity: str
+    week: str
+    estimate: tuple[float, ...]
+    trend: tuple[float, ...]
+    contributors: str
+    suppressed: str
+
+    def __post_init__(self) -> None:
+        text(self.component, "a component", 40)
+        text(self.commodity, "a commodity", MAX_CELL_KEY)
+        _monday(self.week)
+        _finite(self.estimate, "an estimate")
+        _finite(self.trend, "a trend")
+        if bool(self.estimate) == bool(self.suppressed):
+            raise MessageError("a release cell has an estimate or a reason it is suppressed")
+        text(self.contributors, "a contributor band", 20)
+        text(self.suppressed, "a suppression reason", MAX_REASON)
+
+
+@dataclass(frozen=True)
+class ReleaseFigure:
+    """A figure derived from a release's cells: the traffic light or book-to-bill."""
+
+    commodity: str
+    week: str
+    label: str
+    value: str
+
+    def __post_init__(self) -> None:
+        text(self.commodity, "a commodity", MAX_CELL_KEY)
+        _monday(self.week)
+        text(self.label, "a figure's label", 40)
+        text(self.value, "a figure's value", 80)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A catalogue round's release (type "round.release"), logged after its result."""
+
+    round_id: bytes
+    result_hash: bytes
+    entry: str
+    week: str
+    policy_version: int
+    survivors: int
+    recipients: tuple[str, ...]
+    cells: tuple[ReleaseCell, ...]
+    derived: tuple[ReleaseFigure, ...]
+
+    def __post_init__(self) -> None:
+        _round(self.round_id, self.result_hash, "a result hash")
+        text(self.entry, "an entry name")
+        _monday(self.week)
+        if not 1 <= self.survivors <= MAX_PARTICIPANTS:
+            raise MessageError(f"a release names 1 to {MAX_PARTICIPANTS} survivors")
+        if not 1 <= len(self.recipients) <= 100 or not all(self.recipients):
+            raise MessageError("a release names 1 to 100 recipients")
+        for recipient in self.recipients:
+            text(recipient, "a recipient")
+        if not 1 <= len(self.cells) <= MAX_RELEASE_CELLS or len(self.derived) > len(self.cells):
+            raise MessageError(f"a release holds 1 to {MAX_RELEASE_CELLS} cells")
+
+    def entitles(self, member_id: str) -> bool:
+        """Whether ``member_id``'s node may receive this release."""
+        return bool({"members", "public", member_id} & set(self.recipients))
+
+
 RoundMessage = (
     Announce
     | AdvertiseKeys
@@ -384,6 +472,7 @@ RoundMessage = (
     | Result
     | Abort
     | ReleaseCharge
+    | Publication
 )
 #: What ``scfed.wire.codec.encode`` takes: the registry and the round messages.
 Domain = Registry | RoundMessage

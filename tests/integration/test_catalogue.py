@@ -61,8 +61,22 @@ def test_only_opted_in_nodes_take_part_and_the_release_is_honest(tmp_path: Path)
              str(coordinator), "--out", str(tmp_path / "out")],
             capture_output=True, text=True, timeout=60, check=True,
         )  # fmt: skip
+        for name in (survivors[0], holdout):  # recipients = ["members"]: every member's node
+            node = fed / "members" / name / "node.toml"
+            wait_for(f"{name} keeps the release", lambda n=node: _kept(n), procs, name)  # type: ignore[misc]
+        # A member audits the live log with its own node config, releases recomputed.
+        member = fed / "members" / holdout / "node.toml"
+        audited = _scfed("audit", "verify", "--config", str(member), "--coordinator", address)
+        assert "release.recomputed" in audited, audited
     assert "estimated contributors below 3" in shown.stdout
+    assert "wafers (200mm)/week" in shown.stdout  # every figure with its unit
     released = json.loads((tmp_path / "out/results.json").read_text())
+    node = fed / "members" / holdout / "node.toml"
+    received = json.loads(_scfed("node", "results", "--config", str(node), "--format", "json"))
+    assert received == released  # the release the member's node verified and kept
+    xlsx = tmp_path / "release.xlsx"
+    _scfed("node", "results", "--config", str(node), "--format", "xlsx", "--output", str(xlsx))
+    assert xlsx.read_bytes()[:2] == b"PK"
     assert released["survivors"] == 8
     kyushu = [
         c for c in released["cells"]
@@ -80,3 +94,23 @@ def test_only_opted_in_nodes_take_part_and_the_release_is_honest(tmp_path: Path)
         # 95% intervals: a miss is possible, but not by more than another half-width.
         assert low - (high - low) / 2 <= true <= high + (high - low) / 2, cell
         assert cell["contributors"] in ("3-4", "5-9")
+
+
+def _scfed(*argv: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "scfed", *argv],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _kept(node: Path) -> bool:
+    done = subprocess.run(
+        [sys.executable, "-m", "scfed", "node", "results", "--config", str(node), "--list"],
+        check=False, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return done.returncode == 0 and demo_data.ENTRY in done.stdout

@@ -36,6 +36,12 @@ def test_demo_with_a_dropout_prints_honest_noisy_figures(tmp_path: Path) -> None
     assert "estimated contributors below 3" in done.stdout, done.stdout
     assert "audit passed" in done.stdout, done.stdout
     assert re.search(r"killed \S+ after it shared its keys", done.stdout), done.stdout
+    # A member's node received the release, and the demo says where it all is kept.
+    member = re.search(r"open the dashboard as (\S+): scfed dashboard --config (\S+)", done.stdout)
+    assert member is not None, done.stdout
+    assert Path(member.group(2)) == folder / "members" / member.group(1) / "node.toml"
+    assert f"(the release as {member.group(1)} received it)" in done.stdout
+    assert (folder / "results.json").exists()
     leftovers = subprocess.run(
         ["pgrep", "-f", str(folder)], capture_output=True, text=True, check=False
     )

@@ -3,9 +3,9 @@
 ``scfed/`` (but the command line, ``scfed/cli`` and ``scfed/__main__.py``) is the pure core:
 it may import no module that reaches files, SQLite, sockets, the clock, processes or global
 randomness, and none of the edge packages. The edges (``edge/``, ``node/``, ``coordinator/``,
-``auditor/``, ``governance/``, ``tools/``) may import the core but never the command line,
-which sits on top of them all. Every import counts, also one inside a function or under
-``TYPE_CHECKING``. The checker runs on small synthetic modules too, to show it can fail.
+``auditor/``, ``governance/``, ``tools/``, ``dashboard/``) may import the core but never the
+command line, which sits on top of them all. Every import counts, also one inside a function or
+under ``TYPE_CHECKING``. The checker runs on small synthetic modules too, to show it can fail.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "scfed"
 #: The command line: the one part of ``scfed/`` that imports the edges.
 COMMAND_LINE = (CORE / "cli", CORE / "__main__.py")
-EDGES = ("edge", "node", "coordinator", "auditor", "governance", "tools")
+EDGES = ("edge", "node", "coordinator", "auditor", "governance", "tools", "dashboard")
 
 #: Modules that do I/O, read the clock or draw global randomness; and ``importlib``, whose
 #: imports this walk could not see.
@@ -149,6 +149,7 @@ def test_the_edges_import_nothing_from_the_command_line() -> None:
         ("from node.store import NodeStore\n", 1, "node.store"),
         ("import coordinator\n", 1, "coordinator"),
         ("from edge import files\n", 1, "edge"),
+        ("from dashboard.view import grid\n", 1, "dashboard.view"),
         ("from scfed import cli\n", 1, "scfed.cli"),
         ("from scfed.cli.coordinator import read_cells\n", 1, "scfed.cli.coordinator"),
     ],

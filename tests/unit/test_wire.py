@@ -32,6 +32,7 @@ def test_a_round_runs_in_the_table_s_step_order() -> None:
     assert wire.ROUND_TYPES == (
         wire.ANNOUNCE, wire.ADVERTISE_KEYS, wire.SHARE_KEYS, wire.MASKED_INPUT,
         wire.UNMASK_REQUEST, wire.UNMASK_RESPONSE, wire.RESULT, wire.ABORT, wire.CHARGE,
+        wire.RELEASE,
     )  # fmt: skip
     assert wire.OUTCOMES == (wire.RESULT, wire.ABORT)
 

@@ -741,3 +741,138 @@ class Charge(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Charge: _TypeAlias = Charge  # noqa: Y015
+
+@_typing.final
+class ReleaseCell(_message.Message):
+    """One figure of a release: a cell's estimate with its 95% interval and noise sd (absent when
+    suppressed), the smoothed trend the lights read, the contributor band, and why a
+    suppressed cell is withheld. Figures are in the commodity's unit.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMPONENT_FIELD_NUMBER: _builtins.int
+    COMMODITY_FIELD_NUMBER: _builtins.int
+    WEEK_FIELD_NUMBER: _builtins.int
+    ESTIMATE_FIELD_NUMBER: _builtins.int
+    TREND_FIELD_NUMBER: _builtins.int
+    CONTRIBUTORS_FIELD_NUMBER: _builtins.int
+    SUPPRESSED_FIELD_NUMBER: _builtins.int
+    component: _builtins.str
+    commodity: _builtins.str
+    week: _builtins.str
+    """The cell's week, by its Monday ("2026-11-23")."""
+    contributors: _builtins.str
+    suppressed: _builtins.str
+    @_builtins.property
+    def estimate(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """value, low95, high95, sd; empty when suppressed."""
+
+    @_builtins.property
+    def trend(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The same for the smoothed trend; empty when suppressed."""
+
+    def __init__(
+        self,
+        *,
+        component: _builtins.str = ...,
+        commodity: _builtins.str = ...,
+        week: _builtins.str = ...,
+        estimate: _abc.Iterable[_builtins.float] | None = ...,
+        trend: _abc.Iterable[_builtins.float] | None = ...,
+        contributors: _builtins.str = ...,
+        suppressed: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commodity", b"commodity", "component", b"component", "contributors", b"contributors", "estimate", b"estimate", "suppressed", b"suppressed", "trend", b"trend", "week", b"week"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseCell: _TypeAlias = ReleaseCell  # noqa: Y015
+
+@_typing.final
+class ReleaseFigure(_message.Message):
+    """A figure derived from a release's cells: the traffic light or book-to-bill."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMODITY_FIELD_NUMBER: _builtins.int
+    WEEK_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    commodity: _builtins.str
+    week: _builtins.str
+    label: _builtins.str
+    value: _builtins.str
+    def __init__(
+        self,
+        *,
+        commodity: _builtins.str = ...,
+        week: _builtins.str = ...,
+        label: _builtins.str = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commodity", b"commodity", "label", b"label", "value", b"value", "week", b"week"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReleaseFigure: _TypeAlias = ReleaseFigure  # noqa: Y015
+
+@_typing.final
+class Release(_message.Message):
+    """A catalogue round's release as its recipients receive it, logged by the coordinator after
+    the result and the charge (type "round.release"): the result's picture, combined with the
+    entry's earlier results and with the disclosure rules applied (README, Results).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROUND_ID_FIELD_NUMBER: _builtins.int
+    RESULT_HASH_FIELD_NUMBER: _builtins.int
+    ENTRY_FIELD_NUMBER: _builtins.int
+    WEEK_FIELD_NUMBER: _builtins.int
+    POLICY_VERSION_FIELD_NUMBER: _builtins.int
+    SURVIVORS_FIELD_NUMBER: _builtins.int
+    RECIPIENTS_FIELD_NUMBER: _builtins.int
+    CELLS_FIELD_NUMBER: _builtins.int
+    DERIVED_FIELD_NUMBER: _builtins.int
+    round_id: _builtins.bytes
+    result_hash: _builtins.bytes
+    """SHA-256 of the result envelope this release publishes."""
+    entry: _builtins.str
+    week: _builtins.str
+    """The round's week, by its Monday."""
+    policy_version: _builtins.int
+    """The version of the signed policy the round followed."""
+    survivors: _builtins.int
+    @_builtins.property
+    def recipients(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Who may receive it: the catalogue entry's recipients."""
+
+    @_builtins.property
+    def cells(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReleaseCell]: ...
+    @_builtins.property
+    def derived(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReleaseFigure]: ...
+    def __init__(
+        self,
+        *,
+        round_id: _builtins.bytes = ...,
+        result_hash: _builtins.bytes = ...,
+        entry: _builtins.str = ...,
+        week: _builtins.str = ...,
+        policy_version: _builtins.int = ...,
+        survivors: _builtins.int = ...,
+        recipients: _abc.Iterable[_builtins.str] | None = ...,
+        cells: _abc.Iterable[Global___ReleaseCell] | None = ...,
+        derived: _abc.Iterable[Global___ReleaseFigure] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cells", b"cells", "derived", b"derived", "entry", b"entry", "policy_version", b"policy_version", "recipients", b"recipients", "result_hash", b"result_hash", "round_id", b"round_id", "survivors", b"survivors", "week", b"week"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Release: _TypeAlias = Release  # noqa: Y015

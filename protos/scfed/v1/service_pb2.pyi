@@ -26,16 +26,22 @@ class SubscribeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REGISTRY_VERSION_FIELD_NUMBER: _builtins.int
+    RELEASES_FROM_FIELD_NUMBER: _builtins.int
     registry_version: _builtins.int
     """Highest registry version the node already holds."""
+    releases_from: _builtins.int
+    """The log index from which the node wants the releases it may receive (one past the
+    highest it holds; 0 for all).
+    """
     def __init__(
         self,
         *,
         registry_version: _builtins.int = ...,
+        releases_from: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["registry_version", b"registry_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["registry_version", b"registry_version", "releases_from", b"releases_from"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -133,6 +139,7 @@ class Task(_message.Message):
     OUTCOME_FIELD_NUMBER: _builtins.int
     CHECKPOINT_FIELD_NUMBER: _builtins.int
     POLICY_FIELD_NUMBER: _builtins.int
+    RELEASE_FIELD_NUMBER: _builtins.int
     RECEIPT_FIELD_NUMBER: _builtins.int
     checkpoint: _builtins.bytes
     """A signed checkpoint (C2SP note) for the node to check and cosign as a witness."""
@@ -161,8 +168,12 @@ class Task(_message.Message):
         """Governance-signed policy (type "policy"): the catalogue and the federation's budget."""
 
     @_builtins.property
+    def release(self) -> _messages_pb2.Envelope:
+        """A coordinator-signed release this node's member may receive ("round.release")."""
+
+    @_builtins.property
     def receipt(self) -> Global___Receipt:
-        """For an announce, an unmask request or an outcome: its receipt in the protocol log. For
+        """For an announce, an unmask request, an outcome or a release: its receipt in the protocol log. For
         a masking task: the checkpoint, cosigned by a quorum, that logs every key share.
         """
 
@@ -177,13 +188,14 @@ class Task(_message.Message):
         outcome: _messages_pb2.Envelope | None = ...,
         checkpoint: _builtins.bytes = ...,
         policy: _messages_pb2.Envelope | None = ...,
+        release: _messages_pb2.Envelope | None = ...,
         receipt: Global___Receipt | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["announce", b"announce", "checkpoint", b"checkpoint", "keys", b"keys", "masking", b"masking", "outcome", b"outcome", "policy", b"policy", "receipt", b"receipt", "registry", b"registry", "task", b"task", "unmask", b"unmask"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["announce", b"announce", "checkpoint", b"checkpoint", "keys", b"keys", "masking", b"masking", "outcome", b"outcome", "policy", b"policy", "receipt", b"receipt", "registry", b"registry", "release", b"release", "task", b"task", "unmask", b"unmask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["announce", b"announce", "checkpoint", b"checkpoint", "keys", b"keys", "masking", b"masking", "outcome", b"outcome", "policy", b"policy", "receipt", b"receipt", "registry", b"registry", "task", b"task", "unmask", b"unmask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["announce", b"announce", "checkpoint", b"checkpoint", "keys", b"keys", "masking", b"masking", "outcome", b"outcome", "policy", b"policy", "receipt", b"receipt", "registry", b"registry", "release", b"release", "task", b"task", "unmask", b"unmask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_task: _TypeAlias = _typing.Literal["registry", "announce", "keys", "masking", "unmask", "outcome", "checkpoint", "policy"]  # noqa: Y015
+    _WhichOneofReturnType_task: _TypeAlias = _typing.Literal["registry", "announce", "keys", "masking", "unmask", "outcome", "checkpoint", "policy", "release"]  # noqa: Y015
     _WhichOneofArgType_task: _TypeAlias = _typing.Literal["task", b"task"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_task) -> _WhichOneofReturnType_task | None: ...
 

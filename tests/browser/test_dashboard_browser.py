@@ -1,0 +1,141 @@
+"""The dashboard in a real headless Chromium, served by waitress on loopback.
+
+The app is the real one over the synthetic releases of ``tests/unit/test_dashboard.py``; the
+browser is Debian's ``/usr/bin/chromium`` driven by Playwright (never a downloaded build).
+Each test reads the DOM as drawn (light attributes, computed colours, canvas pixels), every
+request the browser makes is recorded and must go to the test's own server, and each page is
+photographed in English and Japanese into ``$SCFED_SCREENSHOTS`` (default ``.screenshots/``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from dashboard.app import create_app
+from dashboard.server import bind, url
+from tests.browser._support import COLOURS, NEEDS_CHROMIUM, Recorded, new_context, screenshot
+from tools.dashboard_data import FEW, KYUSHU, synthetic
+
+pytestmark = NEEDS_CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[str]:
+    releases, alerts = synthetic(40, 10, 6)
+    server = bind(create_app(lambda: (releases, alerts), who="fab-kyushu"), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield url(server).rstrip("/")
+    server.task_dispatcher.shutdown()  # the answering threads first, then the socket
+    server.close()
+
+
+@pytest.fixture(params=["en", "ja"])
+def lang(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def page(browser: Browser, base: str, lang: str) -> Iterator[tuple[Page, Recorded]]:
+    context = new_context(browser, lang)
+    page = context.new_page()
+    recorded = Recorded(page)
+    yield page, recorded
+    context.close()
+    outside = [u for u in recorded.requests if not u.startswith(f"{base}/")]
+    assert recorded.requests, "the page made requests"
+    assert not outside, f"requests left {base}: {outside}"
+    assert not recorded.errors, f"console errors: {recorded.errors}"
+
+
+def _latest_lights() -> dict[tuple[str, date], str]:
+    releases, _ = synthetic(40, 10, 6)
+    return max(
+        (r for r in releases if r.entry.metric == "demand-capacity"), key=lambda r: r.week
+    ).lights()
+
+
+def test_the_tiles_show_the_release_lights(
+    page: tuple[Page, Recorded], base: str, lang: str
+) -> None:
+    view, _ = page
+    view.goto(f"{base}/")
+    tiles = view.eval_on_selector_all(
+        ".tile",
+        """tiles => tiles.map(t => [t.dataset.commodity, t.dataset.light,
+            getComputedStyle(t).backgroundColor, getComputedStyle(t).borderImageSource])""",
+    )
+    want = _latest_lights()
+    first = min(week for _, week in want)
+    assert len(tiles) == 40
+    for commodity, light, colour, border in tiles:
+        assert light == want[(commodity, first)], commodity
+        assert colour == COLOURS[light.split(" ")[0]], (commodity, light)
+        assert ("gradient" in border) == light.endswith("(uncertain)"), (commodity, light)
+    screenshot(view, "chain", lang)
+
+
+def test_the_grid_colours_and_suppressed_cells(
+    page: tuple[Page, Recorded], base: str, lang: str
+) -> None:
+    view, _ = page
+    view.goto(f"{base}/grid")
+    cells = view.eval_on_selector_all(
+        "tr[data-commodity] td",
+        """cells => cells.map(c => [c.parentElement.dataset.commodity, c.dataset.light,
+            getComputedStyle(c).backgroundColor, c.innerText, c.title])""",
+    )
+    want = _latest_lights()
+    assert sorted(light for _, light, *_ in cells) == sorted(want.values())
+    word = "非公表" if lang == "ja" else "suppressed"
+    for _, light, colour, text, title in cells:
+        assert colour == COLOURS[light.split(" ")[0]]
+        assert (word in text) == (light == "suppressed"), (light, text)
+        if light == "suppressed":
+            assert title, "a suppressed cell gives its reason"
+    if lang == "en":
+        assert any(FEW in title for *_, title in cells)
+        assert view.locator("ol.notes li").first.inner_text() == FEW
+    screenshot(view, "grid", lang)
+
+
+def test_the_page_language(page: tuple[Page, Recorded], base: str, lang: str) -> None:
+    view, _ = page
+    view.goto(f"{base}/alerts")
+    assert view.get_attribute("html", "lang") == lang
+    heading = view.inner_text("h1")
+    assert heading == ("アラート" if lang == "ja" else "Alerts")
+    view.click("#lang-switch")
+    other = "en" if lang == "ja" else "ja"
+    assert view.get_attribute("html", "lang") == other
+    view.goto(f"{base}/")
+    assert view.get_attribute("html", "lang") == other, "the switch is remembered"
+    view.goto(f"{base}/alerts?lang={lang}")
+    screenshot(view, "alerts", lang)
+
+
+def test_the_charts_draw(page: tuple[Page, Recorded], base: str, lang: str) -> None:
+    view, _ = page
+    view.goto(f"{base}/commodity/{quote(KYUSHU)}")
+    view.wait_for_selector("body[data-charts=drawn]", timeout=10_000)
+    inked = view.eval_on_selector_all(
+        "canvas",
+        """canvases => canvases.map(c => {
+            const pixels = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let inked = 0;
+            for (let i = 3; i < pixels.length; i += 4) { if (pixels[i] > 0) inked++; }
+            return [c.id, c.dataset.drawn || "", c.width, inked];
+        })""",
+    )
+    assert len(inked) == 6  # demand-capacity, stock, bookings and billings, ratio, ...
+    for chart_id, drawn, width, count in inked:
+        assert drawn == "true", chart_id
+        assert width > 100, chart_id
+        assert count > 2000, f"{chart_id} is blank"
+    screenshot(view, "commodity", lang)
