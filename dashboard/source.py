@@ -9,10 +9,12 @@ and ``scfed dashboard`` read through here.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edge.config import kind_of
+from scfed.errors import ConfigError
 from scfed.release import Alert, Release
 
 Load = Callable[[], tuple[Sequence[Release], Sequence[Alert]]]
@@ -20,9 +22,12 @@ Load = Callable[[], tuple[Sequence[Release], Sequence[Alert]]]
 
 def loader(config: Path) -> tuple[Load, str]:
     """The function that reads and verifies what ``config`` may see, and who that is."""
-    if kind_of(config) == "node":
+    kind = kind_of(config)
+    if kind == "node":
         return _node(config)
-    return _coordinator(config)
+    if kind == "coordinator":
+        return _coordinator(config)
+    raise ConfigError(f"{config}: releases are read with a node's or the coordinator's config")
 
 
 def _node(path: Path) -> tuple[Load, str]:
@@ -55,16 +60,22 @@ def _coordinator(path: Path) -> tuple[Load, str]:
     config = load_coordinator_config(path)
     governance = read_governance_key(config.governance_key)
 
+    verified: dict[bytes, Release] = {}  # by the bytes verified: each once in this process
+
     def load() -> tuple[Sequence[Release], Sequence[Alert]]:
         registry, _ = read_registry_file(config.registry, config.origin, governance)
         policy, _ = read_policy_file(config.policy, config.origin, governance)
         out = []
         for index, signed in read_releases(config.database):
-            verify(signed, config.origin, wire.RELEASE, registry.coordinator_key)
-            body = decode_release(signed.body)
-            entry = policy.entry(body.entry)
-            if entry is not None:
-                out.append(from_publication(body, entry, index))
+            seen = hashlib.sha256(registry.coordinator_key + signed.to_bytes()).digest()
+            if seen not in verified:
+                verify(signed, config.origin, wire.RELEASE, registry.coordinator_key)
+                body = decode_release(signed.body)
+                entry = policy.entry(body.entry)
+                if entry is None:
+                    continue
+                verified[seen] = from_publication(body, entry, index)
+            out.append(verified[seen])
         return out, ()
 
     return load, "the operator"

@@ -101,7 +101,7 @@ def read_registry_file(path: Path, origin: str, governance_key: bytes) -> tuple[
 
 
 def kind_of(config: Path) -> str:
-    """ "node" or "coordinator": which role's config ``config`` is, by its keys."""
+    """ "node", "coordinator" or "operator": which role's config ``config`` is, by its keys."""
     try:
         top = tomllib.loads(config.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -112,4 +112,6 @@ def kind_of(config: Path) -> str:
         return "node"
     if "listen" in top or "signing_key" in top.get("keys", {}):
         return "coordinator"
-    raise ConfigError(f"{config}: neither a node's nor the coordinator's config")
+    if "name" in top:
+        return "operator"
+    raise ConfigError(f"{config}: not the config of a node, the coordinator or an operator")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 
@@ -157,27 +158,18 @@ def to_publication(release_: Release, result_hash: bytes, policy_version: int) -
 
 def from_publication(p: Publication, entry: CatalogueEntry, log_index: int) -> Release:
     """A logged release as its recipients read it, with the catalogue entry it names."""
+    day = lru_cache(maxsize=None)(date.fromisoformat)  # a release has few weeks, many cells
 
     def estimate(numbers: tuple[float, ...]) -> Estimate | None:
         return Estimate(*numbers) if numbers else None
 
-    cells = tuple(
-        Cell(
-            c.component,
-            c.commodity,
-            date.fromisoformat(c.week),
-            estimate(c.estimate),
-            c.contributors,
-            c.suppressed,
-            estimate(c.trend),
-        )
-        for c in p.cells
-    )
-    figures = tuple(
-        Derived(d.commodity, date.fromisoformat(d.week), d.label, d.value) for d in p.derived
-    )
-    week = date.fromisoformat(p.week)
-    return Release(p.round_id.hex(), entry, week, p.survivors, cells, figures, log_index)
+    def cell(c: ReleaseCell) -> Cell:
+        e, trend = estimate(c.estimate), estimate(c.trend)
+        return Cell(c.component, c.commodity, day(c.week), e, c.contributors, c.suppressed, trend)
+
+    cells = tuple(cell(c) for c in p.cells)
+    figures = tuple(Derived(d.commodity, day(d.week), d.label, d.value) for d in p.derived)
+    return Release(p.round_id.hex(), entry, day(p.week), p.survivors, cells, figures, log_index)
 
 
 def light_rank(light: str) -> int:

@@ -44,6 +44,7 @@ from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.dp.accounting import epsilon
 from scfed.errors import ConfigError
 from scfed.picture import release, round_of
+from scfed.release import unit
 from scfed.wire import ABORT, SHARE_KEYS
 from scfed.wire.codec import decode_abort, decode_result
 from scfed.wire.envelope import Envelope
@@ -193,7 +194,7 @@ def _report(
     planned = entry.planned(n)
     cells = release(entry, [round_of(entry, start, sums, m, planned=planned)])
     covered = total = 0
-    print(f"\n{'cell':<66} {'true':>8} {'noisy':>8}  95% interval")
+    print(f"\n{'cell':<66} {'true':>8} {'noisy':>8}  {'95% interval':<18}  unit")
     for cell in cells:
         if cell.estimate is None:
             continue
@@ -203,8 +204,9 @@ def _report(
         covered, total = covered + inside, total + 1
         name = f"{cell.component} {cell.commodity} {cell.week}"
         interval = f"[{cell.estimate.low:,.0f}, {cell.estimate.high:,.0f}]"
+        measure = unit(entry.metric, cell.component, cell.commodity)
         print(
-            f"{name:<66} {true:>8,} {cell.estimate.value:>8,.0f}  {interval}"
+            f"{name:<66} {true:>8,} {cell.estimate.value:>8,.0f}  {interval:<18}  {measure}"
             f"{'' if inside else '  NO'}"
         )
     noise = replace(entry.noise, planned=planned)  # the demo's firms are their own groups

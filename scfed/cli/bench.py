@@ -233,6 +233,6 @@ def _dashboard(args: argparse.Namespace) -> int:
     if not 1 <= args.commodities <= 200 or not 1 <= args.weeks <= 104:
         raise ConfigError("--commodities must be 1..200 and --weeks 1..104")
     with tempfile.TemporaryDirectory(prefix="scfed-bench-") as directory:
-        count, floor, pages = bench(Path(directory), args.commodities, args.weeks)
-    print(table(count, args.commodities, floor, pages))
+        count, floor, startup, pages = bench(Path(directory), args.commodities, args.weeks)
+    print(table(count, args.commodities, floor, startup, pages))
     return 0

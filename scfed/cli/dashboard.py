@@ -55,6 +55,8 @@ def _dashboard(args: argparse.Namespace) -> int:
     from dashboard.source import loader
 
     load, who = loader(args.config)
+    releases, _ = load()  # verified once here: a page then verifies only what is new
+    print(f"dashboard: {len(releases)} releases verified", flush=True)
     server = bind(create_app(load, who=who), args.host, args.port, public=args.public)
     print(f"dashboard: {url(server)} (Ctrl-C to stop)", flush=True)
     try:

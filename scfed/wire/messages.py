@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from scfed.dp.params import Noise
 from scfed.errors import MessageError, PrivacyParameterError
@@ -378,14 +378,17 @@ class ReleaseCharge:
         text(self.rho, "rho", 200)
 
 
+@lru_cache(maxsize=4096)
 def _monday(week: str) -> None:
+    """A release's week: a Monday (a release holds many cells of few weeks)."""
     _check_week(week, False)
     if not week:
         raise MessageError("a release names its week")
 
 
 def _finite(values: tuple[float, ...], what: str) -> None:
-    if len(values) not in (0, 4) or not all(math.isfinite(v) for v in values):
+    # The sum of finite numbers of this size is finite; an inf or a nan makes it not.
+    if len(values) not in (0, 4) or not math.isfinite(sum(values)):
         raise MessageError(f"{what} is empty or four finite numbers (value, low, high, sd)")
 
 

@@ -124,3 +124,19 @@ def test_a_malformed_release_is_refused(change: dict[str, object]) -> None:
     body = to_publication(_release(125.0), bytes(32), 3)
     with pytest.raises(RemoteProtocolError):
         decode_release(encode(unchecked_replace(body, **change)))
+
+
+def test_the_operator_and_a_member_pick_any_release_by_round_or_entry_and_week() -> None:
+    from scfed.cli.results import pick
+    from scfed.errors import ConfigError
+
+    held = [_release(50.0, "01" * 16, 3), _release(125.0, "02" * 16, 9)]
+    later = dataclasses.replace(held[1], week=WEEK + timedelta(weeks=1))
+    held[1] = later
+    assert pick(held, entry=None, week=None, round_hex=None) is later  # the latest
+    assert pick(held, entry=ENTRY.name, week=WEEK, round_hex=None) is held[0]
+    assert pick(held, entry=None, week=None, round_hex="01" * 16) is held[0]
+    with pytest.raises(
+        ConfigError, match=r"no release matches week 2026-11-16 \(2 releases held\)"
+    ):
+        pick(held, entry=None, week=WEEK - timedelta(weeks=1), round_hex=None)
