@@ -41,22 +41,24 @@ class Firm:
     demand: dict[str, int] = field(default_factory=dict)
 
 
-#: Ordered so that any first few firms already hold both sides of the Kyushu market.
+#: Ordered so that any first few firms already hold both sides of the Kyushu market. No
+#: buyer holds much of Kyushu's demand, so that the dominance rule still publishes it when
+#: one of them drops out of a round.
 FIRMS = (
     Firm("fab-kumamoto", "foundry", capacity={KYUSHU_ANALOG: 3600}),
-    Firm("auto-nagoya", "automotive", demand={KYUSHU_ANALOG: 3000, HSINCHU_LOGIC: 6000}),
+    Firm("auto-nagoya", "automotive", demand={KYUSHU_ANALOG: 2400, HSINCHU_LOGIC: 6000}),
     Firm("fab-oita", "foundry", capacity={KYUSHU_ANALOG: 3400}),
     Firm("osat-kaohsiung", "OSAT", demand={HSINCHU_LOGIC: 9000, KYUSHU_ANALOG: 2200}),
     Firm("fab-nagasaki", "IDM", capacity={KYUSHU_ANALOG: 3200}, demand={KYUSHU_ANALOG: 1200}),
     Firm("fab-kagoshima", "foundry", capacity={KYUSHU_ANALOG: 3000}),
-    Firm("auto-detroit", "automotive", demand={KYUSHU_ANALOG: 2700, ARIZONA_LOGIC: 3000}),
+    Firm("auto-detroit", "automotive", demand={KYUSHU_ANALOG: 2200, ARIZONA_LOGIC: 3000}),
     Firm("fab-kitakyushu", "foundry", capacity={KYUSHU_ANALOG: 2800}),
     Firm("industrial-osaka", "industrial", demand={KYUSHU_ANALOG: 1900, GYEONGGI_MEMORY: 2500}),
     Firm("fab-miyazaki", "foundry", capacity={KYUSHU_ANALOG: 2600}),
     Firm("fab-hsinchu", "foundry", capacity={HSINCHU_LOGIC: 41000, ARIZONA_LOGIC: 9000}),
-    Firm("osat-incheon", "OSAT", demand={GYEONGGI_MEMORY: 7000, KYUSHU_ANALOG: 900}),
+    Firm("osat-incheon", "OSAT", demand={GYEONGGI_MEMORY: 7000, KYUSHU_ANALOG: 1500}),
     Firm("fab-pyeongtaek", "IDM", capacity={GYEONGGI_MEMORY: 30000}),
-    Firm("wafer-niigata", "wafer supplier", demand={KYUSHU_ANALOG: 400}),
+    Firm("wafer-niigata", "wafer supplier", demand={KYUSHU_ANALOG: 1100}),
     Firm("materials-ulsan", "materials supplier", demand={GYEONGGI_MEMORY: 800}),
 )
 
