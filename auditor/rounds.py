@@ -11,6 +11,7 @@ its leaf and the reason, so a round whose announce was refused says why.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -22,7 +23,15 @@ from scfed.catalogue import check_announce
 from scfed.errors import RefusedError, VerificationError
 from scfed.secagg.graph import check_sparse, planned_dropout, round_graph
 from scfed.secagg.node_rules import NodePolicy
-from scfed.wire.messages import Announce, ReleaseCharge, RoundMessage, ShareKeys, UnmaskRequest
+from scfed.wire.messages import (
+    REFUSAL_CODES,
+    Announce,
+    Refusal,
+    ReleaseCharge,
+    RoundMessage,
+    ShareKeys,
+    UnmaskRequest,
+)
 
 #: A round's messages in protocol order; an outcome is a result or an abort.
 RANK = {name: wire.MESSAGE_TYPES[name].step for name in wire.ROUND_TYPES}
@@ -299,9 +308,13 @@ def check_no_equivocation(view: RoundView) -> str:
 
 
 def check_phase_order(view: RoundView) -> str:
-    """Messages come in protocol order, and each node takes its steps in order."""
-    problems, highest = [], view.leaves[0]
-    for leaf in view.leaves[1:]:
+    """Messages come in protocol order, and each node takes its steps in order (a node may
+    refuse at any step: its refusal stands outside the order)."""
+    ordered = [leaf for leaf in view.leaves if leaf.type != wire.REFUSAL]
+    if not ordered:
+        return "messages come in phase order"
+    problems, highest = [], ordered[0]
+    for leaf in ordered[1:]:
         if RANK[leaf.type] < RANK[highest.type]:
             problems.append(f"leaf {leaf.index}: {leaf.type} after {highest.type}")
         elif RANK[leaf.type] > RANK[highest.type]:
@@ -312,6 +325,24 @@ def check_phase_order(view: RoundView) -> str:
             if earlier is None or earlier.index > leaf.index:
                 problems.append(f"leaf {leaf.index}: {sender} sent {after} without {before} first")
     return require(problems, "messages come in phase order")
+
+
+def check_refusals(view: RoundView, announce: Announce) -> str:
+    """Who refused the round and why; each refusal by a candidate, about this announce."""
+    refusals = view.of(wire.REFUSAL)
+    for leaf in refusals:
+        refusal = message(leaf, Refusal)
+        if leaf.signer not in announce.candidates or (
+            view.announce_leaf is not None and refusal.announce_hash != view.announce_leaf.digest
+        ):
+            raise VerificationError(
+                f"leaf {leaf.index}: a refusal by {leaf.signer} of another round"
+            )
+    if not refusals:
+        return "no node refused"
+    tally = Counter(message(leaf, Refusal).code for leaf in refusals)
+    parts = ", ".join(f"{n} {REFUSAL_CODES[code]}" for code, n in tally.most_common())
+    return f"{len(refusals)} node{'' if len(refusals) == 1 else 's'} refused: {parts}"
 
 
 def check_outcome(view: RoundView) -> str:

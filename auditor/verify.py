@@ -235,6 +235,7 @@ def audit_round(view: rounds.RoundView) -> RoundAudit:
     checks.run("round.graph", lambda: rounds.check_graph(view, announce))
     checks.run("round.no_equivocation", lambda: rounds.check_no_equivocation(view))
     checks.run("round.phase_order", lambda: rounds.check_phase_order(view))
+    checks.run("round.refusals", lambda: rounds.check_refusals(view, announce))
     checks.run("round.outcome", lambda: rounds.check_outcome(view))
     responses = _unmasking_checks(view, announce, checks)
     recomputed = _outcome_checks(view, announce, responses, checks)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from coordinator.journal import Journal
+from coordinator.metrics import CoordinatorMetrics
 from coordinator.recovery import Closed, ledger_row, recover
 from coordinator.releases import Releases
 from coordinator.requests import Limits, announce_for
@@ -30,12 +31,15 @@ from scfed.dp.ledger import Budget, Charge, period_label
 from scfed.errors import OutOfOrderError, PrivacyBudgetError
 from scfed.policy import planned_release_rho, release_window
 from scfed.secagg import CoordinatorRound, Outgoing, Phase
+from scfed.secagg.refusals import check_refusal, hopeless_after, summary
 from scfed.wire.envelope import Envelope
-from scfed.wire.messages import Announce, Registry
+from scfed.wire.messages import Announce, Refusal, Registry
 from scfed.wire.policy import Policy
 from scfed.wire.tasks import CheckpointTask, KeySet, MaskingTask, Receipt, task_to_proto
 
 log = logging.getLogger("scfed.coordinator")
+#: Rounds the operator's status lists.
+RECENT = 10
 
 
 class Hub:
@@ -89,7 +93,9 @@ class Rounds:
         max_cells: int,
         budget: Budget,
         policy: Callable[[], tuple[Policy, Envelope] | None] = lambda: None,
+        metrics: CoordinatorMetrics | None = None,
     ) -> None:
+        self._metrics = metrics or CoordinatorMetrics()
         self._registry = registry
         self._policy = policy
         self._budget = budget
@@ -105,6 +111,7 @@ class Rounds:
         self._changed = asyncio.Event()
         self._recovered: list[Closed] = []  # rounds this start finished for a stopped one
         self._releases = Releases(store, journal, key, hub)
+        self._refusals: dict[str, Refusal] = {}  # the running round's, by node
 
     def recover(self, origin: str, governance_key: bytes) -> None:
         """Finish, from the log, every round a stopped coordinator left without an outcome;
@@ -137,12 +144,43 @@ class Rounds:
         could still lose.
         """
         active = self._running()
+        if envelope.type == wire.REFUSAL:
+            return await self._refused(active, member_id, envelope)
         outgoing = active.receive(member_id, envelope)
         logged = self._journal.acknowledge(envelope)
         if outgoing:
             self._journal.settle()
         self._queue(outgoing)
         return await asyncio.shield(logged)  # shared with a resubmission of the same message
+
+    async def _refused(
+        self, active: CoordinatorRound, member_id: str, envelope: Envelope
+    ) -> Receipt:
+        """Log a node's refusal of the running round, and end the round at once when the
+        refusals leave fewer nodes than it needs (before any release: at most t - 1 unmask
+        responses are in)."""
+        found = check_refusal(
+            envelope, member_id, active.announce, active.announce_hash, active.registry
+        )
+        logged = self._journal.acknowledge(envelope)
+        self._refusals.setdefault(member_id, found)
+        self._metrics.refused(found.code)
+        log.warning(
+            "round %s: %s refused (%s): %s",
+            active.announce.round_id.hex(), member_id, found.code, found.detail,
+        )  # fmt: skip
+        hopeless = hopeless_after(active, self._refusals)
+        if hopeless:
+            self._journal.settle()
+            told = summary({m: r.code for m, r in self._refusals.items()})
+            self._queue(active.abandon(f"{told}; {hopeless}"))
+        self._store.refused(active.announce.round_id, member_id, found)
+        return await asyncio.shield(logged)
+
+    def recent(self, limit: int = RECENT) -> list[str]:
+        """The latest rounds, newest first, one line each, from the store (so they survive a
+        restart), with the nodes' refusals."""
+        return [past.line() for past in self._store.recent(limit)]
 
     def cosign(self, member_id: str, cosignature: spb.Cosignature) -> None:
         """Keep a node's cosignature of a checkpoint, once it verifies, and tell a round in
@@ -217,9 +255,13 @@ class Rounds:
         loaded = self._policy()
         self._round_policy = None if loaded is None else loaded[0]
         announce = self.announce(request, registry, self._round_policy)
-        self._check_budget(announce, registry, self._round_policy)
+        try:
+            self._check_budget(announce, registry, self._round_policy)
+        except PrivacyBudgetError:
+            self._metrics.refused("budget")
+            raise
         active = CoordinatorRound(announce, registry, self._key, policy=self._round_policy)
-        self._active, self._outbox = active, []
+        self._active, self._outbox, self._refusals = active, [], {}
         self._journal.forget_round()
         self._store.round_started(
             announce.round_id, announce.query, time.time(), active.announce_envelope
@@ -233,8 +275,11 @@ class Rounds:
             for member_id in announce.candidates:
                 self._hub.push(member_id, spb.Task(policy=loaded[1].to_proto()))
         self._outbox.append(active.start())
+        timer = self._metrics.phases()
         while not active.phase.terminal:
+            timer.at(active.phase)
             await self._next_phase(active, announce.phase_timeout_ms / 1000)
+        timer.at(active.phase)
         await self._flush(active)
         outcome = active.outcome
         if outcome is None:
@@ -242,6 +287,7 @@ class Rounds:
         charge = self._charge(active)
         self._store.round_finished(announce.round_id, time.time(), outcome, charge)
         log.info("round %s: %s", announce.round_id.hex(), outcome.type)
+        self._metrics.round_finished(outcome.type)
         self._releases.publish(announce, outcome, registry, self._round_policy)
         return announce.round_id, outcome
 

@@ -4,7 +4,9 @@ A caller's identity is the SHA-256 fingerprint of its client certificate, looked
 governance-signed registry: members may use NodeService, operators AdminService, and
 nobody else gets past the first message. Each method declares who may call it with
 ``_status.served``, whose frame also maps every error to a status. Message sizes are bounded
-by gRPC itself, which answers RESOURCE_EXHAUSTED.
+by gRPC itself, which answers RESOURCE_EXHAUSTED. gRPC's standard health service is served
+beside them to any holder of a federation certificate, and with ``[metrics]`` configured the
+Prometheus metrics over HTTP (``coordinator.metrics``).
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ import grpc
 from coordinator._status import Context, served
 from coordinator._wire import add_services
 from coordinator.journal import Journal
-from coordinator.log import ProtocolLog
 from coordinator.log_service import LogService
+from coordinator.metrics import CoordinatorMetrics, MeasuredLog, add_health
 from coordinator.rounds import Hub, Rounds
+from coordinator.schedule import Scheduler
 from coordinator.signed import RegistryFile, logged_log_key, logged_versions, signed_files
 from coordinator.store import Store
 from edge.config import read_governance_key
 from edge.files import read_private_key_file, read_public_file
+from edge.observe import MetricsServer
 from edge.transport import check_tls_files, expiry_warnings
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import pki
@@ -59,8 +63,8 @@ class Expiries:
     """Certificates that expire soon: the coordinator's own and the CA's (read when asked,
     so an installed renewal counts at once) and each member's, seen when it connects."""
 
-    def __init__(self, tls: TlsFiles) -> None:
-        self._tls = tls
+    def __init__(self, tls: TlsFiles, metrics: CoordinatorMetrics) -> None:
+        self._tls, self._metrics = tls, metrics
         self._members: dict[str, str] = {}
 
     def connected(self, member_id: str, context: grpc.aio.ServicerContext[object, object]) -> None:
@@ -70,6 +74,7 @@ class Expiries:
             certificate = pki.load_certificate_pem(pem)
         except ConfigError:
             return  # the handshake verified it; gRPC gives it as PEM
+        self._metrics.member_connected(member_id, certificate.not_valid_after_utc, now)
         warning = pki.expiry_warning(certificate, now, f"the certificate of member {member_id}")
         if warning is None:
             self._members.pop(member_id, None)
@@ -86,10 +91,11 @@ class NodeService:
     """Task streams to nodes and the messages they submit."""
 
     def __init__(
-        self, registry: RegistryFile, hub: Hub, rounds: Rounds, expiries: Expiries
-    ) -> None:
+        self, registry: RegistryFile, hub: Hub, rounds: Rounds, expiries: Expiries,
+        metrics: CoordinatorMetrics,
+    ) -> None:  # fmt: skip
         self._registry, self._hub, self._rounds = registry, hub, rounds
-        self._expiries = expiries
+        self._expiries, self._metrics = expiries, metrics
 
     def _member(self, context: Context) -> str:
         member = self._registry.registry().member_by_certificate(peer_fingerprint(context))
@@ -103,7 +109,9 @@ class NodeService:
     ) -> AsyncGenerator[spb.Task, None]:
         self._expiries.connected(member_id, context)
         queue = self._rounds.connect(member_id, request.releases_from)
+        self._metrics.connected(len(self._hub.connected))
         try:
+            await context.send_initial_metadata(())  # the node knows it is in, task or not
             registry, signed = self._registry.load()
             if request.registry_version != registry.version:
                 yield spb.Task(registry=signed.to_proto())
@@ -111,6 +119,9 @@ class NodeService:
                 yield task
         finally:
             self._hub.disconnect(member_id, queue)
+            if member_id not in self._hub.connected:  # not replaced by a newer stream
+                self._metrics.member_disconnected(member_id)
+            self._metrics.connected(len(self._hub.connected))
 
     @served(_member)
     async def Submit(  # noqa: N802 - gRPC method name
@@ -166,6 +177,7 @@ class AdminService:
             phase=phase.value if phase else "",
             registry_version=self._registry.registry().version,
             expiring=self._expiries.lines(self._hub.connected),
+            rounds=self._rounds.recent(),
         )
 
     @served(_operator)
@@ -230,7 +242,10 @@ async def serve(
     governance = read_governance_key(config.governance_key)
     signing_key = pki.load_ed25519_private_pem(read_private_key_file(config.signing_key))
     store = Store(config.database)
-    protocol_log = ProtocolLog(config.database, origin=config.origin, key=signing_key, check=False)
+    metrics = CoordinatorMetrics.for_config(config)
+    protocol_log = MeasuredLog(
+        config.database, origin=config.origin, key=signing_key, check=False, metrics=metrics
+    )
     floors = logged_versions(protocol_log, config.database)
     protocol_log.check_signer(previous=logged_log_key(floors))  # this key, or the one rotated
     own = pki.ed25519_public_raw(signing_key.public_key())
@@ -248,22 +263,29 @@ async def serve(
         max_cells=config.max_cells,
         budget=config.privacy.budget,
         policy=policy.load_if_present,
+        metrics=metrics,
     )
     rounds.recover(config.origin, governance)  # before any node can connect
     server = grpc.aio.server(
         options=server_options(config.max_message_bytes),
         maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
     )
-    expiries = Expiries(config.tls)
-    node_service = NodeService(registry, hub, rounds, expiries)
+    expiries = Expiries(config.tls, metrics)
+    node_service = NodeService(registry, hub, rounds, expiries, metrics)
     add_services(server, {
         "NodeService": node_service,
         "LogService": LogService(protocol_log, node_service.authorize_reader),
         "AdminService": AdminService(registry, hub, rounds, expiries),
     })  # fmt: skip
+    health = add_health(server)
     address = listen or config.listen
     port = _listen(server, address, config)
+    exposed = (
+        MetricsServer(config.metrics_listen, metrics.registry) if config.metrics_listen else None
+    )
     await server.start()
+    if exposed is not None:
+        exposed.start()
     log.info("coordinator of %s listening on %s (port %d)", config.origin, address, port)
     if ready is not None:
         ready(port)
@@ -271,8 +293,21 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    scheduled = None
+    if config.schedule.enabled:
+        scheduler = Scheduler(
+            rounds, store, policy.load_if_present, settings=config.schedule,
+            connected=lambda: len(hub.connected),
+        )  # fmt: skip
+        scheduled = asyncio.create_task(scheduler.run(stop))
+        log.info("the schedule is on: catalogue entries run by themselves")
     await stop.wait()
     log.info("stopping")
+    if scheduled is not None:
+        await asyncio.wait([scheduled], timeout=5)
+    health.stopping()
     await server.stop(grace=1.0)
+    if exposed is not None:
+        exposed.close()
     store.close()
     protocol_log.close()

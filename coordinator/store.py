@@ -3,7 +3,9 @@ ledger of the privacy budget each release spent. Does I/O."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,8 +13,12 @@ from edge import storage
 from edge.storage import fetch_read_only, insert_charge, open_database, transaction
 from scfed.dp.ledger import Charge
 from scfed.errors import StorageError
+from scfed.schedule import Attempt
+from scfed.secagg.refusals import summary
 from scfed.wire import RESULT
+from scfed.wire.codec import decode_abort
 from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Refusal
 
 _SCHEMA = (
     """
@@ -24,6 +30,21 @@ CREATE TABLE IF NOT EXISTS rounds (
     outcome_type TEXT,
     outcome BLOB,
     finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS schedule_attempts (
+    entry TEXT NOT NULL,
+    window TEXT NOT NULL,
+    week TEXT NOT NULL,
+    at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refusals (
+    round_id BLOB NOT NULL,
+    member_id TEXT NOT NULL,
+    code TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (round_id, member_id)
 );
 CREATE TABLE IF NOT EXISTS releases (
     log_index INTEGER PRIMARY KEY,
@@ -94,6 +115,30 @@ class Store:
             for i, e in storage.fetch(self._db, sql, (start,))
         ]
 
+    def refused(self, round_id: bytes, member_id: str, refusal: Refusal) -> None:
+        """Remember a node's refusal of a round (the first it sent)."""
+        with transaction(self._db) as db:
+            db.execute(
+                "INSERT OR IGNORE INTO refusals VALUES (?, ?, ?, ?)",
+                (round_id, member_id, refusal.code, refusal.detail),
+            )
+
+    def recent(self, limit: int) -> list[PastRound]:
+        """The latest rounds, newest first, with their outcomes and refusals."""
+        return _past(self._db, limit)
+
+    def attempted(self, attempt: Attempt) -> None:
+        """Remember what a scheduled run of an entry came to."""
+        with transaction(self._db) as db:
+            db.execute(
+                "INSERT INTO schedule_attempts VALUES (?, ?, ?, ?, ?, ?)",
+                (attempt.entry, attempt.window, attempt.week.isoformat(), attempt.at.timestamp(),
+                 attempt.outcome, attempt.reason),
+            )  # fmt: skip
+
+    def attempts(self) -> list[Attempt]:
+        return _attempts(storage.fetch(self._db, _ATTEMPTS))
+
     def unfinished(self) -> dict[bytes, Envelope]:
         """Round id -> signed announce of each round started and never finished, oldest
         first: the coordinator stopped during them."""
@@ -142,6 +187,63 @@ def _round(row: tuple[object, ...]) -> StoredRound:
         raise StorageError("the coordinator database holds a round of the wrong shape")
     finished = None if outcome is None else Envelope.from_bytes(outcome)
     return StoredRound(round_id, started, Envelope.from_bytes(announce), finished)
+
+
+@dataclass(frozen=True)
+class PastRound:
+    """A round as the operator's status lists it."""
+
+    round_id: bytes
+    query: str
+    started_at: float
+    outcome: Envelope | None
+    refusals: dict[str, str]  # member -> refusal code
+
+    def line(self) -> str:
+        """One line: when, which round, what it came to, and why."""
+        when = datetime.fromtimestamp(self.started_at, UTC).strftime("%Y-%m-%d %H:%M")
+        head = f"{when} UTC {self.round_id.hex()[:12]} {self.query}"
+        if self.outcome is None:
+            state = "running, or stopped before an outcome"
+        elif self.outcome.type == RESULT:
+            state = "result"
+        else:
+            state = f"aborted: {decode_abort(self.outcome.body).reason}"
+        why = summary(self.refusals)
+        return f"{head}: {state}" + (f" ({why})" if why and why not in state else "")
+
+
+def _past(db: sqlite3.Connection, limit: int) -> list[PastRound]:
+    rows = storage.fetch(
+        db, "SELECT round_id, query, started_at, outcome FROM rounds ORDER BY started_at DESC "
+        "LIMIT ?", (limit,),
+    )  # fmt: skip
+    out = []
+    for round_id, query, started, outcome in rows:
+        refused = storage.fetch(
+            db, "SELECT member_id, code FROM refusals WHERE round_id = ?", (round_id,)
+        )
+        refusals = {str(member): str(code) for member, code in refused}
+        envelope = None if outcome is None else Envelope.from_bytes(_blob(outcome))
+        out.append(PastRound(_blob(round_id), str(query), float(str(started)), envelope, refusals))
+    return out
+
+
+_ATTEMPTS = "SELECT entry, window, week, at, outcome, reason FROM schedule_attempts ORDER BY at"
+
+
+def read_attempts(path: Path) -> list[Attempt]:
+    """Every scheduled attempt in a coordinator database, oldest first, read-only."""
+    return _attempts(fetch_read_only(path, _ATTEMPTS))
+
+
+def _attempts(rows: list[tuple[object, ...]]) -> list[Attempt]:
+    out = []
+    for entry, window, week, at, outcome, reason in rows:
+        when = datetime.fromtimestamp(float(str(at)), UTC)
+        out.append(Attempt(str(entry), str(window), date.fromisoformat(str(week)), when,
+                           str(outcome), str(reason)))  # fmt: skip
+    return out
 
 
 def read_releases(path: Path) -> list[tuple[int, Envelope]]:

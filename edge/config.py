@@ -101,7 +101,8 @@ def read_registry_file(path: Path, origin: str, governance_key: bytes) -> tuple[
 
 
 def kind_of(config: Path) -> str:
-    """ "node", "coordinator" or "operator": which role's config ``config`` is, by its keys."""
+    """ "node", "coordinator", "operator" or "federation" (governance's federation.toml):
+    which role's config ``config`` is, by its keys."""
     try:
         top = tomllib.loads(config.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -112,6 +113,10 @@ def kind_of(config: Path) -> str:
         return "node"
     if "listen" in top or "signing_key" in top.get("keys", {}):
         return "coordinator"
+    if "address" in top and "origin" in top:
+        return "federation"
     if "name" in top:
         return "operator"
-    raise ConfigError(f"{config}: not the config of a node, the coordinator or an operator")
+    raise ConfigError(
+        f"{config}: not the config of a node, the coordinator, an operator or a federation"
+    )

@@ -140,7 +140,9 @@ def fetch_read_only(
     path: Path, sql: str, parameters: tuple[object, ...] = ()
 ) -> list[tuple[object, ...]]:
     """The rows of a query on a database opened read-only (a daemon may be running on it);
-    none when it does not exist yet, because reading must not create it."""
+    none when the database or the table does not exist yet (another command made the
+    database, or the daemon has not run since the table came), because reading must not
+    create them."""
     if not path.exists():
         return []
     try:
@@ -148,7 +150,13 @@ def fetch_read_only(
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open database {path}: {exc}") from exc
     try:
-        return fetch(db, sql, parameters)
+        return db.execute(sql, parameters).fetchall()
+    except sqlite3.OperationalError as exc:
+        if str(exc).startswith("no such table"):
+            return []
+        raise StorageError(f"cannot read the database {path}: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot read the database {path}: {exc}") from exc
     finally:
         db.close()
 

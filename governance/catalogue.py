@@ -5,32 +5,8 @@ nodes will, signs the next policy version with the governance key and writes
 ``public/policy.signed`` in governance's folder, for the operator to install (``scfed
 coordinator install --policy``); ``scfed federation policy`` runs it.
 
-    rho_cap = "0.5"            # the federation's zCDP budget per period
-    period = "year"
-    witness_quorum = 0         # cosignatures before a privacy-critical step (0: t)
-    [[entry]]
-    name = "weekly-demand-capacity"
-    purpose = "where demand will exceed capacity, per commodity and region"
-    metric = "demand-capacity"  # or stock, utilisation, days-of-supply, lead-time, book-to-bill
-    commodities = ["fabrication/analog/90-180nm/200mm/JP-Kyushu"]
-    horizon_weeks = 13
-    cadence = "weekly"          # or monthly, quarterly: one release per window
-    planned_percent = 80        # survivors the noise is sized for, of the candidates
-    graph = ""                  # "complete", "sparse" (SecAgg+), "" (sparse from 100 nodes)
-    sigma = "1116"              # the values' noise, in grid units
-    presence_sigma = "1116"     # the presence segment's (default: sigma)
-    concentration_sigma = "14000"  # the concentration segment's (default: 9 x sigma)
-    bound = 100                 # privacy radius R (magnitude) or clip C (firm)
-    unit = "magnitude"
-    grid = "1"
-    plausible = 1000000
-    t_collude = 1
-    min_contributors = 5        # k
-    dominance = "0.6"           # published only if no one firm may hold this share
-    presence_threshold = 100    # a contributor of at least this counts as one (default: bound)
-    concentration_scale = 10000 # Q; needs Q >= sqrt(g) x dominance x the cell's value
-    concentration_scales = { "fabrication/analog/90-180nm/200mm/JP-Kyushu" = 9000 }
-    recipients = ["members"]
+``EXAMPLE`` below is a catalogue of one weekly entry, every key explained, that nodes with
+the default settings take part in.
 
 ``scfed privacy plan --catalogue catalogue.toml`` shows what such a catalogue costs a firm.
 """
@@ -60,6 +36,37 @@ from scfed.wire.policy import (
     Policy,
     decode_policy,
 )
+
+#: A catalogue file of one weekly entry that a node with the default settings accepts
+#: (``scfed federation policy --help`` and the README show it; a test signs it).
+EXAMPLE = """\
+rho_cap = "0.5"            # the federation's zCDP budget per period
+period = "year"
+witness_quorum = 0         # cosignatures before a privacy-critical step (0: t)
+[[entry]]
+name = "weekly-demand-capacity"
+purpose = "where demand will exceed capacity, per commodity and region"
+metric = "demand-capacity"  # or stock, utilisation, days-of-supply, lead-time, book-to-bill
+commodities = ["fabrication/analog/90-180nm/200mm/JP-Kyushu"]
+horizon_weeks = 13
+cadence = "weekly"          # or monthly, quarterly: one release per window
+planned_percent = 80        # survivors the noise is sized for, of the candidates
+graph = ""                  # "complete", "sparse" (SecAgg+), "" (sparse from 100 nodes)
+sigma = "1116"              # the values' noise, in grid units
+presence_sigma = "1116"     # the presence segment's (default: sigma)
+concentration_sigma = "14000"  # the concentration segment's (default: 9 x sigma)
+bound = 100                 # privacy radius R (magnitude) or clip C (firm)
+unit = "magnitude"
+grid = "1"
+plausible = 1000000
+t_collude = 1
+min_contributors = 5        # k
+dominance = "0.6"           # published only if no one firm may hold this share
+presence_threshold = 100    # a contributor of at least this counts as one (default: bound)
+concentration_scale = 10000 # Q; needs Q >= sqrt(g) x dominance x the cell's value
+concentration_scales = { "fabrication/analog/90-180nm/200mm/JP-Kyushu" = 9000 }
+recipients = ["members"]
+"""
 
 _ENTRY_KEYS = frozenset(
     {

@@ -2,7 +2,8 @@
 
 The connection is re-established with exponential backoff whenever it breaks. Every task is
 handled to completion before the next is read; a task that breaks a safety rule makes the
-node abandon that round (logged as a refusal), and no input ever crashes the daemon.
+node abandon that round (logged as a refusal), and no input ever crashes the daemon. With
+``[metrics]`` configured it serves its metrics and ``/healthz`` on loopback (``node.metrics``).
 """
 
 from __future__ import annotations
@@ -10,17 +11,20 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import grpc
 
-from edge.config import read_governance_key
+from edge.config import load_node_config, read_governance_key
 from edge.files import read_private_key_file
+from edge.observe import MetricsServer
 from edge.transport import describe, secure_channel, unreachable
 from node.figures import input_vector
 from node.governance import SignedVersions
 from node.logcheck import NodeLog
+from node.metrics import RECEIPT, NodeMetrics, reason_of
 from node.records import RecordStore
 from node.releases import accepted_policies, keep_release, notify
 from node.store import NodeStore
@@ -81,7 +85,9 @@ class NodeDaemon:
 
     def __init__(self, config: NodeConfig, coordinator: str | None = None) -> None:
         self.config = config
+        self._config_stamp = _stamp(config.path)
         self.address = coordinator or config.coordinator
+        self.metrics = NodeMetrics.for_config(config, self.address)
         self._identity_key = pki.load_ed25519_private_pem(
             read_private_key_file(config.identity_key)
         )
@@ -103,6 +109,7 @@ class NodeDaemon:
         self._refused: Policy | None = None  # a newer one whose plan passes this node's cap
         self._records = RecordStore(config.database)
         self._rounds: dict[bytes, NodeRound] = {}
+        self._current: NodeRound | None = None  # the round of the task being handled
         self._stop = threading.Event()
         self._call: grpc.CallIterator[spb.Task] | None = None
         self._log_stub: rpc.LogServiceStub | None = None
@@ -118,8 +125,14 @@ class NodeDaemon:
 
     def run(self, backoff: Backoff = Backoff()) -> None:
         """Stay connected and take part in rounds until ``stop``."""
-        attempt = 0
+        attempt, exposed = 0, None
         try:
+            if self.config.metrics_listen:
+                exposed = MetricsServer(
+                    self.config.metrics_listen, self.metrics.registry,
+                    {"/healthz": self.metrics.health},
+                )  # fmt: skip
+                exposed.start()
             while not self._stop.is_set():
                 try:
                     if self._session():
@@ -133,6 +146,8 @@ class NodeDaemon:
                 log.info("reconnecting in %.1f s", delay)
                 self._stop.wait(delay)
         finally:
+            if exposed is not None:
+                exposed.close()
             self._store.close()
         log.info("stopped")
 
@@ -168,17 +183,30 @@ class NodeDaemon:
             self._call = stream
             if self._stop.is_set():
                 stream.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
-            for task in stream:
-                accepted = True
-                self._handle(stub, task)
+            stream.initial_metadata()  # sent once the coordinator has taken the stream
+            accepted = stream.is_active()
+            if accepted:
+                log.info("connected to the coordinator at %s", self.address)
+                self.metrics.connected(True)
+            try:
+                for task in stream:
+                    accepted = True
+                    self.metrics.task(datetime.now(UTC))
+                    self._handle(stub, task)
+            finally:
+                self.metrics.connected(False)
         return accepted
 
     def _handle(self, stub: rpc.NodeServiceStub, message: spb.Task) -> None:
+        self._current = None
+        self._reread_config()
         try:
             self._log.check_running()
             reply = self._dispatch(task_from_proto(message), task_receipt(message))
         except (RefusedError, PrivacyBudgetError, LocalProtocolError, ImportRowError) as exc:
             log.error("REFUSED: %s; this node abandons the round", exc)
+            self.metrics.refused(reason_of(exc))
+            self._tell_refusal(stub, exc)
             return
         except ScfedError as exc:
             log.warning("ignoring a bad task: %s", exc)
@@ -191,6 +219,42 @@ class NodeDaemon:
         except grpc.RpcError as exc:
             log.warning("the coordinator did not accept our answer: %s", describe(exc))
 
+    def _reread_config(self) -> None:
+        """Take a changed opt-in from node.toml at once; say plainly that any other change
+        waits for a restart (keys, privacy and policy settings are read at start-up)."""
+        stamp = _stamp(self.config.path)
+        if stamp == self._config_stamp:
+            return
+        self._config_stamp = stamp
+        try:
+            new = load_node_config(self.config.path)
+        except ScfedError as exc:
+            log.error("node.toml changed but does not load (%s); keeping the running one", exc)
+            return
+        if new.opt_in != self.config.opt_in:
+            self.config = replace(self.config, opt_in=new.opt_in)
+            log.info("node.toml changed: opt_in is now %s", list(new.opt_in) or "empty")
+            policy = self._catalogue or self._refused
+            if policy is not None:
+                self._hold_policy(policy)  # the plan of the new opt-in, against the cap
+        if replace(new, opt_in=self.config.opt_in) != self.config:
+            log.warning(
+                "node.toml changed beyond opt_in: restart the node (scfed node serve) for the "
+                "other changes to take effect"
+            )
+
+    def _tell_refusal(self, stub: rpc.NodeServiceStub, error: ScfedError) -> None:
+        """Tell the coordinator why this node abandons its round: a signed refusal with the
+        rule's code and words (nothing of the firm's figures), logged like any message."""
+        node_round, self._current = self._current, None
+        refusal = node_round.refusal(error) if node_round is not None else None
+        if refusal is None:
+            return
+        try:
+            stub.Submit(refusal.to_proto(), timeout=SUBMIT_TIMEOUT_S)
+        except grpc.RpcError as exc:
+            log.warning("the coordinator did not take our refusal: %s", describe(exc))
+
     def _submit(self, stub: rpc.NodeServiceStub, reply: Envelope) -> None:
         """Submit a message and check its receipt: it must be in the log as we sent it."""
         ack = stub.Submit(reply.to_proto(), timeout=SUBMIT_TIMEOUT_S)
@@ -199,6 +263,7 @@ class NodeDaemon:
             self._log.receipt(reply.to_bytes(), receipt, f"receipt for our {reply.type}")
         except ScfedError as exc:
             log.error("REFUSED: %s; this node abandons the round", exc)
+            self.metrics.refused(RECEIPT)
             self._rounds.clear()
             return
         log.info("%s accepted", reply.type)
@@ -242,6 +307,7 @@ class NodeDaemon:
         node_round = self._rounds.get(round_id)
         if node_round is None:
             raise ScfedError(f"a task for round {round_id.hex()}, which this node is not in")
+        self._current = node_round
         return node_round
 
     def _hold_stored(self) -> None:
@@ -263,6 +329,7 @@ class NodeDaemon:
     def _hold_registry(self, registry: Registry) -> None:
         self._registry = registry
         self._log.bind(registry, self._log_stub)
+        self.metrics.registry_version(registry.version)
         log.info("registry version %d: %d members", registry.version, len(registry.members))
 
     def _update_policy(self, envelope: Envelope) -> None:
@@ -273,6 +340,7 @@ class NodeDaemon:
     def _hold_policy(self, policy: Policy) -> None:
         """Hold the policy; refuse its catalogue if what this node opted into would plan to
         spend past its cap (it then takes part in none of those entries)."""
+        self.metrics.policy_version(policy.version)
         registry = self._registry
         members = [m.member_id for m in registry.members] if registry is not None else []
         largest = groups(registry, members).largest if registry is not None else 1
@@ -281,6 +349,7 @@ class NodeDaemon:
         except PrivacyBudgetError as exc:
             self._catalogue, self._refused = None, policy
             log.error("REFUSED: %s", exc)
+            self.metrics.refused(reason_of(exc))
             return
         self._catalogue, self._refused = policy, None
         log.info(
@@ -303,6 +372,7 @@ class NodeDaemon:
             policies=policies,
         )
         log.info("release at log index %d kept (%d alerts)", receipt.index, len(raised))
+        self.metrics.release_kept(len(raised))
         notify(raised, self.config.alerts_webhook, self.config.alerts_command)
 
     def _join(self, announce: Envelope) -> Envelope:
@@ -316,9 +386,11 @@ class NodeDaemon:
             catalogue=self._catalogue, opt_in=self.config.opt_in, today=today,
         )  # fmt: skip
         self._rounds.clear()  # rounds run one at a time: an announce ends any older one here
+        self._current = node_round
         reply = node_round.on_announce(announce, self._inputs)
         round_id = node_round.announce.round_id
         self._rounds[round_id] = node_round
+        self.metrics.joined()
         log.info("round %s: joined (%d cells)", round_id.hex(), node_round.announce.dim)
         return reply
 
@@ -359,6 +431,7 @@ class NodeDaemon:
         node_round.on_outcome(outcome)
         self._store.keep_outcome(round_id, outcome)
         del self._rounds[round_id]
+        self.metrics.completed(outcome.type)
         log.info("round %s: %s", round_id.hex(), outcome.type)
 
     def _keep_late_outcome(self, round_id: bytes, outcome: Envelope) -> None:
@@ -375,3 +448,12 @@ class NodeDaemon:
             raise RefusedError("a result that leaves out this node, which answered as a survivor")
         self._store.keep_outcome(round_id, outcome)
         log.info("round %s: %s, kept from a later connection", round_id.hex(), outcome.type)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """When a file last changed, and its size: (0, 0) if it cannot be read."""
+    try:
+        info = path.stat()
+    except OSError:
+        return (0, 0)
+    return (info.st_mtime_ns, info.st_size)

@@ -10,16 +10,19 @@ refused, so a misspelt setting never silently falls back to its default.
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import time, timedelta
 from fractions import Fraction
 from pathlib import Path
 
 from scfed.dp.ledger import MAX_RHO_CAP, Budget
 from scfed.errors import ConfigError, MessageError
+from scfed.schedule import Settings
 from scfed.wire.messages import (
     MAX_CELLS,
     MAX_PHASE_TIMEOUT_MS,
@@ -95,6 +98,8 @@ class NodeConfig:
     #: alert as JSON on its standard input ("" for neither).
     alerts_webhook: str = ""
     alerts_command: str = ""
+    #: [metrics] listen: the loopback HOST:PORT of /metrics and /healthz ("" for none).
+    metrics_listen: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,10 @@ class CoordinatorConfig:
     phase_timeout_ms: int
     privacy: Privacy
     database: Path
+    #: [metrics] listen: the HOST:PORT of /metrics ("" for none).
+    metrics_listen: str = ""
+    #: [schedule]: whether the coordinator runs catalogue entries by itself, and when.
+    schedule: Settings = field(default_factory=Settings)
 
 
 @dataclass(frozen=True)
@@ -174,6 +183,22 @@ def _split_address(value: str) -> tuple[str, str]:
     if not colon or not host or any(not "!" <= char <= "~" for char in host):
         raise ConfigError(f"invalid address {value[:70]!r}: use HOST:PORT")
     return host, port
+
+
+def check_loopback_address(value: str) -> str:
+    """``value`` if it is HOST:PORT on a loopback address (``127.0.0.1``, ``[::1]``,
+    ``localhost``): a node accepts no connection from another machine."""
+    host, _ = _split_address(check_address(value))
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(
+            f"{value[:70]!r} is not a loopback address: a node accepts no connection from"
+            " another machine; use 127.0.0.1:PORT and let a local agent forward the metrics"
+        )
+    return value
 
 
 def check_address(value: str) -> str:
@@ -337,6 +362,7 @@ _NODE_SCHEMA: _Schema = {
     "catalogue": frozenset({"opt_in"}),
     "state": frozenset({"database"}),
     "alerts": frozenset({"webhook", "command"}),
+    "metrics": frozenset({"listen"}),
 }
 _COORDINATOR_SCHEMA: _Schema = {
     "": frozenset({"origin", "listen", "server_name"}),
@@ -345,6 +371,8 @@ _COORDINATOR_SCHEMA: _Schema = {
     "rounds": frozenset({"phase_timeout_ms"}),
     "privacy": frozenset({"rho_cap", "period", "delta"}),
     "state": frozenset({"database"}),
+    "metrics": frozenset({"listen"}),
+    "schedule": frozenset({"enabled", "at", "retry_minutes", "entries"}),
 }
 _OPERATOR_SCHEMA: _Schema = {
     "": frozenset({"name", "coordinator", "server_name"}),
@@ -392,12 +420,18 @@ def parse_node_config(path: Path, data: bytes) -> NodeConfig:
         database=tables["state"].file_path("database", DEFAULT_NODE_DATABASE),
         alerts_webhook=tables["alerts"].checked("webhook", _check_webhook, ""),
         alerts_command=_optional_path(tables["alerts"], "command"),
+        metrics_listen=_metrics_listen(tables["metrics"], check_loopback_address),
     )
 
 
 def _optional_path(table: _Table, key: str) -> str:
     """A file name relative to the config file's folder, or "" if the key is absent."""
     return str(table.file_path(key)) if key in table.values else ""
+
+
+def _metrics_listen(table: _Table, check: Callable[[str], str]) -> str:
+    """The [metrics] table's ``listen`` address, checked, or "" if it is absent (no server)."""
+    return table.checked("listen", check) if "listen" in table.values else ""
 
 
 def _check_webhook(url: str) -> str:
@@ -427,6 +461,26 @@ def parse_coordinator_config(path: Path, data: bytes) -> CoordinatorConfig:
         phase_timeout_ms=tables["rounds"].integer("phase_timeout_ms", *timeout),
         privacy=_privacy(tables["privacy"]),
         database=tables["state"].file_path("database", DEFAULT_COORDINATOR_DATABASE),
+        metrics_listen=_metrics_listen(tables["metrics"], check_address),
+        schedule=_schedule(tables["schedule"]),
+    )
+
+
+def _schedule(table: _Table) -> Settings:
+    """The [schedule] table: ``enabled``, ``at = "06:00"`` (UTC), ``retry_minutes``, and the
+    ``entries`` to run (default: every entry of the signed catalogue)."""
+    text = table.string("at", "06:00")
+    try:
+        at = time.fromisoformat(text)
+    except ValueError:
+        raise table.error(
+            "at", f'must be a time of day in UTC like "06:00", not {text!r:.20}'
+        ) from None
+    return Settings(
+        enabled=table.boolean("enabled", False),
+        at=at.replace(tzinfo=None),
+        retry=timedelta(minutes=table.integer("retry_minutes", 60, 5, 7 * 24 * 60)),
+        entries=table.names("entries"),
     )
 
 

@@ -114,13 +114,30 @@ def run_demo(directory: Path, n: int, dropouts: int) -> int:
     return code
 
 
+def setup_only(directory: Path, n: int) -> int:
+    """The federation of ``n`` firms in ``directory``, set up and imported as the demo does,
+    but nothing started: for daemons run elsewhere (``compose.yaml``); the exit code."""
+    if not 3 <= n <= len(demo_data.FIRMS):
+        raise ConfigError(f"--nodes must be 3..{len(demo_data.FIRMS)}")
+    today = dt.datetime.now(dt.UTC).date()
+    firms = demo_data.FIRMS[:n]
+    setup(directory, firms, today - dt.timedelta(days=today.weekday()))
+    print(f"federation of {n} firms in {directory}; each imported its own files")
+    print(f"  coordinator: {coordinator_config(directory)}")
+    for name in sorted(f.name for f in firms):
+        print(f"  member {name}: {directory / 'members' / name / 'node.toml'}")
+    print(f"  operator: {directory / 'operators' / 'operator' / 'operator.toml'}")
+    print(f"  catalogue entry to run: {demo_data.ENTRY}")
+    return 0
+
+
 def _member_view(directory: Path, procs: Processes, outcome: Envelope) -> str | None:
     """A Kyushu member still running that received the release, after it shows it; None if
     the round published nothing."""
     if outcome.type == ABORT:
         return None
-    alive = [n for n, p in procs.running.items() if n.startswith("fab-") and p.poll() is None]
-    member = sorted(alive)[0]
+    kyushu = [f.name for f in demo_data.FIRMS if demo_data.KYUSHU_ANALOG in f.capacity]
+    member = next(n for n in kyushu if n in procs.running and procs.running[n].poll() is None)
     config = str(directory / "members" / member / "node.toml")
     kept = lambda: demo_data.ENTRY in _scfed("node", "results", "--config", config, "--list")  # noqa: E731
     wait_for(f"{member} to receive the release", kept, procs, member)

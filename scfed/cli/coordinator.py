@@ -16,7 +16,7 @@ from edge.files import write_public
 from edge.lock import state_lock
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import enrolment
-from scfed.cli import party, results
+from scfed.cli import backup, party, results, schedule
 from scfed.config import OperatorConfig
 from scfed.dp.distribution import halfwidth, noise_sd
 from scfed.dp.params import DEFAULT_PLAUSIBLE, MAGNITUDE, UNITS, Noise
@@ -52,13 +52,15 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     start.add_argument("--phase-timeout-ms", type=int, default=0, help="default: coordinator's")
     start.set_defaults(func=_start_round)
     _noise_arguments(start)
-    status = commands.add_parser("status", help="connected nodes and the latest round")
+    status = commands.add_parser("status", help="connected nodes, and the latest rounds and why")
     _operator_arguments(status)
     status.set_defaults(func=_status)
     ledger = commands.add_parser("ledger", help="the federation's privacy budget, per period")
     ledger.add_argument("--config", type=Path, required=True, help="coordinator.toml")
     ledger.set_defaults(func=_ledger)
     results.add_command(commands, "coordinator")
+    backup.add_commands(commands, "coordinator")
+    schedule.add_command(commands)
     party.add_commands(commands, enrolment.KIND_COORDINATOR)
 
 
@@ -203,7 +205,10 @@ def _status(args: argparse.Namespace) -> int:
     with AdminClient(load_operator_config(args.config), args.coordinator) as admin:
         status = admin.status()
     print(f"registry version {status.registry_version}")
-    print(f"latest round: {status.phase or 'none yet'}")
+    print(f"round running: {status.phase}" if status.phase else "no round running")
+    print("latest rounds:" if status.rounds else "no round yet")
+    for line in status.rounds:
+        print(f"  {line}")
     print(f"{len(status.connected)} connected: {', '.join(status.connected)}")
     for line in status.expiring:
         print(f"warning: {line}")

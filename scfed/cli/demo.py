@@ -22,6 +22,10 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="an empty or new federation folder (default: a new scfed-demo-* folder in the "
         "system's temporary folder); the demo keeps it, to look at afterwards",
     )  # fmt: skip
+    parser.add_argument(
+        "--setup-only", action="store_true",
+        help="only make the federation in --dir (firms, data, catalogue), start nothing",
+    )  # fmt: skip
     parser.set_defaults(func=_demo)
 
 
@@ -29,4 +33,8 @@ def _demo(args: argparse.Namespace) -> int:
     from tools.demo import run_demo
 
     directory = args.dir or Path(tempfile.mkdtemp(prefix="scfed-demo-"))
+    if args.setup_only:
+        from tools.demo import setup_only
+
+        return setup_only(directory, args.nodes)
     return run_demo(directory, args.nodes, args.dropouts)

@@ -14,7 +14,15 @@ from governance.federation import POLICY_FILE, PUBLIC
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    policy = commands.add_parser("policy", help="sign the query catalogue and budget")
+    from governance.catalogue import EXAMPLE
+
+    policy = commands.add_parser(
+        "policy", help="sign the query catalogue and budget",
+        description="Sign the next policy version from a catalogue file (TOML), every entry "
+        "checked as nodes will check it. A catalogue that nodes with the default settings "
+        "take part in:",
+        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     policy.add_argument("directory", type=Path, metavar="GOV", help="governance's folder")
     policy.add_argument("--catalogue", type=Path, required=True, help="catalogue.toml")
     policy.set_defaults(func=run_policy)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from edge.config import load_node_config
 from edge.lock import state_lock
 from scfed import enrolment
-from scfed.cli import node_data, party, results
+from scfed.cli import backup, node_data, party, results
 
 if TYPE_CHECKING:
     from node.daemon import NodeDaemon
@@ -31,6 +31,7 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ledger.set_defaults(func=_ledger)
     node_data.add_commands(commands)
     results.add_command(commands, "node")
+    backup.add_commands(commands, "node")
     party.add_commands(commands, enrolment.KIND_MEMBER)
 
 

@@ -47,6 +47,7 @@ from scfed.policy import planned_release_rho, release_rho, witness_quorum
 from scfed.secagg._table import NODE, NodeEvent, Phase
 from scfed.secagg.graph import round_graph
 from scfed.secagg.node_rules import NodePolicy, UnmaskGuard, previous_answer
+from scfed.secagg.refusals import refusal
 from scfed.wire import envelope as env
 from scfed.wire.codec import (
     decode_abort,
@@ -129,6 +130,8 @@ class NodeRound:
         self._rng = rng
         self._announce: Announce | None = None
         self._announce_hash = b""
+        #: The coordinator-signed announce read, and its hash: what a refusal refers to.
+        self._refusing: tuple[Announce, bytes] | None = None
         self._x: masking.Vector = np.zeros(0, dtype=np.uint64)
         self._c_key = X25519PrivateKey.from_private_bytes(rng(32))
         self._s_key = X25519PrivateKey.from_private_bytes(rng(32))
@@ -147,6 +150,14 @@ class NodeRound:
         if self._announce is None:
             raise LocalProtocolError("no round has been announced to this node")
         return self._announce
+
+    def refusal(self, error: ScfedError) -> Envelope | None:
+        """This node's signed refusal of its round, for ``error`` (None before an announce
+        was read): what the operator is told of why it does not go on."""
+        if self._refusing is None:
+            return None
+        announce, announce_hash = self._refusing
+        return self._seal(wire.REFUSAL, encode(refusal(announce, announce_hash, error)))
 
     def on_announce(self, announce: Envelope, inputs: Inputs) -> Envelope:
         """Check an announce, compute our input for it, and advertise this round's keys."""
@@ -228,6 +239,7 @@ class NodeRound:
     def _advertise(self, envelope: Envelope, inputs: Inputs) -> Envelope:
         self._verify_coordinator(envelope, wire.ANNOUNCE)
         announce = decode_announce(envelope.body)
+        self._refusing = (announce, envelope.digest(self.identity.origin))
         registry = self.identity.registry
         if announce.registry_version != registry.version:
             raise RefusedError(

@@ -23,6 +23,7 @@ from scfed.wire.messages import (
     Domain,
     MaskedInput,
     Publication,
+    Refusal,
     Registry,
     ReleaseCharge,
     Result,
@@ -49,6 +50,7 @@ RESULT = "round.result"
 ABORT = "round.abort"
 CHARGE = "round.charge"
 RELEASE = "round.release"
+REFUSAL = "round.refusal"
 
 Message = Domain | Policy
 
@@ -84,6 +86,8 @@ _TABLE = (
     MessageType(ABORT, Abort, codec.decode_abort, COORDINATOR, 6, "outcome"),
     MessageType(CHARGE, ReleaseCharge, codec.decode_charge, COORDINATOR, 7),
     MessageType(RELEASE, Publication, codec.decode_release, COORDINATOR, 8, "release"),
+    # A node may refuse at any step; the round machines never see it (the edges log it).
+    MessageType(REFUSAL, Refusal, codec.decode_refusal, MEMBER, 9),
 )  # fmt: skip
 
 MESSAGE_TYPES: Mapping[str, MessageType] = {t.name: t for t in _TABLE}

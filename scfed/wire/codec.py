@@ -25,6 +25,7 @@ from scfed.wire.messages import (
     Member,
     Operator,
     Publication,
+    Refusal,
     Registry,
     ReleaseCell,
     ReleaseCharge,
@@ -168,6 +169,11 @@ def decode_charge(body: bytes) -> ReleaseCharge:
     )
 
 
+def decode_refusal(body: bytes) -> Refusal:
+    m = parse(pb.Refusal(), body, "refusal")
+    return from_peer(lambda: Refusal(m.round_id, m.announce_hash, m.code, m.detail))
+
+
 def decode_release(body: bytes) -> Publication:
     m = parse(pb.Release(), body, "release")
     if len(m.cells) > MAX_RELEASE_CELLS or len(m.derived) > MAX_RELEASE_CELLS:
@@ -209,7 +215,13 @@ def _to_proto(message: Domain) -> Message:
             fields = vars(message) | {"noise": noise_to_proto(message.noise)}
             return pb.Announce(**fields)
         case (
-            AdvertiseKeys() | MaskedInput() | UnmaskRequest() | Result() | Abort() | ReleaseCharge()
+            AdvertiseKeys()
+            | MaskedInput()
+            | UnmaskRequest()
+            | Result()
+            | Abort()
+            | ReleaseCharge()
+            | Refusal()
         ):
             return _PROTO[type(message)](**vars(message))
         case ShareKeys():
@@ -233,6 +245,7 @@ def _to_proto(message: Domain) -> Message:
 
 
 _PROTO: dict[type, type[Message]] = {
+    Refusal: pb.Refusal,
     ReleaseCharge: pb.Charge,
     AdvertiseKeys: pb.AdvertiseKeys,
     MaskedInput: pb.MaskedInput,

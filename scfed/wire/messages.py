@@ -360,6 +360,39 @@ class Abort:
         text(self.reason, "abort reason", 1000)
 
 
+#: Why a node refuses or abandons a round, as the operator reads it ("3 nodes refused: ...").
+REFUSAL_CODES = {
+    "parameters": "the round's parameters break their policy",
+    "noise-floor": "noise below their floor",
+    "budget": "past their privacy budget",
+    "catalogue": "the entry is not one they opted into",
+    "window": "they released the entry in its window already",
+    "week": "not the current week by their clock",
+    "graph": "the round's graph",
+    "log": "the protocol log did not check out",
+    "data": "their data could not be read",
+    "registry": "the registry or policy they hold",
+    "protocol": "a message that broke the protocol",
+}
+MAX_REFUSAL_DETAIL = 300
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A node's signed reason for refusing or abandoning a round (type "round.refusal")."""
+
+    round_id: bytes
+    announce_hash: bytes
+    code: str
+    detail: str
+
+    def __post_init__(self) -> None:
+        _round(self.round_id, self.announce_hash)
+        if self.code not in REFUSAL_CODES:
+            raise MessageError(f"{self.code[:40]!r} is not a refusal code")
+        text(self.detail, "a refusal's detail", MAX_REFUSAL_DETAIL)
+
+
 @dataclass(frozen=True)
 class ReleaseCharge:
     """The budget charge the coordinator logs after a result (type "round.charge")."""
@@ -476,6 +509,7 @@ RoundMessage = (
     | Abort
     | ReleaseCharge
     | Publication
+    | Refusal
 )
 #: What ``scfed.wire.codec.encode`` takes: the registry and the round messages.
 Domain = Registry | RoundMessage

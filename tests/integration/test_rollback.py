@@ -284,7 +284,8 @@ def test_a_restarted_node_refuses_an_older_registry_that_readmits_a_removed_memb
         text = cluster.procs.log_text(node)
         assert f"REFUSED: registry version {n} is older than version {n + 1} accepted on " in text
         assert (node, n + 1) in hostile.nodes.subscribed  # it held its stored version at once
-        assert [m for m, _ in hostile.nodes.submitted if m == node] == []
+        # It takes no part: the only message it sends is its signed refusal, which says why.
+        assert [t for m, t in hostile.nodes.submitted if m == node] == [wire.REFUSAL]
 
 
 def test_a_replayed_policy_with_a_lower_witness_quorum_is_refused_live_and_after_a_restart(

@@ -168,7 +168,9 @@ def test_each_role_s_config_is_told_apart_and_only_readers_of_releases_are_serve
     assert [kind_of(tmp_path / f"{k}.toml") for k in files if k != "other"] == [
         "node", "coordinator", "operator"
     ]  # fmt: skip
-    with pytest.raises(ConfigError, match="not the config of a node, the coordinator or"):
+    with pytest.raises(
+        ConfigError, match="not the config of a node, the coordinator, an operator or"
+    ):
         kind_of(tmp_path / "other.toml")
     with pytest.raises(ConfigError, match="read with a node's or the coordinator's config"):
         loader(tmp_path / "operator.toml")

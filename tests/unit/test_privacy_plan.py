@@ -4,7 +4,7 @@ part in, for a whole round; a catalogue file's plan is checked the same way."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +21,8 @@ from scfed.dp.ledger import Budget
 from scfed.errors import ConfigError
 from scfed.policy import check_plan
 from scfed.secagg import NodePolicy
-from scfed.secagg.driver import federation, run_round
+from scfed.secagg.driver import Report, federation, run_round
+from scfed.wire.policy import Policy
 from tests.unit._support import Rng
 
 TODAY = date(2026, 12, 3)
@@ -57,6 +58,26 @@ def _weekly(figure: int) -> object:
     return weekly
 
 
+def _default_nodes_run(policy: Policy, n: int, figure: Callable[[int], int]) -> Report:
+    """A round of the policy's first entry among ``n`` nodes of the default settings, whose
+    plan the default cap holds, the i-th with ``figure(i)`` for every cell."""
+    entry = policy.entries[0]
+    check_plan(policy, [entry.name], Budget())  # the default node's cap
+    fed = federation(n, Rng(b"plan"))
+    request = spb.StartRoundRequest(query=entry.name, entry=entry.name, week=MONDAY.isoformat())
+    announce = announce_for(
+        request, registry=fed.registry, policy=policy, connected=tuple(sorted(fed.member_keys)),
+        limits=Limits(10**6, 1000), today=TODAY,
+    )  # fmt: skip
+    inputs = {
+        m: node_vector(entry, MONDAY, _weekly(figure(i)))  # type: ignore[arg-type]
+        for i, m in enumerate(announce.candidates)
+    }
+    return run_round(
+        fed, announce, inputs, Rng(b"round"), policy=NodePolicy(), catalogue=policy, today=TODAY
+    )
+
+
 def test_the_printed_plan_is_a_round_a_default_node_takes_part_in(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -65,21 +86,7 @@ def test_the_printed_plan_is_a_round_a_default_node_takes_part_in(
     for segment, delta in (("values", 100), ("presence", 100), ("concentration", 900)):
         assert re.search(rf"{segment} .*sensitivity {delta}", text), segment
     policy = read_catalogue(_catalogue(tmp_path / "c.toml", _sigmas(text)), "scfed.test/m", 1)
-    entry = policy.entries[0]
-    check_plan(policy, [entry.name], Budget())  # the default node's cap, weekly
-    fed = federation(5, Rng(b"plan"))
-    request = spb.StartRoundRequest(query=entry.name, entry=entry.name, week=MONDAY.isoformat())
-    announce = announce_for(
-        request, registry=fed.registry, policy=policy, connected=tuple(sorted(fed.member_keys)),
-        limits=Limits(10**6, 1000), today=TODAY,
-    )  # fmt: skip
-    inputs = {
-        m: node_vector(entry, MONDAY, _weekly(2000 + 100 * i))  # type: ignore[arg-type]
-        for i, m in enumerate(announce.candidates)
-    }
-    report = run_round(
-        fed, announce, inputs, Rng(b"round"), policy=NodePolicy(), catalogue=policy, today=TODAY
-    )
+    report = _default_nodes_run(policy, 5, lambda i: 2000 + 100 * i)
     assert report.result is not None, report.outcome
     assert len(report.result.survivors) == 5
     sums = np.frombuffer(report.result.sums, dtype="<i8")
@@ -128,3 +135,17 @@ def test_bad_settings_are_one_clear_error(
 ) -> None:
     with pytest.raises(ConfigError):
         _run(["privacy", "plan", *extra], capsys)
+
+
+def test_the_example_catalogue_signs_and_default_nodes_take_part_in_its_rounds(
+    tmp_path: Path,
+) -> None:
+    from governance.catalogue import EXAMPLE
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"```toml\n{EXAMPLE}```" in readme  # the README shows it as written
+    path = tmp_path / "catalogue.toml"
+    path.write_text(EXAMPLE, encoding="utf-8")
+    policy = read_catalogue(path, "scfed.test/m", 1)
+    report = _default_nodes_run(policy, 6, lambda i: 30 + 5 * i)
+    assert report.result is not None, report.outcome

@@ -32,14 +32,15 @@ def test_a_round_runs_in_the_table_s_step_order() -> None:
     assert wire.ROUND_TYPES == (
         wire.ANNOUNCE, wire.ADVERTISE_KEYS, wire.SHARE_KEYS, wire.MASKED_INPUT,
         wire.UNMASK_REQUEST, wire.UNMASK_RESPONSE, wire.RESULT, wire.ABORT, wire.CHARGE,
-        wire.RELEASE,
+        wire.RELEASE, wire.REFUSAL,
     )  # fmt: skip
     assert wire.OUTCOMES == (wire.RESULT, wire.ABORT)
 
 
 def test_the_coordinator_machine_has_an_event_for_each_message_a_node_signs() -> None:
     events = {e.value for e in CoordinatorEvent} & wire.TYPES
-    assert events == wire.sent_by(wire.MEMBER)
+    # A refusal ends a node's part in the round: the edge logs it, the machine never sees it.
+    assert events == wire.sent_by(wire.MEMBER) - {wire.REFUSAL}
     assert set(MESSAGE_PHASES) == events
     for message, phase in MESSAGE_PHASES.items():
         accepting = {p for p, e in COORDINATOR if e.value == message}

@@ -705,6 +705,40 @@ class Abort(_message.Message):
 Global___Abort: _TypeAlias = Abort  # noqa: Y015
 
 @_typing.final
+class Refusal(_message.Message):
+    """Why a node refuses or abandons a round (type "round.refusal"), signed by the node and
+    logged, so that the operator sees why a round failed: a short code and the rule's words,
+    never a figure of the firm.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROUND_ID_FIELD_NUMBER: _builtins.int
+    ANNOUNCE_HASH_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    round_id: _builtins.bytes
+    announce_hash: _builtins.bytes
+    code: _builtins.str
+    """One of scfed.wire.messages.REFUSAL_CODES."""
+    detail: _builtins.str
+    def __init__(
+        self,
+        *,
+        round_id: _builtins.bytes = ...,
+        announce_hash: _builtins.bytes = ...,
+        code: _builtins.str = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["announce_hash", b"announce_hash", "code", b"code", "detail", b"detail", "round_id", b"round_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Refusal: _TypeAlias = Refusal  # noqa: Y015
+
+@_typing.final
 class Charge(_message.Message):
     """The budget charge of a published result, logged by the coordinator after the result so an
     auditor can recompute it (README, Differential privacy; The protocol log and auditing).

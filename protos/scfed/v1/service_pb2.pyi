@@ -590,6 +590,7 @@ class CoordinatorStatus(_message.Message):
     PHASE_FIELD_NUMBER: _builtins.int
     REGISTRY_VERSION_FIELD_NUMBER: _builtins.int
     EXPIRING_FIELD_NUMBER: _builtins.int
+    ROUNDS_FIELD_NUMBER: _builtins.int
     phase: _builtins.str
     """Phase of the latest round ("" before the first)."""
     registry_version: _builtins.int
@@ -603,6 +604,12 @@ class CoordinatorStatus(_message.Message):
         connected members'), one line each, so that they are rotated in time.
         """
 
+    @_builtins.property
+    def rounds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The latest rounds from the coordinator's store, newest first, one line each: when, the
+        round, what it came to and why (the nodes' refusals among it).
+        """
+
     def __init__(
         self,
         *,
@@ -610,10 +617,11 @@ class CoordinatorStatus(_message.Message):
         phase: _builtins.str = ...,
         registry_version: _builtins.int = ...,
         expiring: _abc.Iterable[_builtins.str] | None = ...,
+        rounds: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["connected", b"connected", "expiring", b"expiring", "phase", b"phase", "registry_version", b"registry_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["connected", b"connected", "expiring", b"expiring", "phase", b"phase", "registry_version", b"registry_version", "rounds", b"rounds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
