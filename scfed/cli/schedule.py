@@ -29,17 +29,21 @@ def _schedule(args: argparse.Namespace) -> int:
 
     config = load_coordinator_config(args.config)
     rules = config.schedule
-    policy, _ = read_policy_file(
-        config.policy, config.origin, read_governance_key(config.governance_key)
-    )
     history, now = read_attempts(config.database), datetime.now(UTC)
     state = "on" if rules.enabled else f"off ([schedule] enabled = true in {args.config})"
     print(
         f"schedule: {state}; each entry at {rules.at:%H:%M} UTC on the first Monday of its "
         f"window, tried again {rules.retry.total_seconds() / 60:.0f} min after an abort"
     )
-    names = rules.entries or tuple(e.name for e in policy.entries)
-    print(f"{'entry':<32} {'cadence':<10} {'next run (UTC)':<17} {'week':<11} why")
+    if not config.policy.exists():  # as the daemon runs without one: ad-hoc rounds only
+        print(f"{config.policy}: no signed policy installed: no catalogue entry to run")
+        names: tuple[str, ...] = ()
+    else:
+        policy, _ = read_policy_file(
+            config.policy, config.origin, read_governance_key(config.governance_key)
+        )
+        names = rules.entries or tuple(e.name for e in policy.entries)
+        print(f"{'entry':<32} {'cadence':<10} {'next run (UTC)':<17} {'week':<11} why")
     for name in names:
         entry = policy.entry(name)
         if entry is None:

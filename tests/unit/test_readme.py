@@ -13,7 +13,7 @@ from scfed.cli import build_parser
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def _command_lines() -> list[str]:
+def command_lines() -> list[str]:
     text = README.read_text(encoding="utf-8").replace("\\\n", " ")
     lines = []
     for block in re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL):
@@ -24,10 +24,10 @@ def _command_lines() -> list[str]:
 
 
 def test_the_readme_shows_commands() -> None:
-    assert len(_command_lines()) >= 8
+    assert len(command_lines()) >= 8
 
 
-@pytest.mark.parametrize("line", _command_lines())
+@pytest.mark.parametrize("line", command_lines())
 def test_a_readme_command_parses(line: str) -> None:
     args = build_parser().parse_args(shlex.split(line)[1:])
     assert callable(args.func)
