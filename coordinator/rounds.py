@@ -114,12 +114,18 @@ class Rounds:
         self._refusals: dict[str, Refusal] = {}  # the running round's, by node
 
     def recover(self, origin: str, governance_key: bytes) -> None:
-        """Finish, from the log, every round a stopped coordinator left without an outcome;
-        their candidates are sent the outcome whenever they connect to this process."""
+        """Finish, from the log, every round a stopped coordinator left without an outcome,
+        and log the release of a catalogue result among them; their candidates are sent the
+        outcome whenever they connect to this process (and the release, if they may)."""
         self._recovered = recover(
             self._store, self._journal.log, origin=origin, governance_key=governance_key,
             key=self._key, period=self._period(),
         )  # fmt: skip
+        loaded, registry = self._policy(), self._registry()[0]
+        for closed in self._recovered:  # a catalogue result finished from the log is released
+            if closed.index is not None:
+                policy = None if loaded is None else loaded[0]
+                self._releases.publish(closed.announce, closed.outcome, registry, policy)
 
     def connect(self, member_id: str, releases_from: int = 0) -> asyncio.Queue[spb.Task | None]:
         """A node's task queue, holding first the releases its member may receive from log

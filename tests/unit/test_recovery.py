@@ -323,3 +323,41 @@ def test_start_up_after_a_stop_between_log_and_store_reuses_the_log(tmp_path: Pa
     assert len(store.charges) == 1
     store.close()
     protocol_log.close()
+
+
+def test_a_catalogue_result_finished_at_start_up_is_released_and_audits(tmp_path: Path) -> None:
+    from coordinator.journal import Journal
+    from coordinator.rounds import Hub, Rounds
+    from scfed.dp.ledger import Budget
+    from scfed.policy import seal_policy
+    from scfed.wire.codec import decode_release
+    from tests.unit._audit_support import catalogue_policy
+
+    log = catalogue_log(catalogue_round(WEEK, b"one"))
+    responses = _indices(log, 0, wire.UNMASK_RESPONSE)
+    t = decode_announce(_announce(log, 0).body).threshold
+    cut = log.leaves[: responses[t - 1] + 1]  # stopped after t responses: it must publish
+    path = tmp_path / "coordinator.sqlite"
+    store = Store(path)
+    protocol_log = ProtocolLog(path, origin=log.origin, key=log.fed.coordinator_key)
+    protocol_log.append_many(cut)
+    announce = decode_announce(_announce(log, 0).body)
+    store.round_started(announce.round_id, announce.query, 1.0, _announce(log, 0))
+    policy = catalogue_policy(log.fed)
+    signed = seal_policy(policy, log.fed.governance_key)
+    rounds = Rounds(
+        lambda: (log.fed.registry, log.fed.signed_registry), log.fed.coordinator_key, store,
+        Hub(), Journal(protocol_log), phase_timeout_ms=1000, max_cells=10**6, budget=Budget(),
+        policy=lambda: (policy, signed),
+    )  # fmt: skip
+    rounds.recover(log.origin, log.governance_key)
+    ((index, release),) = store.releases_from(0)
+    body = decode_release(release.body)
+    assert (body.entry, body.round_id, body.policy_version) == (
+        policy.entries[0].name, announce.round_id, 1,
+    )  # fmt: skip
+    leaves = [protocol_log.entry(i) for i in range(protocol_log.size)]
+    assert leaves[index] == release.to_bytes()
+    assert run_audit(log, leaves).ok  # the release recomputes from the finished log
+    store.close()
+    protocol_log.close()
