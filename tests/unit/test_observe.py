@@ -37,20 +37,7 @@ from scfed.errors import (
     ScfedError,
 )
 from scfed.secagg import Phase
-
-NODE = """\
-member_id = "acme"
-origin = "scfed.example/fab"
-coordinator = "coordinator.fab.scfed:7443"
-server_name = "coordinator.fab.scfed"
-
-[keys]
-tls_certificate = "tls.pem"
-tls_key = "tls.key"
-ca_certificate = "ca.pem"
-identity_key = "identity.key"
-governance_key = "governance.pub"
-"""
+from tests.unit._support import NODE_TOML as NODE
 
 COORDINATOR = """\
 origin = "scfed.example/fab"
