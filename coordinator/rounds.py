@@ -62,6 +62,12 @@ class Hub:
         log.info("node %s connected (%d connected)", member_id, len(self._queues))
         return queue
 
+    def close(self) -> None:
+        """End every node's task stream (the coordinator is stopping): each ends cleanly,
+        and its node reconnects when the coordinator is back."""
+        for queue in self._queues.values():
+            queue.put_nowait(None)
+
     def disconnect(self, member_id: str, queue: asyncio.Queue[spb.Task | None]) -> None:
         if self._queues.get(member_id) is queue:
             del self._queues[member_id]

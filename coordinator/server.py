@@ -306,6 +306,7 @@ async def serve(
     if scheduled is not None:
         await asyncio.wait([scheduled], timeout=5)
     health.stopping()
+    hub.close()  # the task streams end before the server does, instead of being cancelled
     await server.stop(grace=1.0)
     if exposed is not None:
         exposed.close()

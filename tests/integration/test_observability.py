@@ -133,6 +133,7 @@ def test_metrics_and_health_of_a_running_federation(tmp_path: Path, procs: Proce
 
     procs.running["coordinator"].terminate()  # the nodes lose it, and say so
     assert procs.running["coordinator"].wait(10) == 0
+    assert "Traceback" not in procs.log_text("coordinator")  # their streams ended cleanly
     url = nodes[NAMES[0]]
     wait_for("the node to see it lost the coordinator", lambda: healthz(url)[0] == 503,
              procs, NAMES[0])  # fmt: skip
