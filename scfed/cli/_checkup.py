@@ -28,7 +28,7 @@ from edge.config import (
 from edge.files import read_private_key_file
 from edge.transport import check_tls_files, secure_channel
 from scfed import pki
-from scfed.config import TlsFiles
+from scfed.config import NodeConfig, TlsFiles
 from scfed.errors import ScfedError
 
 #: How long the check waits for the coordinator's TLS handshake.
@@ -47,34 +47,30 @@ class Finding:
 
 
 Check = Callable[[], Iterator[Finding]]
+#: A role's config, parsed: what it is, and the checks that read it.
+Parsed = tuple[Finding, list[Check]]
 
 
 def check(path: Path, coordinator: str | None = None) -> list[Finding]:
     """Every finding about the config at ``path``; ``coordinator`` overrides its address."""
-    try:
-        kind = kind_of(path)
+    roles = {"node": _node, "coordinator": _coordinator, "operator": _operator}
+    try:  # nothing else can be read without the config
+        parsed, checks = roles.get(kind_of(path), _federation)(path, coordinator)
     except ScfedError as exc:
         return [Finding(ERROR, str(exc))]
-    roles = {"node": _node, "coordinator": _coordinator, "operator": _operator}
-    checks = roles.get(kind, _federation)
-    found: list[Finding] = []
-    for step in checks(path, coordinator):
+    found = [parsed]
+    for step in checks:
         try:
             found += list(step())
         except ScfedError as exc:
             found.append(Finding(ERROR, str(exc)))
-            if step.__name__ == "parse":
-                break  # nothing else can be read without the config
     return found
 
 
-def _node(path: Path, coordinator: str | None) -> list[Check]:
-    def parse() -> Iterator[Finding]:
-        config = load_node_config(path)
-        yield Finding(OK, f"{path}: a node's config for member {config.member_id}")
+def _node(path: Path, coordinator: str | None) -> Parsed:
+    config = load_node_config(path)
 
     def keys() -> Iterator[Finding]:
-        config = load_node_config(path)
         pki.load_ed25519_private_pem(read_private_key_file(config.identity_key))
         yield Finding(OK, f"{config.identity_key}: the identity key, readable by its owner only")
         yield from _tls(config.tls)
@@ -82,22 +78,21 @@ def _node(path: Path, coordinator: str | None) -> list[Check]:
         yield Finding(OK, f"{config.governance_key}: the governance key")
 
     def catalogue() -> Iterator[Finding]:
-        yield from _opted_in(path)
+        yield from _opted_in(config)
 
     def reachable() -> Iterator[Finding]:
-        config = load_node_config(path)
         yield _dial(config.tls, coordinator or config.coordinator, config.server_name)
 
-    return [parse, keys, catalogue, reachable]
+    parsed = Finding(OK, f"{path}: a node's config for member {config.member_id}")
+    return parsed, [keys, catalogue, reachable]
 
 
-def _opted_in(path: Path) -> Iterator[Finding]:
+def _opted_in(config: NodeConfig) -> Iterator[Finding]:
     """The node's opted-in entries against the newest policy its node accepted, and their
     plan against its budget."""
     from node.releases import accepted_policies
     from scfed.policy import check_plan
 
-    config = load_node_config(path)
     governance = read_governance_key(config.governance_key)
     policies = accepted_policies(config.database, config.origin, governance)
     if not policies:
@@ -122,19 +117,15 @@ def _opted_in(path: Path) -> Iterator[Finding]:
                   f"within this node's cap {float(config.privacy.budget.cap):.4g}")  # fmt: skip
 
 
-def _coordinator(path: Path, coordinator: str | None) -> list[Check]:
-    def parse() -> Iterator[Finding]:
-        config = load_coordinator_config(path)
-        yield Finding(OK, f"{path}: the coordinator's config for {config.origin}")
+def _coordinator(path: Path, coordinator: str | None) -> Parsed:
+    config = load_coordinator_config(path)
 
     def keys() -> Iterator[Finding]:
-        config = load_coordinator_config(path)
         pki.load_ed25519_private_pem(read_private_key_file(config.signing_key))
         yield Finding(OK, f"{config.signing_key}: the log's signing key, owner only")
         yield from _tls(config.tls)
 
     def signed() -> Iterator[Finding]:
-        config = load_coordinator_config(path)
         governance = read_governance_key(config.governance_key)
         registry, _ = read_registry_file(config.registry, config.origin, governance)
         yield Finding(OK, f"{config.registry}: registry version {registry.version}, "
@@ -152,34 +143,28 @@ def _coordinator(path: Path, coordinator: str | None) -> list[Check]:
         state = "on" if config.schedule.enabled else "off"
         yield Finding(OK, f"schedule {state}")
 
-    return [parse, keys, signed]
+    return Finding(OK, f"{path}: the coordinator's config for {config.origin}"), [keys, signed]
 
 
-def _operator(path: Path, coordinator: str | None) -> list[Check]:
-    def parse() -> Iterator[Finding]:
-        config = load_operator_config(path)
-        yield Finding(OK, f"{path}: operator {config.name}'s config")
+def _operator(path: Path, coordinator: str | None) -> Parsed:
+    config = load_operator_config(path)
 
     def keys() -> Iterator[Finding]:
-        yield from _tls(load_operator_config(path).tls)
+        yield from _tls(config.tls)
 
     def reachable() -> Iterator[Finding]:
-        config = load_operator_config(path)
         yield _dial(config.tls, coordinator or config.coordinator, config.server_name)
 
-    return [parse, keys, reachable]
+    return Finding(OK, f"{path}: operator {config.name}'s config"), [keys, reachable]
 
 
-def _federation(path: Path, coordinator: str | None) -> list[Check]:
+def _federation(path: Path, coordinator: str | None) -> Parsed:
     """Governance's ``GOV/public/federation.toml``: it parses, and, where governance's folder
     is beside it, its signing and CA keys are its owner's only and the CA is valid."""
     from governance.federation import CA_CERTIFICATE, CA_KEY, GOVERNANCE_KEY, PUBLIC
 
+    config = load_federation_config(path)
     folder = path.parent.parent if path.parent.name == PUBLIC else None
-
-    def parse() -> Iterator[Finding]:
-        config = load_federation_config(path)
-        yield Finding(OK, f"{path}: federation {config.name}, coordinator {config.address}")
 
     def keys() -> Iterator[Finding]:
         if folder is None or not (folder / GOVERNANCE_KEY).exists():
@@ -194,7 +179,7 @@ def _federation(path: Path, coordinator: str | None) -> list[Check]:
         level = ERROR if left.days < 0 else WARNING if left.days < 365 else OK
         yield Finding(level, f"{ca}: the federation CA, valid for {left.days} more days")
 
-    return [parse, keys]
+    return Finding(OK, f"{path}: federation {config.name}, coordinator {config.address}"), [keys]
 
 
 def _tls(tls: TlsFiles) -> Iterator[Finding]:
