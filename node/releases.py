@@ -2,8 +2,9 @@
 
 A release arrives on the node's connection with its receipt. The node has checked the
 receipt against its view of the log (``node.logcheck``); here it checks the coordinator's
-signature, that its member is among the release's recipients and that it names a catalogue
-entry of a policy this node accepted, keeps the release with its receipt and the key that
+signature, that its member is among the release's recipients, that it names a catalogue
+entry of a policy this node accepted and that entry's recipients (the coordinator cannot
+widen them), keeps the release with its receipt and the key that
 verified it, and raises an alert for each commodity-week the release turns orange or red,
 or worsens, against the entry's previous release (``scfed.release.alerts``). Alerts are
 logged and, where the node's config asks, POSTed to a webhook or given to a command, as
@@ -72,6 +73,11 @@ def keep_release(
     entry = policy.entry(body.entry) if policy is not None else None
     if entry is None:
         raise RefusedError(f"a release of {body.entry!r}, in no policy this node accepted")
+    if body.recipients != entry.recipients:
+        raise RefusedError(
+            f"a release of {body.entry} for {', '.join(body.recipients)}: the signed entry "
+            f"names {', '.join(entry.recipients)}"
+        )
     release = from_publication(body, entry, receipt.index)
     previous = _previous(store.database, registry.origin, release, policies)
     raised = alerts(release, previous)

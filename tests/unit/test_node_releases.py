@@ -112,6 +112,9 @@ def test_a_node_refuses_a_release_for_others_or_of_an_unknown_entry(
     with pytest.raises(RefusedError, match="not us"):
         keep_release(store, *log.receive(_release(50.0, 1), ("meti",)), registry,
                      member_id="node-000", policies=policies)  # fmt: skip
+    with pytest.raises(RefusedError, match="the signed entry names members"):
+        keep_release(store, *log.receive(_release(50.0, 3), ("members", "meti")), registry,
+                     member_id="node-000", policies=policies)  # fmt: skip
     with pytest.raises(RefusedError, match="in no policy this node accepted"):
         keep_release(store, *log.receive(_release(50.0, 2)), registry,
                      member_id="node-000", policies={})  # fmt: skip

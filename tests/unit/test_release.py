@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from datetime import date, timedelta
 
 import pytest
@@ -28,6 +29,8 @@ from scfed.tlog import MemoryTree
 from scfed.wire import envelope as env
 from scfed.wire.codec import decode_release, encode
 from scfed.wire.policy import CatalogueEntry
+from tests.unchecked import unchecked_replace
+from tests.unit._audit_support import Log
 from tests.unit._support import Rng
 
 ORIGIN = "scfed.test/release"
@@ -119,8 +122,6 @@ def test_a_logged_release_verifies_and_round_trips_and_a_forgery_does_not() -> N
     ],
 )
 def test_a_malformed_release_is_refused(change: dict[str, object]) -> None:
-    from tests.unchecked import unchecked_replace
-
     body = to_publication(_release(125.0), bytes(32), 3)
     with pytest.raises(RemoteProtocolError):
         decode_release(encode(unchecked_replace(body, **change)))
@@ -140,3 +141,42 @@ def test_the_operator_and_a_member_pick_any_release_by_round_or_entry_and_week()
         ConfigError, match=r"no release matches week 2026-11-16 \(2 releases held\)"
     ):
         pick(held, entry=None, week=WEEK - timedelta(weeks=1), round_hex=None)
+
+
+def _logged_release(change: dict[str, object] | None = None) -> tuple[Log, list[bytes]]:
+    """A catalogue round's log with its release appended (altered by ``change``)."""
+    from scfed.release import Published, choose
+    from scfed.wire.codec import decode_announce, decode_result
+    from tests.unit._audit_support import catalogue_log, catalogue_policy, catalogue_round, find
+    from tests.unit._audit_support import envelope as opened
+
+    log = catalogue_log(catalogue_round(WEEK, b"release"))
+    announce = opened(log.leaves[find(log, 0, wire.ANNOUNCE)])
+    result = log.leaves[find(log, 0, wire.RESULT)]
+    published_ = Published(decode_announce(announce.body), decode_result(opened(result).body))
+    policy = catalogue_policy(log.fed)
+    chosen = choose([published_], None, policy.entry, log.fed.registry)
+    assert chosen is not None
+    body = to_publication(chosen, hashlib.sha256(result).digest(), policy.version)
+    if change:
+        body = unchecked_replace(body, **change)
+    key = log.fed.coordinator_key
+    sealed = env.seal(key, wire.RELEASE, wire.COORDINATOR, log.origin, encode(body)).to_bytes()
+    return log, [*log.leaves, sealed]
+
+
+def test_the_auditor_recomputes_a_logged_release_and_fails_a_doctored_one() -> None:
+    from tests.unit._audit_support import assert_caught, run_audit
+
+    log, leaves = _logged_release()
+    assert run_audit(log, leaves).ok
+    honest = decode_release(env.Envelope.from_bytes(leaves[-1]).body)
+    cell = honest.cells[0]
+    if cell.estimate:
+        doctored = dataclasses.replace(cell, estimate=(cell.estimate[0] + 100, *cell.estimate[1:]))
+    else:
+        doctored = dataclasses.replace(cell, suppressed="", estimate=(1.0, 0.0, 2.0, 0.5))
+    log, leaves = _logged_release({"cells": (doctored, *honest.cells[1:])})
+    assert_caught(run_audit(log, leaves), "release.recomputed", "differs from the recomputed")
+    log, leaves = _logged_release({"recipients": ("members", "meti")})
+    assert_caught(run_audit(log, leaves), "release.recomputed", "recipients")
