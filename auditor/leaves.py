@@ -10,6 +10,12 @@ that version, or that version logged again is reported and does not take effect.
 authenticated announce that does not decode (one that lists a cell twice, say) is kept by its
 hash with the reason, so that the round whose messages refer to it can say which leaf it was
 and why it failed.
+
+Messages outside rounds (a member's figure commitments and pledges, the coordinator's crisis
+listings, proposals, answers and reveals) are authenticated and decoded the same way and kept
+apart, in ``ReadLog.others``, for ``auditor/market.py``: the round checks never see them. An
+attestation or a crisis post is never logged (a post in clear would name its firm): a leaf of
+either is reported.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from scfed.policy import open_policy
 from scfed.registry import open_registry
 from scfed.versions import Held, check_forward
 from scfed.wire import envelope as env
+from scfed.wire.attest import FigureCommitment, Pledge
+from scfed.wire.crisis import Answer, Listing, Proposal, Reveal
 from scfed.wire.envelope import Envelope
 from scfed.wire.messages import Registry, RoundMessage
 from scfed.wire.policy import Policy
@@ -35,12 +43,19 @@ MAX_LEAF_BYTES = 64 << 20
 COORDINATOR_TYPES = wire.sent_by(wire.COORDINATOR)
 NODE_TYPES = wire.sent_by(wire.MEMBER)
 _DECODERS = {name: wire.MESSAGE_TYPES[name].decode for name in wire.ROUND_TYPES}
+#: Logged messages outside rounds, checked by ``auditor/market.py``.
+OTHER_TYPES = (*wire.ATTEST_TYPES, *wire.CRISIS_TYPES)
+_OTHER_DECODERS = {name: wire.MESSAGE_TYPES[name].decode for name in OTHER_TYPES}
+#: Message types that travel but are never logged: a firm's attestation goes to its lender
+#: only, and a crisis post to the coordinator only (the log holds its listing).
+UNLOGGED = (wire.ATTESTATION, wire.POST)
 
 DECODE = "log.decode"
 SIGNATURES = "log.signatures"
 FIRST_REGISTRY = "log.first_registry"
 REGISTRY_VERSIONS = "log.registry_versions"
 POLICY_VERSIONS = "log.policy_versions"
+NEVER_LOGGED = "log.never_logged"
 _VERSION_CHECKS = {wire.REGISTRY: REGISTRY_VERSIONS, wire.POLICY: POLICY_VERSIONS}
 
 
@@ -62,6 +77,19 @@ class Leaf:
     policy: Policy | None = None
 
 
+OtherMessage = FigureCommitment | Pledge | Listing | Proposal | Answer | Reveal
+
+
+@dataclass(frozen=True)
+class Other:
+    """One authenticated message of the log outside rounds (an ``OTHER_TYPES`` type)."""
+
+    index: int
+    type: str
+    signer: str
+    message: OtherMessage
+
+
 @dataclass(frozen=True)
 class ReadLog:
     """The log's authenticated round messages, its registries and what reading it found."""
@@ -73,6 +101,8 @@ class ReadLog:
     policy: Policy | None = None
     #: Authenticated announces that do not decode: their hash -> (leaf index, why).
     rejected: Mapping[bytes, tuple[int, str]] = field(default_factory=dict)
+    #: Authenticated messages outside rounds (attestations' and crisis mode's), in log order.
+    others: tuple[Other, ...] = ()
 
     def registry_at(self, size: int) -> Registry | None:
         """The registry in force after the first ``size`` leaves, None before the first."""
@@ -85,6 +115,7 @@ class _Reader:
     origin: str
     governance_key: bytes
     leaves: list[Leaf] = field(default_factory=list)
+    others: list[Other] = field(default_factory=list)
     registries: list[tuple[int, Registry]] = field(default_factory=list)
     policy: Policy | None = None
     rejected: dict[bytes, tuple[int, str]] = field(default_factory=dict)
@@ -93,7 +124,9 @@ class _Reader:
         default_factory=lambda: {wire.REGISTRY: [], wire.POLICY: []}
     )
     problems: dict[str, list[str]] = field(
-        default_factory=lambda: {k: [] for k in (DECODE, SIGNATURES, *_VERSION_CHECKS.values())}
+        default_factory=lambda: {
+            k: [] for k in (DECODE, SIGNATURES, NEVER_LOGGED, *_VERSION_CHECKS.values())
+        }
     )
 
     @property
@@ -104,15 +137,23 @@ class _Reader:
         envelope = self._envelope(index, data)
         if envelope is None:
             return
-        if envelope.type == wire.REGISTRY:
+        kind = envelope.type
+        if kind == wire.REGISTRY:
             self._registry(index, envelope)
-            return
-        if envelope.type == wire.POLICY:
+        elif kind == wire.POLICY:
             self._policy(index, envelope)
-            return
-        if envelope.type not in _DECODERS:  # a type this auditor does not know how to check
-            self.problems[DECODE].append(f"leaf {index}: no log entry has type {envelope.type}")
-            return
+        elif kind in UNLOGGED:
+            why = _UNLOGGED_WHY[kind]
+            self.problems[NEVER_LOGGED].append(f"leaf {index} ({_what(envelope)}): {why}")
+        elif kind in _OTHER_DECODERS:
+            self._other(index, envelope)
+        elif kind in _DECODERS:
+            self._round(index, data, envelope)
+        else:  # a type this auditor does not know how to check
+            self.problems[DECODE].append(f"leaf {index}: no log entry has type {kind}")
+
+    def _round(self, index: int, data: bytes, envelope: Envelope) -> None:
+        """A round message, authenticated, decoded and kept for the round checks."""
         try:
             registry = self._authenticate(envelope)
         except VerificationError as exc:
@@ -132,6 +173,21 @@ class _Reader:
                 index, envelope.type, envelope.signer, digest, data, message, registry, self.policy
             )
         )
+
+    def _other(self, index: int, envelope: Envelope) -> None:
+        """A message outside rounds, authenticated like a round's and kept apart."""
+        try:
+            self._authenticate(envelope)
+        except VerificationError as exc:
+            self.problems[SIGNATURES].append(f"leaf {index} ({_what(envelope)}): {exc}")
+            return
+        try:
+            # The table's attestation and crisis types decode to these messages.
+            message = cast("OtherMessage", _OTHER_DECODERS[envelope.type](envelope.body))
+        except RemoteProtocolError as exc:
+            self.problems[DECODE].append(f"leaf {index} ({_what(envelope)}): {exc}")
+            return
+        self.others.append(Other(index, envelope.type, envelope.signer, message))
 
     def _envelope(self, index: int, data: bytes) -> Envelope | None:
         if len(data) > MAX_LEAF_BYTES:
@@ -210,6 +266,13 @@ class _Reader:
         return registry
 
 
+_UNLOGGED_WHY = {
+    wire.ATTESTATION: "an attestation goes to its lender only and is never logged",
+    wire.POST: "a crisis post goes to the coordinator only and is never logged: "
+    "in clear it names its firm",
+}
+
+
 def _what(envelope: Envelope) -> str:
     return f"{envelope.type} signed as {envelope.signer[:64]}"
 
@@ -226,6 +289,11 @@ def read_log(leaves: Sequence[bytes], *, origin: str, governance_key: bytes) -> 
         reader.problems[SIGNATURES],
         f"all {len(leaves)} leaves carry the signature of a key registered where they stand",
     )
+    checks.record(
+        NEVER_LOGGED,
+        reader.problems[NEVER_LOGGED],
+        "no leaf is an attestation or a crisis post, which are never logged",
+    )
     checks.run(FIRST_REGISTRY, lambda: _first_registry(reader.registries))
     for kind, check in _VERSION_CHECKS.items():
         versions = ", ".join(str(held.version) for held in reader.taken[kind]) or "none"
@@ -236,6 +304,7 @@ def read_log(leaves: Sequence[bytes], *, origin: str, governance_key: bytes) -> 
         tuple(checks.findings),
         reader.policy,
         reader.rejected,
+        tuple(reader.others),
     )
 
 

@@ -15,8 +15,8 @@ from fractions import Fraction
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from auditor import market, rounds, unmasking
 from auditor import result as results
-from auditor import rounds, unmasking
 from auditor.leaves import ReadLog, read_log
 from auditor.model import AuditReport, ChargeAudit, Checks, Parameters, RoundAudit, require
 from auditor.releases import check_releases
@@ -63,6 +63,8 @@ def audit(
     views = rounds.group_rounds(log.leaves, log.rejected)
     audited = tuple(audit_round(view) for view in views)
     checks.run("release.recomputed", lambda: check_releases(views))
+    checks.run("attest.pledges", lambda: market.check_pledges(log.others))
+    checks.run("crisis.reveals", lambda: market.check_reveals(log.others, origin))
     spent = _spent(audited)
     cap = budget if log.policy is None else log.policy.budget
     checks.run("budget.cap", lambda: check_budget(spent, cap))

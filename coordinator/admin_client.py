@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import grpc
 
-from edge.transport import describe, secure_channel, unreachable
+from edge.transport import call_failed, secure_channel
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.config import OperatorConfig
@@ -39,6 +39,13 @@ class AdminClient:
         except grpc.RpcError as exc:
             raise _refused(exc, self._target) from exc
 
+    def crisis_status(self, timeout: float = 10.0) -> list[str]:
+        """Crisis mode without identities: a line per crisis, commodity and week."""
+        try:
+            return list(self._stub.CrisisStatus(spb.StatusRequest(), timeout=timeout).lines)
+        except grpc.RpcError as exc:
+            raise _refused(exc, self._target) from exc
+
     def start_round(self, request: spb.StartRoundRequest, timeout: float) -> tuple[bytes, Envelope]:
         """Run a round; its id and signed outcome."""
         try:
@@ -49,7 +56,4 @@ class AdminClient:
 
 
 def _refused(exc: grpc.RpcError, target: str) -> RemoteProtocolError:
-    reason = unreachable(exc)
-    if reason is not None:
-        return RemoteProtocolError(f"cannot reach the coordinator at {target}: {reason}")
-    return RemoteProtocolError(f"the coordinator refused: {describe(exc)}")
+    return call_failed(exc, target)

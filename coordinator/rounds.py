@@ -145,6 +145,15 @@ class Rounds:
                 queue.put_nowait(task_to_proto(closed.outcome, receipt))
         return queue
 
+    def policy_task(self) -> spb.Task | None:
+        """The signed policy in force, logged first, for a node that connects: it learns of
+        a new catalogue or a declared crisis without waiting for a round."""
+        loaded = self._policy()
+        if loaded is None:
+            return None
+        self._journal.record_once(loaded[1])
+        return spb.Task(policy=loaded[1].to_proto())
+
     async def submit(self, member_id: str, envelope: Envelope) -> Receipt:
         """Hand a node's signed message to the running round and log it; its receipt, once
         the message is durable.

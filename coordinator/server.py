@@ -25,6 +25,7 @@ from coordinator._status import Context, served
 from coordinator._wire import add_services
 from coordinator.journal import Journal
 from coordinator.log_service import LogService
+from coordinator.market import Market
 from coordinator.metrics import CoordinatorMetrics, MeasuredLog, add_health
 from coordinator.rounds import Hub, Rounds
 from coordinator.schedule import Scheduler
@@ -35,7 +36,7 @@ from edge.files import read_private_key_file, read_public_file
 from edge.observe import MetricsServer
 from edge.transport import check_tls_files, expiry_warnings
 from protos.scfed.v1 import service_pb2 as spb
-from scfed import pki
+from scfed import pki, wire
 from scfed.config import CoordinatorConfig, TlsFiles
 from scfed.errors import ConfigError, PermissionDeniedError, VerificationError
 from scfed.wire.envelope import Envelope, EnvelopeMessage
@@ -44,6 +45,8 @@ from scfed.wire.tasks import receipt_to_proto
 
 log = logging.getLogger("scfed.coordinator")
 
+#: What a member submits outside rounds: figures, pledges and crisis posts.
+MARKET_TYPES = frozenset({wire.FIGURE, wire.PLEDGE, wire.POST})
 # Each node holds one task stream and at most one submission at a time; operators a few calls.
 MAX_CONCURRENT_RPCS = 2 * MAX_PARTICIPANTS + 16
 
@@ -91,11 +94,11 @@ class NodeService:
     """Task streams to nodes and the messages they submit."""
 
     def __init__(
-        self, registry: RegistryFile, hub: Hub, rounds: Rounds, expiries: Expiries,
-        metrics: CoordinatorMetrics,
+        self, registry: RegistryFile, hub: Hub, rounds: Rounds, expiries: Expiries, *,
+        metrics: CoordinatorMetrics, market: Market,
     ) -> None:  # fmt: skip
         self._registry, self._hub, self._rounds = registry, hub, rounds
-        self._expiries, self._metrics = expiries, metrics
+        self._expiries, self._metrics, self._market = expiries, metrics, market
 
     def _member(self, context: Context) -> str:
         member = self._registry.registry().member_by_certificate(peer_fingerprint(context))
@@ -115,6 +118,9 @@ class NodeService:
             registry, signed = self._registry.load()
             if request.registry_version != registry.version:
                 yield spb.Task(registry=signed.to_proto())
+            policy = self._rounds.policy_task()
+            if policy is not None:
+                yield policy
             while (task := await queue.get()) is not None:
                 yield task
         finally:
@@ -128,7 +134,10 @@ class NodeService:
         self, request: EnvelopeMessage, context: Context, member_id: str
     ) -> spb.Ack:
         envelope = Envelope.from_proto(request)
-        receipt = await self._rounds.submit(member_id, envelope)
+        if envelope.type in MARKET_TYPES:
+            receipt = await self._market.submit(member_id, envelope)
+        else:
+            receipt = await self._rounds.submit(member_id, envelope)
         return spb.Ack(
             envelope_hash=envelope.digest(self._registry.registry().origin),
             receipt=receipt_to_proto(receipt),
@@ -140,6 +149,19 @@ class NodeService:
     ) -> spb.CosignAck:
         self._rounds.cosign(member_id, request)
         return spb.CosignAck()
+
+    @served(_member)
+    async def CrisisInbox(  # noqa: N802 - gRPC method name
+        self, request: spb.CrisisInboxRequest, context: Context, member_id: str
+    ) -> spb.CrisisInboxReply:
+        return self._market.inbox(member_id)
+
+    @served(_member)
+    async def CrisisAnswer(  # noqa: N802 - gRPC method name
+        self, request: spb.CrisisAnswerRequest, context: Context, member_id: str
+    ) -> spb.Ack:
+        receipt = self._market.answer(member_id, request)
+        return spb.Ack(receipt=receipt_to_proto(receipt))
 
     def authorize_reader(self, context: Context) -> None:
         """Members and operators may read the protocol log; nobody else."""
@@ -155,10 +177,11 @@ class AdminService:
     """Operator commands; callable only with an operator's certificate."""
 
     def __init__(
-        self, registry: RegistryFile, hub: Hub, rounds: Rounds, expiries: Expiries
-    ) -> None:
+        self, registry: RegistryFile, hub: Hub, rounds: Rounds, expiries: Expiries,
+        market: Market,
+    ) -> None:  # fmt: skip
         self._registry, self._hub, self._rounds = registry, hub, rounds
-        self._expiries = expiries
+        self._expiries, self._market = expiries, market
 
     def _operator(self, context: Context) -> Operator:
         fingerprint = peer_fingerprint(context)
@@ -179,6 +202,12 @@ class AdminService:
             expiring=self._expiries.lines(self._hub.connected),
             rounds=self._rounds.recent(),
         )
+
+    @served(_operator)
+    async def CrisisStatus(  # noqa: N802 - gRPC method name
+        self, request: spb.StatusRequest, context: Context, operator: Operator
+    ) -> spb.CrisisStatusReply:
+        return spb.CrisisStatusReply(lines=self._market.status())
 
     @served(_operator)
     async def StartRound(  # noqa: N802 - gRPC method name
@@ -266,16 +295,20 @@ async def serve(
         metrics=metrics,
     )
     rounds.recover(config.origin, governance)  # before any node can connect
+    market = Market.recovered(
+        origin=config.origin, key=signing_key, store=store, journal=journal,
+        registry=registry.load, policy=policy.load_if_present,
+    )  # fmt: skip
     server = grpc.aio.server(
         options=server_options(config.max_message_bytes),
         maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
     )
     expiries = Expiries(config.tls, metrics)
-    node_service = NodeService(registry, hub, rounds, expiries, metrics)
+    node_service = NodeService(registry, hub, rounds, expiries, metrics=metrics, market=market)
     add_services(server, {
         "NodeService": node_service,
         "LogService": LogService(protocol_log, node_service.authorize_reader),
-        "AdminService": AdminService(registry, hub, rounds, expiries),
+        "AdminService": AdminService(registry, hub, rounds, expiries, market),
     })  # fmt: skip
     health = add_health(server)
     address = listen or config.listen

@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS refusals (
     detail TEXT NOT NULL,
     PRIMARY KEY (round_id, member_id)
 );
+CREATE TABLE IF NOT EXISTS crisis_posts (
+    pseudonym BLOB PRIMARY KEY,
+    member_id TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    posted_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS releases (
     log_index INTEGER PRIMARY KEY,
     round_id BLOB NOT NULL UNIQUE,
@@ -114,6 +120,20 @@ class Store:
             (int(str(i)), Envelope.from_bytes(_blob(e)))
             for i, e in storage.fetch(self._db, sql, (start,))
         ]
+
+    def post_kept(self, pseudonym: bytes, member_id: str, post: Envelope, at: float) -> None:
+        """Keep a crisis post, which only the coordinator and, once matched, the other side
+        of its match may see: before its listing is logged."""
+        with transaction(self._db) as db:
+            db.execute(
+                "INSERT INTO crisis_posts VALUES (?, ?, ?, ?)",
+                (pseudonym, member_id, post.to_bytes(), at),
+            )
+
+    def posts(self) -> list[tuple[str, Envelope]]:
+        """(member, signed post) of every crisis post, oldest first."""
+        sql = "SELECT member_id, envelope FROM crisis_posts ORDER BY posted_at, rowid"
+        return [(str(m), Envelope.from_bytes(_blob(e))) for m, e in storage.fetch(self._db, sql)]
 
     def refused(self, round_id: bytes, member_id: str, refusal: Refusal) -> None:
         """Remember a node's refusal of a round (the first it sent)."""

@@ -4,11 +4,13 @@ Edge code. ``create_app`` takes the function that reads and verifies the release
 called once per request, and the page is built from one ``view.index`` of its answer. Only
 GET (and HEAD) are served; every response carries a strict Content-Security-Policy (no
 inline script or style: the charts read their data from a JSON element), and an unknown
-commodity, entry or page is a plain 404 page, never a traceback.
+commodity, entry or page is a plain 404 page, never a traceback. ``crises`` reads the crises
+declared in the signed policy the config sees, for the crisis page; none by default.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,13 +18,15 @@ from typing import Any
 import flask
 from werkzeug.exceptions import HTTPException, NotFound
 
-from dashboard import i18n
+from dashboard import crisis, i18n
 from dashboard.charts import component_name, sections
 from dashboard.view import Picture, alert_rows, chain, grids, index
 from scfed.errors import ScfedError
 from scfed.release import Alert, Release
+from scfed.wire.policy import Crisis
 
 Load = Callable[[], tuple[Sequence[Release], Sequence[Alert]]]
+Crises = Callable[[], Sequence[Crisis]]
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -35,8 +39,13 @@ ALERTS_PER_PAGE = 100
 _log = logging.getLogger(__name__)
 
 
-def create_app(load: Load, *, who: str) -> flask.Flask:
-    """The dashboard over the releases and alerts ``load`` returns, for the member ``who``."""
+def _no_crises() -> Sequence[Crisis]:
+    return ()
+
+
+def create_app(load: Load, *, who: str, crises: Crises = _no_crises) -> flask.Flask:
+    """The dashboard over the releases and alerts ``load`` returns, for the member ``who``,
+    and the crises ``crises`` returns (those the signed policy declares)."""
     app = flask.Flask(__name__)
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
     app.jinja_env.autoescape = True
@@ -46,6 +55,7 @@ def create_app(load: Load, *, who: str) -> flask.Flask:
         "/grid/<name>": lambda name: _grid_page(load, name),
         "/commodity/<path:key>": lambda key: _commodity_page(load, key),
         "/alerts": lambda: _alerts_page(load),
+        "/crisis": lambda: _crisis_page(load, crises),
     }
     for rule, view in pages.items():
         endpoint = rule.strip("/").split("/")[0] or "chain"
@@ -105,6 +115,12 @@ def _alerts_page(load: Load) -> str:
     )
 
 
+def _crisis_page(load: Load, crises: Crises) -> str:
+    today = dt.datetime.now(dt.UTC).date()
+    shown = crisis.page(_picture(load), crises(), today, flask.g.lang)
+    return flask.render_template("crisis.html", page=shown)
+
+
 def _choose_language() -> None:
     asked = flask.request.args.get("lang")
     accepted = flask.request.accept_languages.best_match(i18n.LANGUAGES)
@@ -136,7 +152,7 @@ def _context(who: str) -> dict[str, Any]:
         "stage": lambda name: i18n.message(lang, f"stage.{name}"),
         "region": lambda name: i18n.optional(lang, f"region.{name}", name),
         "label": lambda key: _label(lang, key),
-        "week": i18n.iso_week, "number": i18n.number,
+        "week": i18n.iso_week, "number": i18n.number, "signed": i18n.signed,
     }  # fmt: skip
 
 

@@ -56,7 +56,7 @@ def _section(releases: Sequence[Release], key: str, lang: str, first: int) -> Se
     if metric in HISTOGRAMS:
         charts = [_histogram(latest, key, lang)]
     else:
-        charts = [_lines(weeks, metric, key, lang)]
+        charts = [lines(weeks, metric, key, lang)]
     if metric == "book-to-bill":
         charts.append(_ratio(weeks, lang))
     for number, chart in enumerate(charts, first):
@@ -74,7 +74,8 @@ def component_name(lang: str, component: str) -> str:
     return i18n.message(lang, f"component.{component}")
 
 
-def _lines(weeks: dict[date, Week], metric: str, key: str, lang: str) -> Chart:
+def lines(weeks: dict[date, Week], metric: str, key: str, lang: str) -> Chart:
+    """The line chart of a metric's components over the weeks, with 95% bands."""
     components = METRIC_COMPONENTS[metric]
     series = [
         _series(lang, c, colour, [_estimate(w, c) for w in weeks.values()])

@@ -18,6 +18,7 @@ _EN: dict[str, str] = {
     "nav.chain": "Chain",
     "nav.grid": "Traffic lights",
     "nav.alerts": "Alerts",
+    "nav.crisis": "Crisis",
     "switch": "日本語",
     "who": "Signed in as {who} (read-only)",
     "chain.title": "The chain at a glance",
@@ -86,6 +87,48 @@ _EN: dict[str, str] = {
     "component.billings": "billings",
     "component.utilisation": "utilisation",
     "component.firms": "firms",
+    "component.need": "need",
+    "component.spare": "spare capacity",
+    "metric.need-spare": "need vs spare capacity",
+    "crisis.title": "Crisis: need and spare capacity",
+    "crisis.how": "In a crisis governance declared, firms post what they need and the capacity"
+    " they can spare. The figures here are the federation's aggregates of those posts: summed"
+    " by secure aggregation with noise added, so that no firm's post can be read from them."
+    " Lines are the published figures, shaded bands and bracketed ranges their 95% intervals;"
+    " past weeks come from the release of that week, the coming weeks from the latest release.",
+    "crisis.inbox.before": "A firm's own posts, and the matches proposed to it, are not on this"
+    " page: the firm sees them on its own node with ",
+    "crisis.inbox.after": ". This page names no firm.",
+    "crisis.declared": "Declared crises",
+    "crisis.none_declared": "Governance has declared no crisis in the signed policy this"
+    " dashboard reads.",
+    "crisis.name": "Crisis",
+    "crisis.purpose": "Purpose",
+    "crisis.commodities": "Commodities",
+    "crisis.period": "Period",
+    "crisis.status": "Today",
+    "crisis.span": "{start} – {end}",
+    "crisis.on": "on today",
+    "crisis.upcoming": "not on yet (from {start})",
+    "crisis.ended": "ended ({end})",
+    "crisis.figures": "Need and spare capacity by commodity",
+    "crisis.no_figures": "No need-spare release yet: the figures appear once a round of a"
+    " crisis's entry is released.",
+    "crisis.of": "Declared crises of this commodity: {crises}",
+    "crisis.entry": "Entry “{entry}”, latest release {week}, {survivors} firms took part",
+    "crisis.unit": "Figures in {unit}.",
+    "crisis.week": "Week",
+    "crisis.need": "Need",
+    "crisis.spare": "Spare capacity",
+    "crisis.gap": "Gap (need \N{MINUS SIGN} spare)",
+    "crisis.contributors": "Contributors (need / spare)",
+    "crisis.gap_how": "The gap is need minus spare capacity, its interval from the noise of"
+    " both: “short” where even its low end is above zero, “spare left” where even its high end"
+    " is below, “within the noise” otherwise.",
+    "gap.short": "short",
+    "gap.spare": "spare left",
+    "gap.even": "within the noise",
+    "commodity.crisis": "See the crisis page.",
     "stage.materials": "materials",
     "stage.design": "design",
     "stage.fabrication": "fabrication",
@@ -98,6 +141,7 @@ _JA: dict[str, str] = {
     "nav.chain": "サプライチェーン",
     "nav.grid": "信号",
     "nav.alerts": "アラート",
+    "nav.crisis": "危機対応",
     "switch": "English",
     "who": "{who} として閲覧中（読み取り専用）",
     "chain.title": "サプライチェーン全体の状況",
@@ -165,6 +209,46 @@ _JA: dict[str, str] = {
     "component.billings": "出荷",
     "component.utilisation": "稼働率",
     "component.firms": "企業数",
+    "component.need": "必要量",
+    "component.spare": "余剰能力",
+    "metric.need-spare": "必要量と余剰能力",
+    "crisis.title": "危機対応：必要量と余剰能力",
+    "crisis.how": "ガバナンスが宣言した危機の間、各社は必要な量と提供できる余剰能力を投稿します。"
+    "ここに示す数値はそれらの投稿を連合が集計したもので、秘密集計（セキュアアグリゲーション）で合算し"
+    "ノイズを加えているため、個々の企業の投稿は読み取れません。線は公表値、帯と括弧内の範囲は"
+    "95%区間です。過去の週はその週のリリース、今後の週は最新リリースの値です。",
+    "crisis.inbox.before": "自社の投稿や自社に提案されたマッチングは、このページには表示されま"
+    "せん。自社のノードで ",
+    "crisis.inbox.after": " を実行して確認してください。このページに企業名は表示されません。",
+    "crisis.declared": "宣言された危機",
+    "crisis.none_declared": "このダッシュボードが読み込む署名済みポリシーでは、ガバナンスによる"
+    "危機の宣言はありません。",
+    "crisis.name": "危機",
+    "crisis.purpose": "目的",
+    "crisis.commodities": "品目",
+    "crisis.period": "期間",
+    "crisis.status": "本日の状況",
+    "crisis.span": "{start}〜{end}",
+    "crisis.on": "発動中",
+    "crisis.upcoming": "発動前（{start}から）",
+    "crisis.ended": "終了（{end}）",
+    "crisis.figures": "品目別の必要量と余剰能力",
+    "crisis.no_figures": "必要量・余剰能力のリリースはまだありません。危機対応エントリーの"
+    "ラウンドが公表されると表示されます。",
+    "crisis.of": "この品目について宣言された危機：{crises}",
+    "crisis.entry": "エントリー「{entry}」、最新リリース {week}、参加 {survivors} 社",
+    "crisis.unit": "単位：{unit}",
+    "crisis.week": "週",
+    "crisis.need": "必要量",
+    "crisis.spare": "余剰能力",
+    "crisis.gap": "差（必要量 \N{MINUS SIGN} 余剰能力）",
+    "crisis.contributors": "提供企業数（必要量・余剰能力）",
+    "crisis.gap_how": "差は必要量から余剰能力を引いた値で、区間は両方のノイズから求めています。"
+    "区間の下限も0を上回れば「不足」、上限も0を下回れば「余剰あり」、それ以外は「誤差の範囲内」です。",
+    "gap.short": "不足",
+    "gap.spare": "余剰あり",
+    "gap.even": "誤差の範囲内",
+    "commodity.crisis": "危機対応のページを見る",
     "stage.materials": "材料",
     "stage.design": "設計",
     "stage.fabrication": "前工程（ウェハ製造）",
@@ -277,6 +361,14 @@ def number(value: float) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.0f}"
+
+
+def signed(value: float) -> str:
+    """A difference with its sign: +1,230, or 1,230 after a minus sign (not a hyphen)."""
+    text = number(abs(value))
+    if text.strip("0.,") == "":
+        return text
+    return f"+{text}" if value > 0 else f"\N{MINUS SIGN}{text}"
 
 
 def iso_week(day: date) -> str:

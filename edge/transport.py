@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from edge.files import read_private_key_file, read_public_file
 from scfed import pki
 from scfed.config import TlsFiles
-from scfed.errors import ConfigError, VerificationError
+from scfed.errors import ConfigError, RemoteProtocolError, VerificationError
 
 _SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 #: How gRPC words a connection that never came up; the text after it is the last reason.
@@ -92,6 +92,15 @@ def unreachable(error: grpc.RpcError) -> str | None:
     if found is None:
         return None
     return _ADDRESS.sub("", details[found.end() :], count=1) or details
+
+
+def call_failed(error: grpc.RpcError, target: str) -> RemoteProtocolError:
+    """A failed call in one line: the coordinator at ``target`` could not be reached, or
+    it refused, and why."""
+    reason = unreachable(error)
+    if reason is not None:
+        return RemoteProtocolError(f"cannot reach the coordinator at {target}: {reason}")
+    return RemoteProtocolError(f"the coordinator refused: {describe(error)}")
 
 
 def describe(error: grpc.RpcError) -> str:

@@ -9,12 +9,27 @@ coordinator install --policy``); ``scfed federation policy`` runs it.
 the default settings take part in.
 
 ``scfed privacy plan --catalogue catalogue.toml`` shows what such a catalogue costs a firm.
+
+Crises governance declares (``scfed.wire.policy.Crisis``) are ``[[crisis]]`` tables in the
+same file, signed with the policy; ``scfed crisis declare`` appends one. While a crisis is on,
+from ``start`` to ``end`` (days, both inclusive, at most a year apart), firms may post needs
+and offers of its commodities. ``start`` and ``end`` are TOML dates or "YYYY-MM-DD" strings;
+``purpose`` is optional. To end a crisis early, set its ``end`` and sign again::
+
+    [[crisis]]
+    name = "kyushu-legacy"
+    purpose = "the Kyushu earthquake: legacy analog capacity"
+    commodities = ["fabrication/analog/90-180nm/200mm/JP-Kyushu"]
+    start = 2026-11-23
+    end = 2027-02-28
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,6 +48,7 @@ from scfed.wire.policy import (
     DEFAULT_PLANNED_PERCENT,
     METRIC_COMPONENTS,
     CatalogueEntry,
+    Crisis,
     Policy,
     decode_policy,
 )
@@ -76,6 +92,9 @@ _ENTRY_KEYS = frozenset(
         "concentration_scales", "recipients", "cadence", "planned_percent", "graph",
     }
 )  # fmt: skip
+_CRISIS_KEYS = frozenset({"name", "purpose", "commodities", "start", "end"})
+_TOP_KEYS = frozenset({"rho_cap", "period", "witness_quorum", "entry", "crisis"})
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def sign_catalogue(directory: Path, catalogue: Path) -> Policy:
@@ -91,7 +110,16 @@ def sign_catalogue(directory: Path, catalogue: Path) -> Policy:
 
 def read_catalogue(catalogue: Path, origin: str, version: int) -> Policy:
     """The catalogue file as a policy, checked entry by entry as nodes will check it."""
-    data = _read(catalogue)
+    return parse_catalogue(catalogue, _read(catalogue), origin, version)
+
+
+def parse_catalogue(catalogue: Path, text: str, origin: str, version: int) -> Policy:
+    """``text`` read as the catalogue file ``catalogue`` would be, errors naming that file:
+    a change is checked before it is written (``scfed crisis declare``)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{catalogue}: cannot read the catalogue: {exc}") from exc
     try:
         return Policy(
             origin=origin,
@@ -101,6 +129,7 @@ def read_catalogue(catalogue: Path, origin: str, version: int) -> Policy:
             period=str(data.get("period", "year")),
             witness_quorum=_quorum(catalogue, data.get("witness_quorum", 0)),
             entries=tuple(_entry(catalogue, e) for e in _entries(catalogue, data)),
+            crises=tuple(_crisis(catalogue, c) for c in _crises(catalogue, data)),
         )
     except MessageError as exc:
         raise ConfigError(f"{catalogue}: {exc}") from None
@@ -118,10 +147,10 @@ def _taxonomy_version() -> str:
     return VERSION
 
 
-def _read(path: Path) -> dict[str, object]:
+def _read(path: Path) -> str:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the catalogue: {exc}") from exc
 
 
@@ -136,10 +165,33 @@ def _entries(path: Path, data: Mapping[str, object]) -> list[Mapping[str, object
     entries = data.get("entry", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(f"{path}: the catalogue's entries are [[entry]] tables")
-    unknown = set(data) - {"rho_cap", "period", "witness_quorum", "entry"}
+    unknown = set(data) - _TOP_KEYS
     if unknown:
         raise ConfigError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
     return entries
+
+
+def _crises(path: Path, data: Mapping[str, object]) -> list[Mapping[str, object]]:
+    crises = data.get("crisis", [])
+    if not isinstance(crises, list) or not all(isinstance(c, dict) for c in crises):
+        raise ConfigError(f"{path}: the catalogue's crises are [[crisis]] tables")
+    names = [c.get("name") for c in crises]
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        raise ConfigError(f"{path}: crisis {twice!r} is declared twice")
+    return crises
+
+
+def _crisis(path: Path, c: Mapping[str, object]) -> Crisis:
+    unknown = set(c) - _CRISIS_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: crisis {c.get('name')!r}: unknown keys {sorted(unknown)}")
+    get = _Fields(path, c, "crisis")
+    return Crisis(
+        name=get.text("name"), purpose=get.text("purpose", ""),
+        commodities=tuple(sorted(set(get.texts("commodities")))),
+        start=get.day("start"), end=get.day("end"),
+    )  # fmt: skip
 
 
 def _entry(path: Path, e: Mapping[str, object]) -> CatalogueEntry:
@@ -182,10 +234,11 @@ def _times(sigma: str, factor: int) -> str:
 
 
 class _Fields:
-    """Typed reads of one [[entry]] table; a wrong or missing value is a ConfigError."""
+    """Typed reads of one [[entry]] (or [[crisis]]) table; a wrong or missing value is a
+    ConfigError naming the file and the table."""
 
-    def __init__(self, path: Path, values: Mapping[str, object]) -> None:
-        self._path, self._values = path, values
+    def __init__(self, path: Path, values: Mapping[str, object], kind: str = "entry") -> None:
+        self._path, self._values, self._kind = path, values, kind
 
     def _get(self, key: str, default: object) -> object:
         value = self._values.get(key, default)
@@ -195,13 +248,25 @@ class _Fields:
 
     def _error(self, key: str, problem: str) -> ConfigError:
         name = self._values.get("name", "?")
-        return ConfigError(f"{self._path}: entry {name!r}: {key} {problem}")
+        return ConfigError(f"{self._path}: {self._kind} {name!r}: {key} {problem}")
 
     def text(self, key: str, default: str | None = None) -> str:
         value = self._get(key, default)
         if not isinstance(value, str):
             raise self._error(key, "must be a string")
         return value
+
+    def day(self, key: str) -> str:
+        """A day, a TOML date or a "YYYY-MM-DD" string, as "YYYY-MM-DD"."""
+        value = self._get(key, None)
+        if isinstance(value, str) and _DAY.fullmatch(value):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                raise self._error(key, f"{value!r} is no day of the calendar") from None
+        if isinstance(value, datetime) or not isinstance(value, date):
+            raise self._error(key, 'must be a day: a TOML date or "YYYY-MM-DD"')
+        return value.isoformat()
 
     def number(self, key: str, default: int | None = None) -> int:
         value = self._get(key, default)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import grpc
@@ -21,6 +23,7 @@ from edge.config import load_node_config, read_governance_key
 from edge.files import read_private_key_file
 from edge.observe import MetricsServer
 from edge.transport import describe, secure_channel, unreachable
+from node import crisis
 from node.figures import input_vector
 from node.governance import SignedVersions
 from node.logcheck import NodeLog
@@ -405,7 +408,13 @@ class NodeDaemon:
         me = group_of(self._registry, self.config.member_id)
         group = groups(self._registry, announce.candidates).size(me)
         week = date.fromisoformat(announce.week)
-        return node_vector(entry, week, self._records.weekly, group)
+        return node_vector(entry, week, self._weekly, group)
+
+    def _weekly(self, metric: str, weeks: Sequence[date]) -> Mapping[tuple[str, date], Decimal]:
+        """The firm's facts: imported, or for a crisis the need and spare capacity it posted."""
+        if metric in crisis.COMPONENT_SIDES:
+            return crisis.weekly(self.config.database, metric, weeks)
+        return self._records.weekly(metric, weeks)
 
     def _unmask(self, request: Envelope, receipt: Receipt | None) -> Envelope:
         registry = self._registry

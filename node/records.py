@@ -252,6 +252,15 @@ class RecordStore:
             if week in wanted
         }
 
+    def unit_classes(self, metric: str, commodity: str) -> set[str]:
+        """The unit classes ``metric`` of ``commodity`` is held in (one, or none)."""
+        rows = fetch(
+            self._db,
+            "SELECT DISTINCT unit_class FROM data_facts WHERE metric = ? AND commodity = ?",
+            (metric, commodity),
+        )
+        return {str(row[0]) for row in rows}
+
     def totals(self, weeks: Sequence[date]) -> dict[tuple[str, str, date], Decimal]:
         """The sum per (metric, unit class, week) over every commodity, for ``weeks``."""
         if not weeks:

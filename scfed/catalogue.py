@@ -49,6 +49,7 @@ FACTS: dict[str, tuple[str, ...]] = {
     "utilisation": ("wafer_starts_actual", "wafer_starts_capacity"),
     "days-of-supply": ("days_of_supply",),
     "lead-time": ("lead_time_weeks",),
+    "need-spare": ("need", "spare"),  # from the node's crisis posts, not its imported data
 }
 BANDS = ((5, "5-9"), (10, "10-19"), (20, "20-49"), (50, "50+"))
 

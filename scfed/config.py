@@ -100,6 +100,8 @@ class NodeConfig:
     alerts_command: str = ""
     #: [metrics] listen: the loopback HOST:PORT of /metrics and /healthz ("" for none).
     metrics_listen: str = ""
+    #: [attest] lenders: the lenders the firm consents to attest its holdings to.
+    lenders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -363,6 +365,7 @@ _NODE_SCHEMA: _Schema = {
     "state": frozenset({"database"}),
     "alerts": frozenset({"webhook", "command"}),
     "metrics": frozenset({"listen"}),
+    "attest": frozenset({"lenders"}),
 }
 _COORDINATOR_SCHEMA: _Schema = {
     "": frozenset({"origin", "listen", "server_name"}),
@@ -421,6 +424,7 @@ def parse_node_config(path: Path, data: bytes) -> NodeConfig:
         alerts_webhook=tables["alerts"].checked("webhook", _check_webhook, ""),
         alerts_command=_optional_path(tables["alerts"], "command"),
         metrics_listen=_metrics_listen(tables["metrics"], check_loopback_address),
+        lenders=tables["attest"].names("lenders"),
     )
 
 

@@ -160,3 +160,89 @@ def opt_in(node_toml: Path) -> None:
     """The firm opts into the demo's catalogue entry in its own configuration."""
     text = node_toml.read_text(encoding="utf-8")
     node_toml.write_text(text.replace("opt_in = []", f'opt_in = ["{ENTRY}"]'), encoding="utf-8")
+
+
+# ---- crisis mode (scfed demo --crisis) ----
+
+CRISIS = "kyushu-legacy"
+CRISIS_ENTRY = "kyushu-need-spare"
+#: The weeks of the horizon the firms post for (0 is the first): all of them. The k and
+#: dominance rules read contributors and concentration over the horizon's weeks, so posts
+#: for a few weeks only would leave the aggregate suppressed.
+CRISIS_WEEKS = (0, 1, 2, 3, 4, 5)
+#: Who posts what, in this order: (firm, "need" or "offer", units a week). Needs come first,
+#: so that each week's first offer is matched with its first need. No firm holds a large
+#: share of either side, so the dominance rule publishes both.
+POSTS = (
+    ("auto-nagoya", "need", 1800),
+    ("osat-kaohsiung", "need", 1600),
+    ("industrial-osaka", "need", 1400),
+    ("auto-detroit", "need", 1500),
+    ("osat-incheon", "need", 1200),
+    ("wafer-niigata", "need", 1000),
+    ("fab-oita", "offer", 1900),
+    ("fab-kumamoto", "offer", 1500),
+    ("fab-kagoshima", "offer", 1400),
+    ("fab-kitakyushu", "offer", 1300),
+    ("fab-miyazaki", "offer", 1200),
+    ("fab-nagasaki", "offer", 1100),
+)
+#: The firm that attests its stock to its banks, and the banks it consents to.
+BORROWER = "fab-kumamoto"
+LENDERS = ("kyushu-bank", "fukuoka-bank")
+#: Its stock of the Kyushu commodity each week: finished wafers and wafers in progress.
+STOCK = (1800, 1200)
+#: Both entries together fit a firm's year of rho 1 (each at the quarterly cadence).
+CRISIS_RHO_CAP = "1"
+CRISIS_PRESENCE = 1000
+CRISIS_SCALE = 6_000
+
+
+def crisis_entry() -> str:
+    """The catalogue entry of the aggregate need and spare capacity, as governance adds it
+    when it declares the crisis."""
+    noise = entry_noise(
+        bound=100, rho_release=Fraction(1, 2) / windows_per_period(CADENCE, "year"),
+        overlap=Fraction(2 * CRISIS_PRESENCE + 1, 2 * CRISIS_SCALE), plausible=1_000_000,
+    )  # fmt: skip
+    return f"""
+[[entry]]
+name = "{CRISIS_ENTRY}"
+purpose = "the aggregate need and spare capacity firms posted in the Kyushu crisis"
+metric = "need-spare"
+commodities = ["{KYUSHU_ANALOG}"]
+horizon_weeks = {HORIZON}
+cadence = "{CADENCE}"
+sigma = "{noise.sigma}"
+presence_sigma = "{noise.presence_sigma}"
+concentration_sigma = "{noise.concentration_sigma}"
+bound = 100
+unit = "magnitude"
+grid = "1"
+plausible = 1000000
+t_collude = 1
+min_contributors = {K}
+dominance = "0.6"
+presence_threshold = {CRISIS_PRESENCE}
+concentration_scale = {CRISIS_SCALE}
+recipients = ["members"]
+"""
+
+
+def write_stock(folder: Path, firm: Firm, start: date) -> list[Path]:
+    """The borrower's finished goods and work in progress of the Kyushu commodity."""
+    item = next(
+        line.split(",")[0]
+        for line in (folder / "mapping.csv").read_text(encoding="utf-8").splitlines()
+        if line.endswith(KYUSHU_ANALOG)
+    )
+    finished = ["# kind: finished_goods", "item,week,quantity,unit"]
+    wip = ["# kind: work_in_progress", "item,week,quantity,unit"]
+    for week in weeks(start):
+        finished.append(f"{item},{week.isoformat()},{STOCK[0]},unit:piece")
+        wip.append(f"{item},{week.isoformat()},{STOCK[1]},unit:piece")
+    paths = [folder / "finished_goods.csv", folder / "work_in_progress.csv"]
+    _write(paths[0], finished)
+    _write(paths[1], wip)
+    assert firm.name == BORROWER
+    return paths

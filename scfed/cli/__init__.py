@@ -40,6 +40,8 @@ ROLES = (
     "operator",
     "privacy",
     "audit",
+    "attest",
+    "crisis",
     "config",
     "dashboard",
     "demo",

@@ -1,7 +1,8 @@
 """``scfed dashboard``: the read-only web dashboard of the releases a member's node holds.
 
 Loads ``dashboard.source`` (which reads and verifies the releases the node's config points
-at) and the app only when the command runs; serves with waitress until Ctrl-C.
+at, and the crises its signed policy declares) and the app only when the command runs;
+serves with waitress until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -52,12 +53,15 @@ def _dashboard(args: argparse.Namespace) -> int:
 
     check_host(args.host, args.public)  # before reading anything
     from dashboard.app import create_app
-    from dashboard.source import loader
+    from dashboard.source import crises, loader
 
     load, who = loader(args.config)
     releases, _ = load()  # verified once here: a page then verifies only what is new
+    declared = crises(args.config)
+    declared()  # the signed policy read and verified before serving, as the releases are
     print(f"dashboard: {len(releases)} releases verified", flush=True)
-    server = bind(create_app(load, who=who), args.host, args.port, public=args.public)
+    app = create_app(load, who=who, crises=declared)
+    server = bind(app, args.host, args.port, public=args.public)
     print(f"dashboard: {url(server)} (Ctrl-C to stop)", flush=True)
     try:
         server.run()

@@ -1,4 +1,5 @@
-"""``scfed demo``: a whole federation on this machine, one catalogue round, checked.
+"""``scfed demo``: a whole federation on this machine, one catalogue round, checked; with
+``--crisis``, crisis mode and attestations after it (``tools.demo_crisis``).
 
 The demo itself is ``tools.demo``; this module parses the arguments and picks its folder,
 which the demo keeps and names at its end, with the command that opens the dashboard on it.
@@ -26,6 +27,11 @@ def add_parser(roles: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--setup-only", action="store_true",
         help="only make the federation in --dir (firms, data, catalogue), start nothing",
     )  # fmt: skip
+    parser.add_argument(
+        "--crisis", action="store_true",
+        help="then the Kyushu squeeze becomes a crisis: needs and offers matched with double "
+        "opt-in, their aggregate published, and a fab's stock attested to two banks",
+    )  # fmt: skip
     parser.set_defaults(func=_demo)
 
 
@@ -37,4 +43,9 @@ def _demo(args: argparse.Namespace) -> int:
         from tools.demo import setup_only
 
         return setup_only(directory, args.nodes)
+    if args.crisis:
+        from tools.demo_crisis import check_crisis_args, run_crisis_demo
+
+        check_crisis_args(args.nodes, args.dropouts)
+        return run_crisis_demo(directory)
     return run_demo(directory, args.nodes, args.dropouts)

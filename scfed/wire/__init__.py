@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from scfed.wire import codec
+from scfed.wire import attest, codec, crisis
 from scfed.wire.messages import (
     Abort,
     AdvertiseKeys,
@@ -51,8 +51,17 @@ ABORT = "round.abort"
 CHARGE = "round.charge"
 RELEASE = "round.release"
 REFUSAL = "round.refusal"
+FIGURE = "attest.figure"
+PLEDGE = "attest.pledge"
+ATTESTATION = "attest.attestation"
+POST = "crisis.post"
+LISTING = "crisis.listing"
+PROPOSAL = "crisis.proposal"
+ANSWER = "crisis.answer"
+REVEAL = "crisis.reveal"
 
-Message = Domain | Policy
+AttestMessage = attest.FigureCommitment | attest.Pledge | attest.Attestation
+Message = Domain | Policy | AttestMessage | crisis.CrisisMessage
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,16 @@ _TABLE = (
     MessageType(RELEASE, Publication, codec.decode_release, COORDINATOR, 8, "release"),
     # A node may refuse at any step; the round machines never see it (the edges log it).
     MessageType(REFUSAL, Refusal, codec.decode_refusal, MEMBER, 9),
+    # Outside rounds (step -1): attestations and crisis mode. An attestation and a post
+    # are never logged (a post's listing is).
+    MessageType(FIGURE, attest.FigureCommitment, attest.decode_figure, MEMBER, -1),
+    MessageType(PLEDGE, attest.Pledge, attest.decode_pledge, MEMBER, -1),
+    MessageType(ATTESTATION, attest.Attestation, attest.decode_attestation, MEMBER, -1),
+    MessageType(POST, crisis.Post, crisis.decode_post, MEMBER, -1),
+    MessageType(LISTING, crisis.Listing, crisis.decode_listing, COORDINATOR, -1),
+    MessageType(PROPOSAL, crisis.Proposal, crisis.decode_proposal, COORDINATOR, -1),
+    MessageType(ANSWER, crisis.Answer, crisis.decode_answer, COORDINATOR, -1),
+    MessageType(REVEAL, crisis.Reveal, crisis.decode_reveal, COORDINATOR, -1),
 )  # fmt: skip
 
 MESSAGE_TYPES: Mapping[str, MessageType] = {t.name: t for t in _TABLE}
@@ -97,6 +116,11 @@ ROUND_TYPES = tuple(t.name for t in sorted(_TABLE, key=lambda t: t.step) if t.st
 #: The message types that end a round.
 OUTCOMES = tuple(name for name in ROUND_TYPES if MESSAGE_TYPES[name].task == "outcome")
 _BY_DOMAIN = {t.domain: t.name for t in _TABLE}
+
+
+#: Logged messages outside rounds: a figure's commitment and its pledges, crisis mode's steps.
+ATTEST_TYPES = (FIGURE, PLEDGE)
+CRISIS_TYPES = (LISTING, PROPOSAL, ANSWER, REVEAL)
 
 
 def sent_by(sender: str) -> frozenset[str]:

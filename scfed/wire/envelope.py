@@ -21,7 +21,6 @@ from google.protobuf.message import DecodeError
 
 from protos.scfed.v1 import messages_pb2 as pb
 from scfed.errors import MessageError, RemoteProtocolError, VerificationError
-from scfed.wire import TYPES
 
 SIGNATURE_BYTES = 64
 #: Version 1 signs the body; version 2, what every seal makes, signs the body's SHA-256.
@@ -92,6 +91,8 @@ class Envelope:
     @classmethod
     def from_proto(cls, message: pb.Envelope) -> Envelope:
         """Parse a peer's envelope; the type must be known and the signature well formed."""
+        from scfed.wire import TYPES  # the table's modules build envelopes themselves
+
         if message.type not in TYPES:
             raise RemoteProtocolError(f"unknown message type {message.type[:40]!r}")
         if len(message.signature) != SIGNATURE_BYTES:

@@ -419,6 +419,11 @@ def _monday(week: str) -> None:
         raise MessageError("a release names its week")
 
 
+def check_monday(week: str) -> None:
+    """MessageError unless ``week`` is a Monday, "YYYY-MM-DD"."""
+    _monday(week)
+
+
 def _finite(values: tuple[float, ...], what: str) -> None:
     # The sum of finite numbers of this size is finite; an inf or a nan makes it not.
     if len(values) not in (0, 4) or not math.isfinite(sum(values)):

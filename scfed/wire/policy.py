@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from fractions import Fraction
 
 from protos.scfed.v1 import messages_pb2 as pb
@@ -31,9 +32,12 @@ METRIC_COMPONENTS: dict[str, tuple[str, ...]] = {
     "utilisation": ("utilisation",),
     "days-of-supply": tuple(f"dos:{label}" for label, _ in DOS_BINS),
     "lead-time": tuple(f"lead:{label}" for label, _ in LEAD_BINS),
+    # What firms posted in a crisis: their exact need and spare capacity (scfed.crisis).
+    "need-spare": ("need", "spare"),
 }
 METRICS = tuple(METRIC_COMPONENTS)
 MAX_ENTRIES = 200
+MAX_CRISES = 50
 MAX_COMMODITIES = 5000
 MAX_HORIZON_WEEKS = 104
 MAX_PURPOSE = 1000
@@ -167,6 +171,52 @@ class CatalogueEntry:
 
 
 @dataclass(frozen=True)
+class Crisis:
+    """A shortage governance declares: while it is on (``start`` to ``end``, inclusive), firms
+    may post needs and offers of its commodities (keys, each with its region)."""
+
+    name: str
+    purpose: str
+    commodities: tuple[str, ...]
+    start: str
+    end: str
+
+    def __post_init__(self) -> None:
+        from scfed.taxonomy import parse_commodity
+
+        name = self.name
+        if not _NAME.fullmatch(name):
+            raise MessageError(f"crisis {name[:64]!r}: a name of a-z, 0-9 and hyphens")
+        if not 0 < len(self.commodities) <= MAX_COMMODITIES or list(self.commodities) != sorted(
+            set(self.commodities)
+        ):
+            raise MessageError(
+                f"crisis {name}: 1 to {MAX_COMMODITIES} sorted, distinct commodities"
+            )
+        for key in self.commodities:
+            try:
+                parse_commodity(key)
+            except ValueError as exc:
+                raise MessageError(f"crisis {name}: commodity {key[:80]!r}: {exc}") from None
+        try:
+            start, end = date.fromisoformat(self.start), date.fromisoformat(self.end)
+            if start.isoformat() != self.start or end.isoformat() != self.end:
+                raise ValueError(self.start)
+        except ValueError:
+            raise MessageError(f"crisis {name}: start and end are days, YYYY-MM-DD") from None
+        if not start <= end <= start + timedelta(days=366):
+            raise MessageError(f"crisis {name}: it ends on or after its start, within a year")
+        if len(self.purpose) > MAX_PURPOSE:
+            raise MessageError(
+                f"crisis {name}: the purpose is longer than {MAX_PURPOSE} characters"
+            )
+
+    def on(self, day: date) -> bool:
+        """Whether the crisis is declared on ``day``."""
+        return date.fromisoformat(self.start) <= day <= date.fromisoformat(self.end)
+
+
+@dataclass(frozen=True)
 class Policy:
     origin: str
     version: int
@@ -175,8 +225,11 @@ class Policy:
     period: str
     entries: tuple[CatalogueEntry, ...]
     witness_quorum: int = 0
+    crises: tuple[Crisis, ...] = ()
 
     def __post_init__(self) -> None:
+        if len(self.crises) > MAX_CRISES or len({c.name for c in self.crises}) != len(self.crises):
+            raise MessageError(f"a policy declares at most {MAX_CRISES} crises, each named once")
         if len(self.entries) > MAX_ENTRIES:
             raise MessageError(f"a catalogue holds at most {MAX_ENTRIES} entries")
         if len({e.name for e in self.entries}) != len(self.entries):
@@ -199,20 +252,26 @@ class Policy:
     def entry(self, name: str) -> CatalogueEntry | None:
         return next((e for e in self.entries if e.name == name), None)
 
+    def crisis(self, name: str) -> Crisis | None:
+        return next((c for c in self.crises if c.name == name), None)
+
 
 def encode_policy(policy: Policy) -> bytes:
     entries = [
         pb.CatalogueEntry(**(vars(e) | {"noise": noise_to_proto(e.noise)})) for e in policy.entries
     ]
-    fields = vars(policy) | {"entries": entries}
+    crises = [pb.Crisis(**vars(c)) for c in policy.crises]
+    fields = vars(policy) | {"entries": entries, "crises": crises}
     return pb.Policy(**fields).SerializeToString()
 
 
 def decode_policy(body: bytes) -> Policy:
     """A validated policy; RemoteProtocolError names the first thing wrong."""
     m = parse(pb.Policy(), body, "policy")
-    if len(m.entries) > MAX_ENTRIES:
-        raise RemoteProtocolError(f"a catalogue holds at most {MAX_ENTRIES} entries")
+    if len(m.entries) > MAX_ENTRIES or len(m.crises) > MAX_CRISES:
+        raise RemoteProtocolError(
+            f"a policy holds at most {MAX_ENTRIES} entries and {MAX_CRISES} crises"
+        )
     return from_peer(
         lambda: Policy(
             m.origin,
@@ -222,6 +281,10 @@ def decode_policy(body: bytes) -> Policy:
             m.period,
             tuple(_entry(e) for e in m.entries),
             m.witness_quorum,
+            tuple(
+                Crisis(c.name, c.purpose[:MAX_PURPOSE], tuple(c.commodities), c.start, c.end)
+                for c in m.crises
+            ),
         )
     )
 

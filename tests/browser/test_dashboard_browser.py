@@ -133,7 +133,7 @@ def test_the_charts_draw(page: tuple[Page, Recorded], base: str, lang: str) -> N
             return [c.id, c.dataset.drawn || "", c.width, inked];
         })""",
     )
-    assert len(inked) == 6  # demand-capacity, stock, bookings and billings, ratio, ...
+    assert len(inked) == 7  # demand-capacity, stock, bookings and billings, ratio, ..., need-spare
     for chart_id, drawn, width, count in inked:
         assert drawn == "true", chart_id
         assert width > 100, chart_id

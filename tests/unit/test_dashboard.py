@@ -264,7 +264,9 @@ def test_only_get_is_served(client: flask.testing.FlaskClient, method: str) -> N
     assert "read-only" in _text(response)
 
 
-@pytest.mark.parametrize("path", ["/", "/grid", f"/commodity/{KYUSHU}", "/alerts", "/nowhere"])
+@pytest.mark.parametrize(
+    "path", ["/", "/grid", f"/commodity/{KYUSHU}", "/alerts", "/crisis", "/nowhere"]
+)
 def test_headers_and_same_origin_links(client: flask.testing.FlaskClient, path: str) -> None:
     response = client.get(path)
     csp = response.headers["Content-Security-Policy"]
@@ -314,7 +316,7 @@ def year() -> flask.testing.FlaskClient:
     return create_app(lambda: data, who="fab-kyushu").test_client()
 
 
-@pytest.mark.parametrize("path", ["/", "/grid", f"/commodity/{KYUSHU}", "/alerts"])
+@pytest.mark.parametrize("path", ["/", "/grid", f"/commodity/{KYUSHU}", "/alerts", "/crisis"])
 def test_a_year_of_releases_renders_in_under_a_second(
     year: flask.testing.FlaskClient, path: str
 ) -> None:

@@ -53,6 +53,18 @@ class Framed:
     ) -> spb.CosignAck:
         return spb.CosignAck()
 
+    @served(_anyone)
+    async def CrisisInbox(  # noqa: N802 - gRPC method name
+        self, request: spb.CrisisInboxRequest, context: Context, caller: None
+    ) -> spb.CrisisInboxReply:
+        return spb.CrisisInboxReply()
+
+    @served(_anyone)
+    async def CrisisAnswer(  # noqa: N802 - gRPC method name
+        self, request: spb.CrisisAnswerRequest, context: Context, caller: None
+    ) -> spb.Ack:
+        return spb.Ack()
+
 
 class OneUnframed(Framed):
     """Cosign outside the frame: no declared authorisation, no error mapping."""

@@ -28,6 +28,14 @@ def test_every_signed_type_is_in_the_table_once() -> None:
     )
 
 
+def test_messages_outside_rounds_are_attestations_and_crisis_mode() -> None:
+    outside = {name for name, t in wire.MESSAGE_TYPES.items() if t.step < 0}
+    governance = wire.sent_by(wire.GOVERNANCE)
+    logged = {*wire.ATTEST_TYPES, *wire.CRISIS_TYPES}
+    assert outside - governance == logged | {wire.ATTESTATION, wire.POST}
+    assert wire.sent_by(wire.COORDINATOR) & outside == set(wire.CRISIS_TYPES)
+
+
 def test_a_round_runs_in_the_table_s_step_order() -> None:
     assert wire.ROUND_TYPES == (
         wire.ANNOUNCE, wire.ADVERTISE_KEYS, wire.SHARE_KEYS, wire.MASKED_INPUT,
@@ -39,8 +47,9 @@ def test_a_round_runs_in_the_table_s_step_order() -> None:
 
 def test_the_coordinator_machine_has_an_event_for_each_message_a_node_signs() -> None:
     events = {e.value for e in CoordinatorEvent} & wire.TYPES
-    # A refusal ends a node's part in the round: the edge logs it, the machine never sees it.
-    assert events == wire.sent_by(wire.MEMBER) - {wire.REFUSAL}
+    # A refusal ends a node's part in the round: the edge logs it, the machine never sees it;
+    # attestations and crisis posts stand outside rounds.
+    assert events == (wire.sent_by(wire.MEMBER) & set(wire.ROUND_TYPES)) - {wire.REFUSAL}
     assert set(MESSAGE_PHASES) == events
     for message, phase in MESSAGE_PHASES.items():
         accepting = {p for p, e in COORDINATOR if e.value == message}
@@ -52,7 +61,8 @@ def test_the_coordinator_machine_has_an_event_for_each_message_a_node_signs() ->
 def test_a_node_is_pushed_exactly_the_coordinator_s_and_governance_s_messages_but_charges() -> None:
     slots = tasks._TASK_ENVELOPES
     pushed = set().union(*slots.values())
-    assert pushed == (wire.TYPES - wire.sent_by(wire.MEMBER)) - {wire.CHARGE}
+    outside = {*wire.CRISIS_TYPES}  # read from the coordinator by the member, never pushed
+    assert pushed == (wire.TYPES - wire.sent_by(wire.MEMBER)) - {wire.CHARGE} - outside
     assert slots["outcome"] == set(wire.OUTCOMES)
 
 

@@ -328,6 +328,7 @@ class Policy(_message.Message):
     PERIOD_FIELD_NUMBER: _builtins.int
     ENTRIES_FIELD_NUMBER: _builtins.int
     WITNESS_QUORUM_FIELD_NUMBER: _builtins.int
+    CRISES_FIELD_NUMBER: _builtins.int
     origin: _builtins.str
     version: _builtins.int
     taxonomy_version: _builtins.str
@@ -342,6 +343,10 @@ class Policy(_message.Message):
     """
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___CatalogueEntry]: ...
+    @_builtins.property
+    def crises(self) -> _containers.RepeatedCompositeFieldContainer[Global___Crisis]:
+        """Crises governance declares: while one is on, firms may post needs and offers."""
+
     def __init__(
         self,
         *,
@@ -352,14 +357,51 @@ class Policy(_message.Message):
         period: _builtins.str = ...,
         entries: _abc.Iterable[Global___CatalogueEntry] | None = ...,
         witness_quorum: _builtins.int = ...,
+        crises: _abc.Iterable[Global___Crisis] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "origin", b"origin", "period", b"period", "rho_cap", b"rho_cap", "taxonomy_version", b"taxonomy_version", "version", b"version", "witness_quorum", b"witness_quorum"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["crises", b"crises", "entries", b"entries", "origin", b"origin", "period", b"period", "rho_cap", b"rho_cap", "taxonomy_version", b"taxonomy_version", "version", b"version", "witness_quorum", b"witness_quorum"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Policy: _TypeAlias = Policy  # noqa: Y015
+
+@_typing.final
+class Crisis(_message.Message):
+    """A declared shortage (README, Crisis mode): the commodity keys (each with its region) and
+    the days, "YYYY-MM-DD" to "YYYY-MM-DD" inclusive, in which firms may post.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    COMMODITIES_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    purpose: _builtins.str
+    start: _builtins.str
+    end: _builtins.str
+    @_builtins.property
+    def commodities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        commodities: _abc.Iterable[_builtins.str] | None = ...,
+        start: _builtins.str = ...,
+        end: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commodities", b"commodities", "end", b"end", "name", b"name", "purpose", b"purpose", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Crisis: _TypeAlias = Crisis  # noqa: Y015
 
 @_typing.final
 class CatalogueEntry(_message.Message):
@@ -910,3 +952,395 @@ class Release(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Release: _TypeAlias = Release  # noqa: Y015
+
+@_typing.final
+class FigureCommitment(_message.Message):
+    """---- Inventory attestations (README, Attestations for lenders) ----
+
+    A member's hiding commitment to its holdings of one commodity in one week (type
+    "attest.figure"), logged once per member, commodity and week.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMODITY_FIELD_NUMBER: _builtins.int
+    WEEK_FIELD_NUMBER: _builtins.int
+    COMMITMENT_FIELD_NUMBER: _builtins.int
+    commodity: _builtins.str
+    week: _builtins.str
+    """The Monday, "YYYY-MM-DD"."""
+    commitment: _builtins.bytes
+    """SHA-256 of the holdings and a 32-byte random nonce (scfed.attest.figure_commitment)."""
+    def __init__(
+        self,
+        *,
+        commodity: _builtins.str = ...,
+        week: _builtins.str = ...,
+        commitment: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commitment", b"commitment", "commodity", b"commodity", "week", b"week"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FigureCommitment: _TypeAlias = FigureCommitment  # noqa: Y015
+
+@_typing.final
+class Pledge(_message.Message):
+    """One pledge of a committed figure to a lender (type "attest.pledge"): the n-th pledge on the
+    figure refers to the one before it, so the pledges on a figure form one chain.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMODITY_FIELD_NUMBER: _builtins.int
+    WEEK_FIELD_NUMBER: _builtins.int
+    FIGURE_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    COMMITMENT_FIELD_NUMBER: _builtins.int
+    commodity: _builtins.str
+    week: _builtins.str
+    figure: _builtins.int
+    """Leaf index of the figure's commitment."""
+    sequence: _builtins.int
+    """1 for the first pledge on the figure."""
+    previous: _builtins.int
+    """Leaf index of the pledge before this one (of the commitment, for the first)."""
+    commitment: _builtins.bytes
+    """SHA-256 of the lender, the amount and a random nonce (scfed.attest.pledge_commitment)."""
+    def __init__(
+        self,
+        *,
+        commodity: _builtins.str = ...,
+        week: _builtins.str = ...,
+        figure: _builtins.int = ...,
+        sequence: _builtins.int = ...,
+        previous: _builtins.int = ...,
+        commitment: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commitment", b"commitment", "commodity", b"commodity", "figure", b"figure", "previous", b"previous", "sequence", b"sequence", "week", b"week"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Pledge: _TypeAlias = Pledge  # noqa: Y015
+
+@_typing.final
+class Holdings(_message.Message):
+    """The holdings a figure commitment opens to."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMODITY_FIELD_NUMBER: _builtins.int
+    WEEK_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    STOCK_FINISHED_FIELD_NUMBER: _builtins.int
+    STOCK_WIP_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    commodity: _builtins.str
+    week: _builtins.str
+    unit: _builtins.str
+    stock_finished: _builtins.str
+    """Exact decimals, in the commodity's unit."""
+    stock_wip: _builtins.str
+    nonce: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        commodity: _builtins.str = ...,
+        week: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        stock_finished: _builtins.str = ...,
+        stock_wip: _builtins.str = ...,
+        nonce: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commodity", b"commodity", "nonce", b"nonce", "stock_finished", b"stock_finished", "stock_wip", b"stock_wip", "unit", b"unit", "week", b"week"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Holdings: _TypeAlias = Holdings  # noqa: Y015
+
+@_typing.final
+class LoggedEnvelope(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    ENVELOPE_FIELD_NUMBER: _builtins.int
+    INCLUSION_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    @_builtins.property
+    def envelope(self) -> Global___Envelope: ...
+    @_builtins.property
+    def inclusion(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 9162 inclusion proof against the attestation's checkpoint."""
+
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        envelope: Global___Envelope | None = ...,
+        inclusion: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["envelope", b"envelope"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelope", b"envelope", "inclusion", b"inclusion", "index", b"index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoggedEnvelope: _TypeAlias = LoggedEnvelope  # noqa: Y015
+
+@_typing.final
+class PledgeOpening(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLEDGE_FIELD_NUMBER: _builtins.int
+    LENDER_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    lender: _builtins.str
+    amount: _builtins.str
+    nonce: _builtins.bytes
+    @_builtins.property
+    def pledge(self) -> Global___LoggedEnvelope: ...
+    def __init__(
+        self,
+        *,
+        pledge: Global___LoggedEnvelope | None = ...,
+        lender: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        nonce: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["pledge", b"pledge"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "lender", b"lender", "nonce", b"nonce", "pledge", b"pledge"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PledgeOpening: _TypeAlias = PledgeOpening  # noqa: Y015
+
+@_typing.final
+class Attestation(_message.Message):
+    """What a firm hands its lender (type "attest.attestation", signed by the member, never
+    logged): its holdings opening the logged commitment, every pledge on the figure opened
+    (the last is the lender's own), the published figures, and the log checkpoint they are
+    proven against.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LENDER_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    REGISTRY_FIELD_NUMBER: _builtins.int
+    HOLDINGS_FIELD_NUMBER: _builtins.int
+    FIGURE_FIELD_NUMBER: _builtins.int
+    PLEDGES_FIELD_NUMBER: _builtins.int
+    MARKET_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    DAYS_OF_SUPPLY_FIELD_NUMBER: _builtins.int
+    lender: _builtins.str
+    issued_at: _builtins.int
+    """Unix seconds."""
+    checkpoint: _builtins.bytes
+    """C2SP signed note of the tree every inclusion proof is against."""
+    days_of_supply: _builtins.str
+    """The member's own days of supply that week, "" when it holds none."""
+    @_builtins.property
+    def registry(self) -> Global___Envelope:
+        """The governance-signed registry naming the member (and the coordinator's key)."""
+
+    @_builtins.property
+    def holdings(self) -> Global___Holdings: ...
+    @_builtins.property
+    def figure(self) -> Global___LoggedEnvelope: ...
+    @_builtins.property
+    def pledges(self) -> _containers.RepeatedCompositeFieldContainer[Global___PledgeOpening]: ...
+    @_builtins.property
+    def market(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoggedEnvelope]:
+        """Coordinator-signed releases of the same commodity and week."""
+
+    def __init__(
+        self,
+        *,
+        lender: _builtins.str = ...,
+        issued_at: _builtins.int = ...,
+        registry: Global___Envelope | None = ...,
+        holdings: Global___Holdings | None = ...,
+        figure: Global___LoggedEnvelope | None = ...,
+        pledges: _abc.Iterable[Global___PledgeOpening] | None = ...,
+        market: _abc.Iterable[Global___LoggedEnvelope] | None = ...,
+        checkpoint: _builtins.bytes = ...,
+        days_of_supply: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["figure", b"figure", "holdings", b"holdings", "registry", b"registry"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "days_of_supply", b"days_of_supply", "figure", b"figure", "holdings", b"holdings", "issued_at", b"issued_at", "lender", b"lender", "market", b"market", "pledges", b"pledges", "registry", b"registry"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Attestation: _TypeAlias = Attestation  # noqa: Y015
+
+@_typing.final
+class CrisisPost(_message.Message):
+    """---- Crisis mode (README, Crisis mode) ----
+
+    A firm's need or offer in a declared crisis (type "crisis.post", signed by the member and
+    sent to the coordinator only; its hash is logged, inside a listing).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CRISIS_FIELD_NUMBER: _builtins.int
+    SIDE_FIELD_NUMBER: _builtins.int
+    COMMODITY_FIELD_NUMBER: _builtins.int
+    WEEK_FIELD_NUMBER: _builtins.int
+    BAND_FIELD_NUMBER: _builtins.int
+    PSEUDONYM_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    crisis: _builtins.str
+    side: _builtins.str
+    """"need" or "offer"."""
+    commodity: _builtins.str
+    week: _builtins.str
+    band: _builtins.str
+    """A band of scfed.crisis.BANDS, never the exact figure."""
+    pseudonym: _builtins.bytes
+    """Raw Ed25519 public key, fresh for this post: it signs the firm's answers."""
+    nonce: _builtins.bytes
+    """32 random bytes: the post's hash reveals nothing."""
+    def __init__(
+        self,
+        *,
+        crisis: _builtins.str = ...,
+        side: _builtins.str = ...,
+        commodity: _builtins.str = ...,
+        week: _builtins.str = ...,
+        band: _builtins.str = ...,
+        pseudonym: _builtins.bytes = ...,
+        nonce: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "commodity", b"commodity", "crisis", b"crisis", "nonce", b"nonce", "pseudonym", b"pseudonym", "side", b"side", "week", b"week"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrisisPost: _TypeAlias = CrisisPost  # noqa: Y015
+
+@_typing.final
+class CrisisListing(_message.Message):
+    """The coordinator's public record of a post (type "crisis.listing"): nothing but the crisis,
+    the post's pseudonym and its hash.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CRISIS_FIELD_NUMBER: _builtins.int
+    PSEUDONYM_FIELD_NUMBER: _builtins.int
+    POST_HASH_FIELD_NUMBER: _builtins.int
+    crisis: _builtins.str
+    pseudonym: _builtins.bytes
+    post_hash: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        crisis: _builtins.str = ...,
+        pseudonym: _builtins.bytes = ...,
+        post_hash: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["crisis", b"crisis", "post_hash", b"post_hash", "pseudonym", b"pseudonym"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrisisListing: _TypeAlias = CrisisListing  # noqa: Y015
+
+@_typing.final
+class CrisisProposal(_message.Message):
+    """A proposed match of a need with an offer (type "crisis.proposal"), by pseudonym."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATCH_ID_FIELD_NUMBER: _builtins.int
+    CRISIS_FIELD_NUMBER: _builtins.int
+    NEED_FIELD_NUMBER: _builtins.int
+    OFFER_FIELD_NUMBER: _builtins.int
+    match_id: _builtins.bytes
+    crisis: _builtins.str
+    need: _builtins.bytes
+    offer: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        match_id: _builtins.bytes = ...,
+        crisis: _builtins.str = ...,
+        need: _builtins.bytes = ...,
+        offer: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["crisis", b"crisis", "match_id", b"match_id", "need", b"need", "offer", b"offer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrisisProposal: _TypeAlias = CrisisProposal  # noqa: Y015
+
+@_typing.final
+class CrisisAnswer(_message.Message):
+    """A firm's answer to a proposal (type "crisis.answer"), logged by the coordinator: the
+    signature is the post's pseudonym key's over scfed.crisis.answer_message.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATCH_ID_FIELD_NUMBER: _builtins.int
+    PSEUDONYM_FIELD_NUMBER: _builtins.int
+    ACCEPT_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    match_id: _builtins.bytes
+    pseudonym: _builtins.bytes
+    accept: _builtins.bool
+    signature: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        match_id: _builtins.bytes = ...,
+        pseudonym: _builtins.bytes = ...,
+        accept: _builtins.bool = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept", b"accept", "match_id", b"match_id", "pseudonym", b"pseudonym", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrisisAnswer: _TypeAlias = CrisisAnswer  # noqa: Y015
+
+@_typing.final
+class CrisisReveal(_message.Message):
+    """The coordinator reveals each side of a match to the other (type "crisis.reveal"), once
+    both accepted.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATCH_ID_FIELD_NUMBER: _builtins.int
+    match_id: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        match_id: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["match_id", b"match_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrisisReveal: _TypeAlias = CrisisReveal  # noqa: Y015

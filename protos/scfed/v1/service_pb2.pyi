@@ -299,6 +299,135 @@ class CosignAck(_message.Message):
 Global___CosignAck: _TypeAlias = CosignAck  # noqa: Y015
 
 @_typing.final
+class CrisisInboxRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrisisInboxRequest: _TypeAlias = CrisisInboxRequest  # noqa: Y015
+
+@_typing.final
+class CrisisItem(_message.Message):
+    """One of the member's posts and where it stands."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POST_FIELD_NUMBER: _builtins.int
+    LISTING_FIELD_NUMBER: _builtins.int
+    PROPOSAL_FIELD_NUMBER: _builtins.int
+    PROPOSAL_INDEX_FIELD_NUMBER: _builtins.int
+    COUNTERPART_FIELD_NUMBER: _builtins.int
+    ANSWERS_FIELD_NUMBER: _builtins.int
+    ANSWER_INDICES_FIELD_NUMBER: _builtins.int
+    REVEAL_FIELD_NUMBER: _builtins.int
+    REVEAL_INDEX_FIELD_NUMBER: _builtins.int
+    REVEALED_FIELD_NUMBER: _builtins.int
+    COUNTERPART_LISTING_FIELD_NUMBER: _builtins.int
+    listing: _builtins.int
+    """Leaf of its listing."""
+    proposal_index: _builtins.int
+    counterpart: _builtins.str
+    """The other side's post as described to this member: side, commodity, week, band."""
+    reveal_index: _builtins.int
+    counterpart_listing: _builtins.int
+    """Leaf of the other side's listing."""
+    @_builtins.property
+    def post(self) -> _messages_pb2.Envelope:
+        """The member's own signed post."""
+
+    @_builtins.property
+    def proposal(self) -> _messages_pb2.Envelope:
+        """The proposal on it, if any ("crisis.proposal", coordinator-signed) and its leaf."""
+
+    @_builtins.property
+    def answers(self) -> _containers.RepeatedCompositeFieldContainer[_messages_pb2.Envelope]:
+        """The answers logged so far ("crisis.answer"), with their leaves."""
+
+    @_builtins.property
+    def answer_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def reveal(self) -> _messages_pb2.Envelope:
+        """Once both accepted: the reveal ("crisis.reveal") and the other side's signed post."""
+
+    @_builtins.property
+    def revealed(self) -> _messages_pb2.Envelope: ...
+    def __init__(
+        self,
+        *,
+        post: _messages_pb2.Envelope | None = ...,
+        listing: _builtins.int = ...,
+        proposal: _messages_pb2.Envelope | None = ...,
+        proposal_index: _builtins.int = ...,
+        counterpart: _builtins.str = ...,
+        answers: _abc.Iterable[_messages_pb2.Envelope] | None = ...,
+        answer_indices: _abc.Iterable[_builtins.int] | None = ...,
+        reveal: _messages_pb2.Envelope | None = ...,
+        reveal_index: _builtins.int = ...,
+        revealed: _messages_pb2.Envelope | None = ...,
+        counterpart_listing: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["post", b"post", "proposal", b"proposal", "reveal", b"reveal", "revealed", b"revealed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer_indices", b"answer_indices", "answers", b"answers", "counterpart", b"counterpart", "counterpart_listing", b"counterpart_listing", "listing", b"listing", "post", b"post", "proposal", b"proposal", "proposal_index", b"proposal_index", "reveal", b"reveal", "reveal_index", b"reveal_index", "revealed", b"revealed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrisisItem: _TypeAlias = CrisisItem  # noqa: Y015
+
+@_typing.final
+class CrisisInboxReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___CrisisItem]: ...
+    def __init__(
+        self,
+        *,
+        items: _abc.Iterable[Global___CrisisItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrisisInboxReply: _TypeAlias = CrisisInboxReply  # noqa: Y015
+
+@_typing.final
+class CrisisAnswerRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATCH_ID_FIELD_NUMBER: _builtins.int
+    ACCEPT_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    match_id: _builtins.bytes
+    accept: _builtins.bool
+    signature: _builtins.bytes
+    """The post's pseudonym key's signature over scfed.crisis.answer_message."""
+    def __init__(
+        self,
+        *,
+        match_id: _builtins.bytes = ...,
+        accept: _builtins.bool = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accept", b"accept", "match_id", b"match_id", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrisisAnswerRequest: _TypeAlias = CrisisAnswerRequest  # noqa: Y015
+
+@_typing.final
 class CheckpointRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -626,3 +755,27 @@ class CoordinatorStatus(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CoordinatorStatus: _TypeAlias = CoordinatorStatus  # noqa: Y015
+
+@_typing.final
+class CrisisStatusReply(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """One line per crisis and commodity-week: open needs and offers by band, proposals,
+        accepted and revealed matches.
+        """
+
+    def __init__(
+        self,
+        *,
+        lines: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lines", b"lines"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CrisisStatusReply: _TypeAlias = CrisisStatusReply  # noqa: Y015

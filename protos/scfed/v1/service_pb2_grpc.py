@@ -50,6 +50,16 @@ class NodeServiceStub:
                 request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.Cosignature.SerializeToString,
                 response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.CosignAck.FromString,
                 _registered_method=True)
+        self.CrisisInbox = channel.unary_unary(
+                '/scfed.v1.NodeService/CrisisInbox',
+                request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.CrisisInboxRequest.SerializeToString,
+                response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.CrisisInboxReply.FromString,
+                _registered_method=True)
+        self.CrisisAnswer = channel.unary_unary(
+                '/scfed.v1.NodeService/CrisisAnswer',
+                request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.CrisisAnswerRequest.SerializeToString,
+                response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.Ack.FromString,
+                _registered_method=True)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -127,6 +137,60 @@ class NodeService:
             '/scfed.v1.NodeService/Cosign',
             protos_dot_scfed_dot_v1_dot_service__pb2.Cosignature.SerializeToString,
             protos_dot_scfed_dot_v1_dot_service__pb2.CosignAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CrisisInbox(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.v1.NodeService/CrisisInbox',
+            protos_dot_scfed_dot_v1_dot_service__pb2.CrisisInboxRequest.SerializeToString,
+            protos_dot_scfed_dot_v1_dot_service__pb2.CrisisInboxReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CrisisAnswer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.v1.NodeService/CrisisAnswer',
+            protos_dot_scfed_dot_v1_dot_service__pb2.CrisisAnswerRequest.SerializeToString,
+            protos_dot_scfed_dot_v1_dot_service__pb2.Ack.FromString,
             options,
             channel_credentials,
             insecure,
@@ -336,6 +400,11 @@ class AdminServiceStub:
                 request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.StatusRequest.SerializeToString,
                 response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.CoordinatorStatus.FromString,
                 _registered_method=True)
+        self.CrisisStatus = channel.unary_unary(
+                '/scfed.v1.AdminService/CrisisStatus',
+                request_serializer=protos_dot_scfed_dot_v1_dot_service__pb2.StatusRequest.SerializeToString,
+                response_deserializer=protos_dot_scfed_dot_v1_dot_service__pb2.CrisisStatusReply.FromString,
+                _registered_method=True)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -387,6 +456,33 @@ class AdminService:
             '/scfed.v1.AdminService/Status',
             protos_dot_scfed_dot_v1_dot_service__pb2.StatusRequest.SerializeToString,
             protos_dot_scfed_dot_v1_dot_service__pb2.CoordinatorStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CrisisStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scfed.v1.AdminService/CrisisStatus',
+            protos_dot_scfed_dot_v1_dot_service__pb2.StatusRequest.SerializeToString,
+            protos_dot_scfed_dot_v1_dot_service__pb2.CrisisStatusReply.FromString,
             options,
             channel_credentials,
             insecure,

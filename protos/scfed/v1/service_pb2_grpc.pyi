@@ -38,6 +38,10 @@ class NodeServiceStub:
     """Submits one signed protocol message of the calling node."""
     Cosign: _grpc.UnaryUnaryMultiCallable[_service_pb2.Cosignature, _service_pb2.CosignAck]
     """Hands in the calling node's cosignature of a checkpoint it verified."""
+    CrisisInbox: _grpc.UnaryUnaryMultiCallable[_service_pb2.CrisisInboxRequest, _service_pb2.CrisisInboxReply]
+    """The calling member's crisis posts: the proposals on them and what was revealed."""
+    CrisisAnswer: _grpc.UnaryUnaryMultiCallable[_service_pb2.CrisisAnswerRequest, _service_pb2.Ack]
+    """The calling member's answer to a proposal on one of its posts; logged."""
 
 @_typing.type_check_only
 class NodeServiceAsyncStub(NodeServiceStub):
@@ -48,6 +52,10 @@ class NodeServiceAsyncStub(NodeServiceStub):
     """Submits one signed protocol message of the calling node."""
     Cosign: _aio.UnaryUnaryMultiCallable[_service_pb2.Cosignature, _service_pb2.CosignAck]  # type: ignore[assignment]
     """Hands in the calling node's cosignature of a checkpoint it verified."""
+    CrisisInbox: _aio.UnaryUnaryMultiCallable[_service_pb2.CrisisInboxRequest, _service_pb2.CrisisInboxReply]  # type: ignore[assignment]
+    """The calling member's crisis posts: the proposals on them and what was revealed."""
+    CrisisAnswer: _aio.UnaryUnaryMultiCallable[_service_pb2.CrisisAnswerRequest, _service_pb2.Ack]  # type: ignore[assignment]
+    """The calling member's answer to a proposal on one of its posts; logged."""
 
 
 class LogServiceStub:
@@ -86,6 +94,8 @@ class AdminServiceStub:
     """Runs one round to its end and returns the signed outcome."""
     Status: _grpc.UnaryUnaryMultiCallable[_service_pb2.StatusRequest, _service_pb2.CoordinatorStatus]
     """Who is connected and where the latest round stands."""
+    CrisisStatus: _grpc.UnaryUnaryMultiCallable[_service_pb2.StatusRequest, _service_pb2.CrisisStatusReply]
+    """Crisis mode without identities: posts, proposals and matches per crisis."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -96,5 +106,7 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Runs one round to its end and returns the signed outcome."""
     Status: _aio.UnaryUnaryMultiCallable[_service_pb2.StatusRequest, _service_pb2.CoordinatorStatus]  # type: ignore[assignment]
     """Who is connected and where the latest round stands."""
+    CrisisStatus: _aio.UnaryUnaryMultiCallable[_service_pb2.StatusRequest, _service_pb2.CrisisStatusReply]  # type: ignore[assignment]
+    """Crisis mode without identities: posts, proposals and matches per crisis."""
 
 
