@@ -53,9 +53,9 @@ _T = TypeVar("_T")
 
 #: Leaves larger than this are round vectors, never a message of this module: not read back.
 INLINE_MAX = 1 << 16
-#: Open posts one member may hold at once, and figures it may commit: bounds our state.
+#: Open posts one member may hold at once, and figures it may commit: they bound our state.
 MAX_OPEN_POSTS = 200
-MAX_FIGURES = 100_000
+MAX_FIGURES = 10_000
 
 
 @dataclass
@@ -104,6 +104,7 @@ class Market:
         self._origin, self._key, self._store, self._journal = origin, key, store, journal
         self._registry, self._policy, self._today = registry, policy, today
         self._chains: dict[tuple[str, str, str], _Chain] = {}
+        self._figures: dict[str, int] = {}  # figures committed, by member
         self._posts: dict[bytes, _Posted] = {}  # by pseudonym
         self._listings: dict[bytes, int] = {}  # pseudonym -> leaf of its listing
         self._matches: dict[bytes, _Match] = {}  # by match id
@@ -161,6 +162,7 @@ class Market:
             figure = _decode(envelope, kind, attest.FigureCommitment)
             key = (envelope.signer, figure.commodity, figure.week)
             self._chains[key] = _Chain(index, index, 0, [index])
+            self._figures[envelope.signer] = self._figures.get(envelope.signer, 0) + 1
         elif kind == wire.PLEDGE:
             pledge = _decode(envelope, kind, attest.Pledge)
             chain = self._chains[(envelope.signer, pledge.commodity, pledge.week)]
@@ -194,15 +196,15 @@ class Market:
         env.verify(envelope, self._origin, envelope.type, member.identity_key)
         if envelope.type == wire.POST:
             return self._post(member_id, envelope)
+        if envelope.type not in wire.ATTEST_TYPES:
+            raise RemoteProtocolError(f"a member does not submit {envelope.type} messages")
         again = self._logged_before(member_id, envelope)
         if again is not None:  # the member did not get our answer: the same receipt again
             return self._journal.receipt(again)
         if envelope.type == wire.FIGURE:
             self._commit(member_id, _decode(envelope, wire.FIGURE, attest.FigureCommitment))
-        elif envelope.type == wire.PLEDGE:
-            self._pledge(member_id, _decode(envelope, wire.PLEDGE, attest.Pledge))
         else:
-            raise RemoteProtocolError(f"a member does not submit {envelope.type} messages")
+            self._pledge(member_id, _decode(envelope, wire.PLEDGE, attest.Pledge))
         logged = self._journal.acknowledge(envelope)
         try:
             receipt = await asyncio.shield(logged)
@@ -232,8 +234,11 @@ class Market:
                 f"{member_id} committed its figure of {figure.commodity} for the week of "
                 f"{figure.week} at leaf {held.figure}: one commitment per figure"
             )
-        if len(self._chains) >= MAX_FIGURES:
-            raise RefusedError("the coordinator holds as many attested figures as it takes")
+        if self._figures.get(member_id, 0) >= MAX_FIGURES:
+            raise RefusedError(
+                f"{member_id} has {MAX_FIGURES} attested figures, the most one holds"
+            )
+        self._figures[member_id] = self._figures.get(member_id, 0) + 1
         # Held at once (no leaf yet, -1): a second commitment sent meanwhile is refused too.
         self._chains[(member_id, figure.commodity, figure.week)] = _Chain(-1, -1, 0, [-1])
 
@@ -267,6 +272,7 @@ class Market:
         key = (member_id, message.commodity, message.week)
         if isinstance(message, attest.FigureCommitment):
             del self._chains[key]
+            self._figures[member_id] -= 1
         else:
             chain = self._chains[key]
             chain.pledges, chain.head = chain.pledges - 1, message.previous
@@ -317,19 +323,12 @@ class Market:
 
     def _match(self) -> None:
         """Propose every match the open posts allow, never a pair that was declined."""
-        while True:
-            waiting = [
-                Open(p.post.pseudonym, p.post.crisis, p.post.side, p.post.commodity,
-                     p.post.week, p.post.band)
-                for p in self._posts.values() if self._open(p.post)
-            ]  # fmt: skip
-            pairs = [
-                (n, o) for n, o in propose(waiting) if (n.pseudonym, o.pseudonym)
-                not in self._declined
-            ]  # fmt: skip
-            if not pairs:
-                return
-            need, offer = pairs[0]
+        waiting = [
+            Open(p.post.pseudonym, p.post.crisis, p.post.side, p.post.commodity, p.post.week,
+                 p.post.band)
+            for p in self._posts.values() if self._open(p.post)
+        ]  # fmt: skip
+        for need, offer in propose(waiting, self._declined):
             proposal = crisis.Proposal(
                 secrets.token_bytes(ROUND_ID_BYTES), need.crisis, need.pseudonym, offer.pseudonym
             )

@@ -15,7 +15,7 @@ checks that every reveal follows the two acceptances (``check_reveal``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -102,9 +102,12 @@ class Open:
     band: str
 
 
-def propose(posts: Sequence[Open]) -> list[tuple[Open, Open]]:
+def propose(
+    posts: Sequence[Open], declined: Collection[tuple[bytes, bytes]] = ()
+) -> list[tuple[Open, Open]]:
     """(need, offer) pairs from open posts, oldest first: for each need, the open offer of
-    the same crisis, commodity and week whose band is the need's or the nearest above it."""
+    the same crisis, commodity and week whose band is the need's or the nearest above it,
+    never a (need, offer) pair of pseudonyms in ``declined``."""
     offers = [p for p in posts if p.side == "offer"]
     pairs = []
     for need in (p for p in posts if p.side == "need"):
@@ -113,6 +116,7 @@ def propose(posts: Sequence[Open]) -> list[tuple[Open, Open]]:
             o for o in offers
             if (o.crisis, o.commodity, o.week) == (need.crisis, need.commodity, need.week)
             and BAND_LABELS.index(o.band) >= rank
+            and (need.pseudonym, o.pseudonym) not in declined
         ]  # fmt: skip
         if fitting:
             offer = min(fitting, key=lambda o: BAND_LABELS.index(o.band))

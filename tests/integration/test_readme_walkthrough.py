@@ -199,18 +199,19 @@ def test_every_readme_command_runs_as_written(
     address = f"127.0.0.1:{port}"
     today = dt.datetime.now(dt.UTC).date()
     monday = today - dt.timedelta(days=today.weekday())
-    demo_dir: Path | None = None
+    demo_dirs: list[Path] = []
     try:
         with processes(tmp_path / "logs") as procs:
             walk = Walkthrough(cwd, procs, address)
-            demo_dir = try_it(walk)
+            demo_dirs.append(try_it(walk))
+            demo_dirs.append(crisis_demo(walk))
             set_up(walk, monday)
             operate(walk, monday)
         assert set(walk.readme) - walk.ran == set(), "README commands the test did not run"
         assert walk.ran == set(walk.readme)
     finally:
-        if demo_dir is not None:
-            shutil.rmtree(demo_dir, ignore_errors=True)
+        for folder in demo_dirs:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def try_it(walk: Walkthrough) -> Path:
@@ -229,6 +230,17 @@ def try_it(walk: Walkthrough) -> Path:
     assert get_dashboard(walk.procs, "demo-dashboard") == "http://127.0.0.1:8080/"
     walk.stop("demo-dashboard")
     return demo_dir
+
+
+def crisis_demo(walk: Walkthrough) -> Path:
+    """The crisis demo, in its own temporary folder."""
+    out = walk.run("scfed demo --crisis")
+    match = re.search(r"the federation is kept in (\S+);", out)
+    assert match is not None, out
+    assert "revealed: auto-nagoya" in out, out
+    assert out.count("VERIFIED: fab-kumamoto") == 2, out
+    assert "audit passed" in out, out
+    return Path(match.group(1))
 
 
 def set_up(walk: Walkthrough, monday: dt.date) -> None:
@@ -308,6 +320,8 @@ def operate(walk: Walkthrough, monday: dt.date) -> None:
     firm_data(walk)
     catalogue_round(walk, monday)
     dashboards(walk)
+    crisis_mode(walk, monday)
+    attestations(walk, monday)
     logs_and_audit(walk)
     out = run("scfed bench noise")
     assert "sampler" in out, out
@@ -412,6 +426,58 @@ def dashboards(walk: Walkthrough) -> None:
     walk.wait("the dashboard", dashboard_url(walk.procs, "dashboard-free"), "dashboard-free")
     assert get_dashboard(walk.procs, "dashboard-free") != "http://127.0.0.1:8080/"
     walk.stop("dashboard-free")
+
+
+def crisis_mode(walk: Walkthrough, monday: dt.date) -> None:
+    """Governance declares the README's crisis (from today), signs and hands it over; the
+    firm offers, another firm needs, both accept and each learns who the other is."""
+    cwd, run = walk.cwd, walk.run
+    today = dt.datetime.now(dt.UTC).date()
+    days = {
+        "2027-01-04": today.isoformat(),
+        "2027-03-31": (today + dt.timedelta(days=30)).isoformat(),
+    }
+    out = run("scfed crisis declare --catalogue catalogue.toml --name kyushu-legacy --commodity"
+              f" {KYUSHU} --start 2027-01-04 --end 2027-03-31", **days)  # fmt: skip
+    assert "kyushu-legacy" in out, out
+    scfed(cwd, "federation", "policy", "gov", "--catalogue", "catalogue.toml")
+    scfed(cwd, "coordinator", "install", "--config", "coord/coordinator.toml",
+          "--policy", "gov/public/policy.signed")  # fmt: skip
+    week = (monday + dt.timedelta(weeks=2)).isoformat()
+    out = run("scfed crisis post --config kumamoto/node.toml --crisis kyushu-legacy --offer"
+              f" --commodity {KYUSHU} --week 2027-01-18 --quantity 1500",
+              **{"2027-01-18": week})  # fmt: skip
+    assert "band 500-1999" in out, out
+    scfed(cwd, "crisis", "post", "--config", "nagoya/node.toml", "--crisis", "kyushu-legacy",
+          "--need", "--commodity", KYUSHU, "--week", week, "--quantity", "1200")  # fmt: skip
+    out = run("scfed crisis inbox --config kumamoto/node.toml")
+    match = re.search(r"match ([0-9a-f]{32}): the other side posted a need", out)
+    assert match is not None, out
+    out = run("scfed crisis accept MATCH_ID --config kumamoto/node.toml", MATCH_ID=match[1])
+    assert "you accepted" in out, out
+    out = scfed(cwd, "crisis", "accept", match[1], "--config", "nagoya/node.toml")
+    assert "revealed: fab-kumamoto" in out, out
+    assert "revealed: auto-nagoya" in run("scfed crisis inbox --config kumamoto/node.toml")
+    out = run("scfed crisis status --config ops/operator.toml")
+    assert "1 revealed" in out, out
+    assert "fab-kumamoto" not in out, out
+
+
+def attestations(walk: Walkthrough, monday: dt.date) -> None:
+    """The firm consents to its bank, imports its stock, attests; the bank verifies."""
+    cwd, run = walk.cwd, walk.run
+    with (cwd / "kumamoto/node.toml").open("a", encoding="utf-8") as config:
+        config.write('\n[attest]\nlenders = ["kyushu-bank"]\n')
+    stock = ["# kind: finished_goods", "item,week,quantity,unit",
+             f"KUM-DEMAND-CSV,{monday},2500,unit:piece"]  # fmt: skip
+    (cwd / "stock.csv").write_text("\n".join(stock) + "\n", encoding="utf-8")
+    scfed(cwd, "node", "import", "--config", "kumamoto/node.toml", "stock.csv")
+    out = run("scfed attest issue --config kumamoto/node.toml --lender kyushu-bank --commodity"
+              f" {KYUSHU} --week 2027-01-04 --amount 2000 --out attestation.scfed",
+              **{"2027-01-04": monday.isoformat()})  # fmt: skip
+    assert "holdings: 2500 finished goods, 0 in progress" in out, out
+    out = run("scfed attest verify attestation.scfed --federation gov/public --lender kyushu-bank")
+    assert out.startswith("VERIFIED: fab-kumamoto attests to kyushu-bank"), out
 
 
 def logs_and_audit(walk: Walkthrough) -> None:
