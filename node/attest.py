@@ -373,10 +373,18 @@ class _Issue:
         return self._seal(wire.ATTESTATION, attest.encode(body))
 
     def _size(self, checkpoint: bytes, registry: Envelope) -> int:
+        """The size of the coordinator's checkpoint, once it extends the latest checkpoint
+        this node verified (a coordinator may not show the firm's lenders another log than
+        the one the node witnesses): LogInconsistencyError otherwise."""
         governance = read_governance_key(self._config.governance_key)
         opened = open_registry(registry, self._config.origin, governance)
-        view = LogView(self._config.origin, opened.coordinator_key)
-        return view.opened(checkpoint).checkpoint.size
+        store = NodeStore(self._config.database)
+        try:
+            latest = store.latest_checkpoint()
+        finally:
+            store.close()
+        view = LogView(self._config.origin, opened.coordinator_key, latest)
+        return view.advance(checkpoint, self._client.consistency).checkpoint.size
 
     def _market(self, holdings: Holdings) -> list[tuple[int, Envelope]]:
         """The newest release of each entry the node holds for the commodity and week."""

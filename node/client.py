@@ -92,6 +92,13 @@ class MemberClient:
             self._call(lambda: self._log.GetInclusionProof(request, timeout=TIMEOUT)).hashes
         )
 
+    def consistency(self, size1: int, size2: int) -> tuple[bytes, ...]:
+        """The consistency proof between two tree sizes (verify it)."""
+        request = spb.ProofRequest(first=size1, second=size2)
+        return tuple(
+            self._call(lambda: self._log.GetConsistencyProof(request, timeout=TIMEOUT)).hashes
+        )
+
     def entry(self, index: int) -> bytes:
         """The exact bytes of leaf ``index`` (a small one: messages outside rounds)."""
         request = spb.EntriesRequest(start=index, count=1)

@@ -99,7 +99,13 @@ def post(
             receipt = client.submit(signed)
             registry = _registry(config, governance)
             _check_listing(
-                client, config.origin, registry, index=receipt.index, signed=signed, body=body
+                client,
+                config.origin,
+                registry,
+                index=receipt.index,
+                signed=signed,
+                body=body,
+                database=config.database,
             )
         with transaction(db):
             db.execute(
@@ -127,13 +133,15 @@ def _registry(config: NodeConfig, governance: bytes) -> Registry:
 
 
 class _Log:
-    """Checks that messages are in the coordinator-signed log, against one checkpoint."""
+    """Checks that messages are in the coordinator-signed log, against one checkpoint that
+    extends the latest one this node verified."""
 
-    def __init__(self, client: MemberClient, origin: str, registry: Registry) -> None:
+    def __init__(
+        self, client: MemberClient, origin: str, registry: Registry, latest: bytes | None
+    ) -> None:
         self._client = client
-        self._checkpoint = (
-            LogView(origin, registry.coordinator_key).opened(client.checkpoint()).checkpoint
-        )
+        view = LogView(origin, registry.coordinator_key, latest)
+        self._checkpoint = view.advance(client.checkpoint(), client.consistency).checkpoint
 
     def holds(self, index: int, signed: Envelope) -> None:
         proof = self._client.inclusion(index, self._checkpoint.size)
@@ -146,9 +154,18 @@ class _Log:
             ) from None
 
 
+def _latest(database: Path) -> bytes | None:
+    """The latest checkpoint this node verified, if any."""
+    store = NodeStore(database)
+    try:
+        return store.latest_checkpoint()
+    finally:
+        store.close()
+
+
 def _check_listing(
     client: MemberClient, origin: str, registry: Registry, *, index: int, signed: Envelope,
-    body: crisis.Post,
+    body: crisis.Post, database: Path,
 ) -> None:  # fmt: skip
     """The listing at ``index`` is the coordinator's, of this post, and in the log."""
     listing_envelope = Envelope.from_bytes(client.entry(index))
@@ -156,7 +173,7 @@ def _check_listing(
     assert isinstance(listing, crisis.Listing)  # the table's decoder
     if listing.pseudonym != body.pseudonym or listing.post_hash != post_hash(signed.to_bytes()):
         raise VerificationError(f"leaf {index} is not the listing of this post")
-    _Log(client, origin, registry).holds(index, listing_envelope)
+    _Log(client, origin, registry, _latest(database)).holds(index, listing_envelope)
 
 
 def _coordinator_message(signed: Envelope, origin: str, registry: Registry, kind: str) -> object:
@@ -194,7 +211,7 @@ def inbox(config: NodeConfig, address: str | None = None) -> list[Item]:
     registry = _registry(config, governance)
     mine = _posts(config.database)
     with MemberClient(config, address) as client:
-        checks = _Checks(config.origin, registry, client)
+        checks = _Checks(config.origin, registry, client, config.database)
         return [checks.item(item, mine) for item in client.inbox()]
 
 
@@ -217,6 +234,7 @@ class _Checks:
     origin: str
     registry: Registry
     client: MemberClient
+    database: Path
 
     def item(self, item: spb.CrisisItem, mine: Mapping[bytes, tuple[bytes, str]]) -> Item:
         return _item(self, item, mine)
@@ -229,7 +247,7 @@ class _Checks:
 
     @functools.cached_property
     def log(self) -> _Log:
-        return _Log(self.client, self.origin, self.registry)
+        return _Log(self.client, self.origin, self.registry, _latest(self.database))
 
 
 def _item(checks: _Checks, item: spb.CrisisItem, mine: Mapping[bytes, tuple[bytes, str]]) -> Item:

@@ -105,6 +105,18 @@ class Probe:
     ) -> spb.CosignAck:
         return spb.CosignAck()
 
+    @served(_caller)
+    async def CrisisInbox(  # noqa: N802 - gRPC method name
+        self, request: spb.CrisisInboxRequest, context: Context, caller: str
+    ) -> spb.CrisisInboxReply:
+        return spb.CrisisInboxReply()
+
+    @served(_caller)
+    async def CrisisAnswer(  # noqa: N802 - gRPC method name
+        self, request: spb.CrisisAnswerRequest, context: Context, caller: str
+    ) -> spb.Ack:
+        return spb.Ack()
+
 
 @asynccontextmanager
 async def serving(probe: Probe) -> AsyncIterator[rpc.NodeServiceAsyncStub]:

@@ -163,6 +163,18 @@ class _ReplayingNodes:
     ) -> spb.CosignAck:
         return spb.CosignAck()
 
+    @served(_member)
+    async def CrisisInbox(  # noqa: N802 - gRPC method name
+        self, request: spb.CrisisInboxRequest, context: Context, member_id: str
+    ) -> spb.CrisisInboxReply:
+        return spb.CrisisInboxReply()
+
+    @served(_member)
+    async def CrisisAnswer(  # noqa: N802 - gRPC method name
+        self, request: spb.CrisisAnswerRequest, context: Context, member_id: str
+    ) -> spb.Ack:
+        return spb.Ack()
+
 
 class HostileCoordinator:
     """The coordinator's keys and a copy of its log, serving scripted tasks on ``address``."""
