@@ -30,6 +30,12 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run_policy(args: argparse.Namespace) -> int:
     policy = sign_catalogue(args.directory, args.catalogue)
-    print(f"signed policy version {policy.version}: {len(policy.entries)} catalogue entries")
+    crises = "".join(
+        f"; crisis {c.name}, {c.start} to {c.end}, {len(c.commodities)} commodities"
+        for c in policy.crises
+    )
+    print(
+        f"signed policy version {policy.version}: {len(policy.entries)} catalogue entries{crises}"
+    )
     print(f"wrote {args.directory / PUBLIC / POLICY_FILE}: hand it to the operator")
     return 0

@@ -440,7 +440,8 @@ def crisis_mode(walk: Walkthrough, monday: dt.date) -> None:
     out = run("scfed crisis declare --catalogue catalogue.toml --name kyushu-legacy --commodity"
               f" {KYUSHU} --start 2027-01-04 --end 2027-03-31", **days)  # fmt: skip
     assert "kyushu-legacy" in out, out
-    scfed(cwd, "federation", "policy", "gov", "--catalogue", "catalogue.toml")
+    out = scfed(cwd, "federation", "policy", "gov", "--catalogue", "catalogue.toml")
+    assert f"; crisis kyushu-legacy, {today} to " in out, out
     scfed(cwd, "coordinator", "install", "--config", "coord/coordinator.toml",
           "--policy", "gov/public/policy.signed")  # fmt: skip
     week = (monday + dt.timedelta(weeks=2)).isoformat()
