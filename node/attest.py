@@ -28,7 +28,7 @@ from edge.files import read_private_key_file
 from edge.storage import fetch, fetch_read_only, open_database, transaction
 from node.client import MemberClient, RefusedCallError
 from node.records import RecordStore
-from node.store import NodeStore
+from node.store import held_registry, verified_checkpoint
 from scfed import pki, wire
 from scfed.attest import (
     figure_commitment,
@@ -224,16 +224,8 @@ def issue(config: NodeConfig, request: Request, *, address: str | None = None) -
 
 
 def _registry(config: NodeConfig, governance: bytes) -> Envelope:
-    """The newest registry the node accepted, verified again."""
-    store = NodeStore(config.database)
-    try:
-        held = store.newest_accepted(wire.REGISTRY)
-    finally:
-        store.close()
-    if held is None:
-        raise RefusedError("the node holds no registry yet: start it once (scfed node serve)")
-    signed = Envelope.from_bytes(held.envelope)
-    registry = open_registry(signed, config.origin, governance)
+    """The registry the attestation carries: the newest the node accepted, naming it."""
+    registry, signed = held_registry(config.database, config.origin, governance)
     if registry.member(config.member_id) is None:
         raise RefusedError(f"{config.member_id} is not in registry version {registry.version}")
     return signed
@@ -378,11 +370,7 @@ class _Issue:
         the one the node witnesses): LogInconsistencyError otherwise."""
         governance = read_governance_key(self._config.governance_key)
         opened = open_registry(registry, self._config.origin, governance)
-        store = NodeStore(self._config.database)
-        try:
-            latest = store.latest_checkpoint()
-        finally:
-            store.close()
+        latest = verified_checkpoint(self._config.database)
         view = LogView(self._config.origin, opened.coordinator_key, latest)
         return view.advance(checkpoint, self._client.consistency).checkpoint.size
 

@@ -32,13 +32,12 @@ from edge.config import read_governance_key
 from edge.files import read_private_key_file, write_private
 from edge.storage import fetch, fetch_read_only, open_database, transaction
 from node.client import MemberClient
-from node.store import NodeStore
+from node.store import held_registry, verified_checkpoint
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import pki, tlog, wire
 from scfed.config import NodeConfig
 from scfed.crisis import answer_message, band_of, check_reveal, post_hash
 from scfed.errors import RefusedError, StorageError, VerificationError
-from scfed.registry import open_registry
 from scfed.tlog_verify import verify_inclusion
 from scfed.wire import crisis
 from scfed.wire import envelope as env
@@ -122,14 +121,7 @@ def _key_path(config: NodeConfig, pseudonym: bytes) -> Path:
 
 
 def _registry(config: NodeConfig, governance: bytes) -> Registry:
-    store = NodeStore(config.database)
-    try:
-        held = store.newest_accepted(wire.REGISTRY)
-    finally:
-        store.close()
-    if held is None:
-        raise RefusedError("the node holds no registry yet: start it once (scfed node serve)")
-    return open_registry(Envelope.from_bytes(held.envelope), config.origin, governance)
+    return held_registry(config.database, config.origin, governance)[0]
 
 
 class _Log:
@@ -154,15 +146,6 @@ class _Log:
             ) from None
 
 
-def _latest(database: Path) -> bytes | None:
-    """The latest checkpoint this node verified, if any."""
-    store = NodeStore(database)
-    try:
-        return store.latest_checkpoint()
-    finally:
-        store.close()
-
-
 def _check_listing(
     client: MemberClient, origin: str, registry: Registry, *, index: int, signed: Envelope,
     body: crisis.Post, database: Path,
@@ -173,7 +156,7 @@ def _check_listing(
     assert isinstance(listing, crisis.Listing)  # the table's decoder
     if listing.pseudonym != body.pseudonym or listing.post_hash != post_hash(signed.to_bytes()):
         raise VerificationError(f"leaf {index} is not the listing of this post")
-    _Log(client, origin, registry, _latest(database)).holds(index, listing_envelope)
+    _Log(client, origin, registry, verified_checkpoint(database)).holds(index, listing_envelope)
 
 
 def _coordinator_message(signed: Envelope, origin: str, registry: Registry, kind: str) -> object:
@@ -247,7 +230,7 @@ class _Checks:
 
     @functools.cached_property
     def log(self) -> _Log:
-        return _Log(self.client, self.origin, self.registry, _latest(self.database))
+        return _Log(self.client, self.origin, self.registry, verified_checkpoint(self.database))
 
 
 def _item(checks: _Checks, item: spb.CrisisItem, mine: Mapping[bytes, tuple[bytes, str]]) -> Item:

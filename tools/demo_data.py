@@ -74,24 +74,20 @@ SCALES = {
 }
 
 
-def catalogue() -> str:
-    """The catalogue governance signs for the demo, its noise planned for the default
-    budget of a firm at the entry's cadence."""
+def _entry(name: str, purpose: str, metric: str, commodities: tuple[str, ...], *,
+           presence: int, scales: str, least_scale: int) -> str:  # fmt: skip
+    """A catalogue entry of the demo's shape, its noise planned for the default budget of a
+    firm at the entry's cadence (the overlap its presence threshold and smallest scale give)."""
     noise = entry_noise(
         bound=100, rho_release=Fraction(1, 2) / windows_per_period(CADENCE, "year"),
-        overlap=Fraction(2 * PRESENCE_THRESHOLD + 1, 2 * min(min(q) for q in SCALES.values())),
-        plausible=1_000_000,
+        overlap=Fraction(2 * presence + 1, 2 * least_scale), plausible=1_000_000,
     )  # fmt: skip
-    scales = ", ".join(f'"{k}" = {list(q)}' for k, q in sorted(SCALES.items()))
-    return f"""\
-rho_cap = "0.5"
-period = "year"
-
+    return f"""
 [[entry]]
-name = "{ENTRY}"
-purpose = "where demand will exceed capacity, per commodity and region, in the coming weeks"
-metric = "demand-capacity"
-commodities = [{", ".join(f'"{c}"' for c in COMMODITIES)}]
+name = "{name}"
+purpose = "{purpose}"
+metric = "{metric}"
+commodities = [{", ".join(f'"{c}"' for c in commodities)}]
 horizon_weeks = {HORIZON}
 cadence = "{CADENCE}"
 sigma = "{noise.sigma}"
@@ -104,10 +100,22 @@ plausible = 1000000
 t_collude = 1
 min_contributors = {K}
 dominance = "0.6"
-presence_threshold = {PRESENCE_THRESHOLD}
-concentration_scales = {{ {scales} }}
+presence_threshold = {presence}
+{scales}
 recipients = ["members"]
 """
+
+
+def catalogue() -> str:
+    """The catalogue governance signs for the demo."""
+    scales = ", ".join(f'"{k}" = {list(q)}' for k, q in sorted(SCALES.items()))
+    entry = _entry(
+        ENTRY, "where demand will exceed capacity, per commodity and region, in the coming weeks",
+        "demand-capacity", COMMODITIES, presence=PRESENCE_THRESHOLD,
+        scales=f"concentration_scales = {{ {scales} }}",
+        least_scale=min(min(q) for q in SCALES.values()),
+    )  # fmt: skip
+    return f'rho_cap = "0.5"\nperiod = "year"\n{entry}'
 
 
 def weeks(start: date) -> list[date]:
@@ -201,32 +209,11 @@ CRISIS_SCALE = 6_000
 def crisis_entry() -> str:
     """The catalogue entry of the aggregate need and spare capacity, as governance adds it
     when it declares the crisis."""
-    noise = entry_noise(
-        bound=100, rho_release=Fraction(1, 2) / windows_per_period(CADENCE, "year"),
-        overlap=Fraction(2 * CRISIS_PRESENCE + 1, 2 * CRISIS_SCALE), plausible=1_000_000,
+    return _entry(
+        CRISIS_ENTRY, "the aggregate need and spare capacity firms posted in the Kyushu crisis",
+        "need-spare", (KYUSHU_ANALOG,), presence=CRISIS_PRESENCE,
+        scales=f"concentration_scale = {CRISIS_SCALE}", least_scale=CRISIS_SCALE,
     )  # fmt: skip
-    return f"""
-[[entry]]
-name = "{CRISIS_ENTRY}"
-purpose = "the aggregate need and spare capacity firms posted in the Kyushu crisis"
-metric = "need-spare"
-commodities = ["{KYUSHU_ANALOG}"]
-horizon_weeks = {HORIZON}
-cadence = "{CADENCE}"
-sigma = "{noise.sigma}"
-presence_sigma = "{noise.presence_sigma}"
-concentration_sigma = "{noise.concentration_sigma}"
-bound = 100
-unit = "magnitude"
-grid = "1"
-plausible = 1000000
-t_collude = 1
-min_contributors = {K}
-dominance = "0.6"
-presence_threshold = {CRISIS_PRESENCE}
-concentration_scale = {CRISIS_SCALE}
-recipients = ["members"]
-"""
 
 
 def write_stock(folder: Path, firm: Firm, start: date) -> list[Path]:

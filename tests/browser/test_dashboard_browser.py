@@ -5,10 +5,13 @@ browser is Debian's ``/usr/bin/chromium`` driven by Playwright (never a download
 Each test reads the DOM as drawn (light attributes, computed colours, canvas pixels), every
 request the browser makes is recorded and must go to the test's own server, and each page is
 photographed in English and Japanese into ``$SCFED_SCREENSHOTS`` (default ``.screenshots/``).
+The crisis page reads the synthetic Kyushu crisis's need-spare releases and a crisis
+declared around today.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -20,15 +23,18 @@ from playwright.sync_api import Browser, Page
 from dashboard.app import create_app
 from dashboard.server import bind, url
 from tests.browser._support import COLOURS, NEEDS_CHROMIUM, Recorded, new_context, screenshot
-from tools.dashboard_data import FEW, KYUSHU, synthetic
+from tools.dashboard_data import CRISIS, FEW, KYUSHU, declared, synthetic
 
 pytestmark = NEEDS_CHROMIUM
+TODAY = dt.datetime.now(dt.UTC).date()
 
 
 @pytest.fixture(scope="module")
 def base() -> Iterator[str]:
     releases, alerts = synthetic(40, 10, 6)
-    server = bind(create_app(lambda: (releases, alerts), who="fab-kyushu"), "127.0.0.1", 0)
+    crises = lambda: (declared(TODAY),)  # noqa: E731
+    app = create_app(lambda: (releases, alerts), who="fab-kyushu", crises=crises)
+    server = bind(app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield url(server).rstrip("/")
@@ -139,3 +145,61 @@ def test_the_charts_draw(page: tuple[Page, Recorded], base: str, lang: str) -> N
         assert width > 100, chart_id
         assert count > 2000, f"{chart_id} is blank"
     screenshot(view, "commodity", lang)
+
+
+def test_the_crisis_page_draws_its_chart(page: tuple[Page, Recorded], base: str, lang: str) -> None:
+    view, recorded = page
+    view.goto(f"{base}/crisis")  # the browser's locale picks the language
+    assert view.get_attribute("html", "lang") == lang
+    view.wait_for_selector("body[data-charts=drawn]", timeout=10_000)
+    inked = view.eval_on_selector_all(
+        "canvas",
+        """canvases => canvases.map(c => {
+            const pixels = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let inked = 0;
+            for (let i = 3; i < pixels.length; i += 4) { if (pixels[i] > 0) inked++; }
+            return [c.id, c.dataset.drawn || "", c.width, inked];
+        })""",
+    )
+    assert [chart_id for chart_id, *_ in inked] == ["crisis-chart-0"]
+    for chart_id, drawn, width, count in inked:
+        assert drawn == "true", chart_id
+        assert width > 100, chart_id
+        assert count > 2000, f"{chart_id} is blank"
+    assert any(u.endswith("/static/vendor/chart.umd.min.js") for u in recorded.requests)
+    heading = view.inner_text("h1")
+    assert heading == (
+        "危機対応：必要量と余剰能力" if lang == "ja" else "Crisis: need and spare capacity"
+    )
+    status = view.inner_text('tr[data-crisis="kyushu-earthquake"] .status')
+    assert status == ("発動中" if lang == "ja" else "on today")
+    nav = view.inner_text("header nav")
+    assert ("危機対応" if lang == "ja" else "Crisis") in nav
+    screenshot(view, "crisis", lang)
+
+
+def test_the_crisis_table_and_its_suppressed_cell(
+    page: tuple[Page, Recorded], base: str, lang: str
+) -> None:
+    view, _ = page
+    view.goto(f"{base}/crisis?lang={lang}")
+    section = f'section[data-commodity="{KYUSHU}"] div[data-entry="{CRISIS}"]'
+    rows = view.eval_on_selector_all(
+        f"{section} tbody tr",
+        """rows => rows.map(r => [...r.querySelectorAll('td')].map(c => [c.className,
+            c.innerText, c.title, getComputedStyle(c).backgroundColor]))""",
+    )
+    assert len(rows) == 3 + 3  # a release a week for three weeks, then its horizon
+    suppressed = [cell for row in rows for cell in row if "l-suppressed" in cell[0]]
+    assert len(suppressed) == 1
+    _, text, title, colour = suppressed[0]
+    assert colour == COLOURS["suppressed"]
+    if lang == "ja":
+        assert text.startswith("非公表")
+        assert title == "余剰能力: 推定提供企業数が3未満"
+    else:
+        assert text.startswith("suppressed")
+        assert title == f"spare capacity: {FEW}"
+    gaps = [cell[1] for row in rows for cell in row if "gap" in cell[0].split()]
+    assert len(gaps) == len(rows) - 1
+    assert view.get_attribute("html", "lang") == lang
