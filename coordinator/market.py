@@ -109,6 +109,7 @@ class Market:
         self._listings: dict[bytes, int] = {}  # pseudonym -> leaf of its listing
         self._matches: dict[bytes, _Match] = {}  # by match id
         self._declined: set[tuple[bytes, bytes]] = set()  # (need, offer) never proposed again
+        self._engaged: set[bytes] = set()  # pseudonyms in a live (not declined) proposal
 
     # ---- start-up ----
 
@@ -173,12 +174,13 @@ class Market:
         elif kind == wire.PROPOSAL:
             proposal = _decode(envelope, kind, crisis.Proposal)
             self._matches[proposal.match_id] = _Match(index, proposal, envelope)
+            self._engaged |= {proposal.need, proposal.offer}
         elif kind == wire.ANSWER:
             answer = _decode(envelope, kind, crisis.Answer)
             match = self._matches[answer.match_id]
             match.answers.append((index, answer, envelope))
             if not answer.accept:
-                self._declined.add((match.proposal.need, match.proposal.offer))
+                self._release(match.proposal)
         elif kind == wire.REVEAL:
             self._matches[_decode(envelope, kind, crisis.Reveal).match_id].reveal = (
                 index, envelope,
@@ -310,13 +312,8 @@ class Market:
 
     def _open(self, post: crisis.Post) -> bool:
         """Whether a post waits for a match: listed, in no live proposal, its crisis on."""
-        if post.pseudonym not in self._listings:
+        if post.pseudonym not in self._listings or post.pseudonym in self._engaged:
             return False
-        for match in self._matches.values():
-            if post.pseudonym in (match.proposal.need, match.proposal.offer) and not (
-                match.declined
-            ):
-                return False
         loaded = self._policy()
         declared = None if loaded is None else loaded[0].crisis(post.crisis)
         return declared is not None and declared.on(self._today())
@@ -337,7 +334,13 @@ class Market:
             )
             index = self._journal.record(signed)
             self._matches[proposal.match_id] = _Match(index, proposal, signed)
+            self._engaged |= {proposal.need, proposal.offer}
             log.info("crisis %s: match %s proposed", need.crisis, proposal.match_id.hex())
+
+    def _release(self, proposal: crisis.Proposal) -> None:
+        """A declined proposal frees both posts, never to be proposed to each other again."""
+        self._declined.add((proposal.need, proposal.offer))
+        self._engaged -= {proposal.need, proposal.offer}
 
     # ---- answers ----
 
@@ -365,7 +368,7 @@ class Market:
         index = self._journal.record(signed)
         match.answers.append((index, answer, signed))
         if not answer.accept:
-            self._declined.add((proposal.need, proposal.offer))
+            self._release(proposal)
             self._match()
         elif all(match.answer_of(p) is not None for p in (proposal.need, proposal.offer)):
             reveal = env.seal(self._key, wire.REVEAL, wire.COORDINATOR, self._origin,

@@ -294,6 +294,14 @@ def _revealed(
         listing.post_hash != post_hash(other.to_bytes())
     ):  # fmt: skip
         raise VerificationError("the revealed post is not the one the match was proposed with")
+    mine = found.post
+    same = (theirs.crisis, theirs.commodity, theirs.week) == (
+        mine.crisis,
+        mine.commodity,
+        mine.week,
+    )
+    if not same or theirs.side == mine.side or theirs.describe() != found.counterpart:
+        raise VerificationError("the revealed post is not the one described in the proposal")
     return Item(
         found.post, found.quantity, found.listing, found.match_id, found.counterpart,
         "revealed", other.signer, theirs, proposal,
