@@ -40,7 +40,6 @@ from scfed.attest import (
 )
 from scfed.config import NodeConfig
 from scfed.errors import RefusedError, StorageError
-from scfed.registry import open_registry
 from scfed.wire import attest
 from scfed.wire import envelope as env
 from scfed.wire.attest import Attestation, Holdings, Logged, PledgeOpening
@@ -254,9 +253,9 @@ class _Issue:
             self._store.keep_figure(current, signed)
             held = _Figure(current, signed, None)
         if held.index is None:  # kept, not yet known to be logged: submitting again is safe
-            receipt = self._client.submit(held.envelope)
-            self._store.logged("attest_figures", commodity, week, receipt.index)
-            held = _Figure(held.holdings, held.envelope, receipt.index)
+            index = self._submit(held.envelope)
+            self._store.logged("attest_figures", commodity, week, index)
+            held = _Figure(held.holdings, held.envelope, index)
         drift = ""
         if (current.stock_finished, current.stock_wip) != (
             held.holdings.stock_finished, held.holdings.stock_wip,
@@ -318,22 +317,40 @@ class _Issue:
                       self._seal(wire.PLEDGE, attest.encode(body)), None)  # fmt: skip
         self._store.keep_pledge(commodity, week, new)
         try:
-            receipt = self._client.submit(new.envelope)
+            index = self._submit(new.envelope)
         except RefusedCallError:
             self._store.forget_pledge(commodity, week, sequence)
             raise
         # Any other failure keeps it: it may be logged, and is submitted again next time.
-        self._store.logged("attest_pledges", commodity, week, receipt.index, sequence)
-        return [*pledges, _Pledge(sequence, new.lender, amount, nonce, new.envelope, receipt.index)]
+        self._store.logged("attest_pledges", commodity, week, index, sequence)
+        return [*pledges, _Pledge(sequence, new.lender, amount, nonce, new.envelope, index)]
 
     def _logged(self, commodity: str, week: str, pledge: _Pledge) -> _Pledge:
         """A pledge kept but not known to be logged is submitted again (the same bytes)."""
         if pledge.index is not None:
             return pledge
-        receipt = self._client.submit(pledge.envelope)
-        self._store.logged("attest_pledges", commodity, week, receipt.index, pledge.sequence)
+        index = self._submit(pledge.envelope)
+        self._store.logged("attest_pledges", commodity, week, index, pledge.sequence)
         return _Pledge(pledge.sequence, pledge.lender, pledge.amount, pledge.nonce,
-                       pledge.envelope, receipt.index)  # fmt: skip
+                       pledge.envelope, index)  # fmt: skip
+
+    def _submit(self, signed: Envelope) -> int:
+        """Where the coordinator logged ``signed``, once its receipt checks out against the
+        log this node witnesses (LogInconsistencyError, VerificationError otherwise): a
+        message is kept as logged only when it is, in the one log."""
+        receipt = self._client.submit(signed)
+        self._view().check_receipt(
+            signed.to_bytes(), index=receipt.index, signed=receipt.checkpoint,
+            inclusion=receipt.inclusion, proofs=self._client.consistency,
+        )  # fmt: skip
+        return receipt.index
+
+    def _view(self) -> LogView:
+        """The log as this node verified it last, under the registry's coordinator key."""
+        governance = read_governance_key(self._config.governance_key)
+        registry, _ = held_registry(self._config.database, self._config.origin, governance)
+        latest = verified_checkpoint(self._config.database)
+        return LogView(self._config.origin, registry.coordinator_key, latest)
 
     def _figure_commitment(self, figure: _Figure) -> bytes:
         found = wire.MESSAGE_TYPES[wire.FIGURE].decode(figure.envelope.body)
@@ -345,7 +362,7 @@ class _Issue:
     ) -> Envelope:
         """The signed attestation, every message in it proven against one fresh checkpoint."""
         checkpoint = self._client.checkpoint()
-        size = self._size(checkpoint, registry)
+        size = self._size(checkpoint)
 
         def logged(index: int | None, signed: Envelope) -> Logged:
             assert index is not None  # every message here was logged above
@@ -364,15 +381,11 @@ class _Issue:
         )  # fmt: skip
         return self._seal(wire.ATTESTATION, attest.encode(body))
 
-    def _size(self, checkpoint: bytes, registry: Envelope) -> int:
+    def _size(self, checkpoint: bytes) -> int:
         """The size of the coordinator's checkpoint, once it extends the latest checkpoint
         this node verified (a coordinator may not show the firm's lenders another log than
         the one the node witnesses): LogInconsistencyError otherwise."""
-        governance = read_governance_key(self._config.governance_key)
-        opened = open_registry(registry, self._config.origin, governance)
-        latest = verified_checkpoint(self._config.database)
-        view = LogView(self._config.origin, opened.coordinator_key, latest)
-        return view.advance(checkpoint, self._client.consistency).checkpoint.size
+        return self._view().advance(checkpoint, self._client.consistency).checkpoint.size
 
     def _market(self, holdings: Holdings) -> list[tuple[int, Envelope]]:
         """The newest release of each entry the node holds for the commodity and week."""

@@ -87,7 +87,10 @@ def check_reveal(origin: str, proposal: Proposal, answers: Iterable[Answer]) -> 
             accepted.add(answer.pseudonym)
     missing = {proposal.need, proposal.offer} - accepted
     if missing:
-        raise VerificationError(f"{len(missing)} of the two sides did not accept")
+        raise VerificationError(
+            f"the reveal does not follow both sides' acceptances: {len(missing)} of the two "
+            "sides did not accept"
+        )
 
 
 @dataclass(frozen=True)

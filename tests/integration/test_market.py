@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,16 +19,35 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auditor.fetch import fetch_log
 from auditor.verify import audit
-from edge.config import load_node_config, load_operator_config, read_governance_key
+from coordinator._status import Context, served
+from coordinator.admin_client import AdminClient
+from coordinator.log import ProtocolLog
+from edge.config import (
+    load_coordinator_config,
+    load_node_config,
+    load_operator_config,
+    read_governance_key,
+)
 from edge.transport import secure_channel
 from governance.local import sign_catalogue
 from node.attest import AttestStore, Request, _Issue, _Pledge, _registry
 from node.client import MemberClient, RefusedCallError
+from node.store import held_registry, verified_checkpoint
+from protos.scfed.v1 import messages_pb2 as pb
+from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed import pki, wire
 from scfed.attest import figure_commitment, pledge_commitment
 from scfed.wire import attest
 from scfed.wire.envelope import Envelope
+from scfed.wire.tasks import Receipt, receipt_to_proto
+from tests.integration.test_readme_walkthrough import free_port
+from tests.integration.test_rollback import (
+    HostileCoordinator,
+    _ReplayingNodes,
+    copy_log,
+    signing_key,
+)
 from tools import demo_data
 from tools.demo import setup
 from tools.processes import Processes, processes, start_coordinator, wait_for
@@ -74,12 +93,19 @@ class Federation:
         )  # fmt: skip
 
     def restart_coordinator(self) -> None:
-        """Stop the coordinator (SIGTERM) and start it again, on a new port."""
+        """Stop the coordinator (SIGTERM) and start it again on its port; the nodes
+        reconnect by themselves."""
         running = self.procs.running["coordinator"]
         running.send_signal(signal.SIGTERM)
         running.wait(timeout=20)
-        (self.directory / "coordinator" / "port").unlink()
-        self.address = f"127.0.0.1:{start_coordinator(self.directory, self.procs)}"
+        port = self.directory / "coordinator" / "port"
+        port.unlink()
+        config = self.directory / "coordinator" / "coordinator.toml"
+        self.procs.start(
+            "coordinator", "coordinator", "serve", "--config", str(config), "--listen",
+            self.address, "--port-file", str(port),
+        )  # fmt: skip
+        wait_for("the coordinator to listen again", port.exists, self.procs, "coordinator")
 
 
 @pytest.fixture(scope="module", name="fed")
@@ -327,3 +353,102 @@ def test_the_audit_checks_the_pledges_and_the_reveal(
     assert wire.POST not in logged
     assert wire.ATTESTATION not in logged
     assert pledged
+
+
+# ---- a hostile coordinator: the operator's keys, another log, scripted answers --------------
+
+
+@dataclass
+class _Scripted(_ReplayingNodes):
+    """Logs what members submit in ``fork`` and answers inboxes with ``items``."""
+
+    fork: ProtocolLog | None = None
+    items: Sequence[spb.CrisisItem] = ()
+
+    def _caller(self, context: Context) -> str:
+        return self._member(context)
+
+    @served(_caller)
+    async def Submit(  # noqa: N802 - gRPC method name
+        self, request: pb.Envelope, context: Context, member_id: str
+    ) -> spb.Ack:
+        assert self.fork is not None
+        committed = self.fork.commit([Envelope.from_proto(request).to_bytes()])
+        receipt = Receipt(committed.start, committed.checkpoint, committed.proofs[0])
+        return spb.Ack(receipt=receipt_to_proto(receipt))
+
+    @served(_caller)
+    async def CrisisInbox(  # noqa: N802 - gRPC method name
+        self, request: spb.CrisisInboxRequest, context: Context, member_id: str
+    ) -> spb.CrisisInboxReply:
+        return spb.CrisisInboxReply(items=self.items)
+
+
+def _hostile(fed: Federation, log: ProtocolLog, items: Sequence[spb.CrisisItem] = ()) -> tuple[
+    HostileCoordinator, str
+]:  # fmt: skip
+    config = load_coordinator_config(fed.directory / "coordinator" / "coordinator.toml")
+    registry, _ = held_registry(fed.node(BORROWER).parent / "node.sqlite", config.origin,
+                                read_governance_key(config.governance_key))  # fmt: skip
+    address = f"127.0.0.1:{free_port()}"
+    nodes = _Scripted(registry, (), fork=log, items=items)
+    return HostileCoordinator(config, address, nodes, log), address
+
+
+def test_a_coordinator_showing_the_lender_another_log_is_refused(
+    fed: Federation, pledged: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # A round first, so that the borrower's node holds a checkpoint it verified.
+    operator = load_operator_config(fed.directory / "operators" / "operator" / "operator.toml")
+    with AdminClient(operator, fed.address) as admin:
+        wait_for("the nodes", lambda: len(admin.status().connected) == len(FIRMS), fed.procs,
+                 "coordinator")  # fmt: skip
+        request = spb.StartRoundRequest(
+            query=demo_data.ENTRY, entry=demo_data.ENTRY, week=fed.monday.isoformat(),
+            candidates=list(FIRMS), phase_timeout_ms=20_000,
+        )  # fmt: skip
+        admin.start_round(request, timeout=120)
+    database = fed.node(BORROWER).parent / "node.sqlite"
+    witnessed = lambda: verified_checkpoint(database) is not None  # noqa: E731
+    wait_for("the borrower's view of the log", witnessed, fed.procs, BORROWER)
+    # Another log under the coordinator's own key, longer than the one the node witnessed.
+    config = load_coordinator_config(fed.directory / "coordinator" / "coordinator.toml")
+    fork = ProtocolLog(tmp_path / "fork.sqlite", origin=config.origin, key=signing_key(config))
+    fork.commit([f"another history, leaf {i}".encode() for i in range(500)])
+    hostile, address = _hostile(fed, fork)
+    with hostile:
+        done = fed.scfed(
+            "attest", "issue", "--config", str(fed.node(BORROWER)), "--coordinator", address,
+            "--lender", "saga-bank", "--commodity", KYUSHU, "--week", fed.monday.isoformat(),
+            "--amount", "1", "--out", str(tmp_path / "forked.scfed"), check=False,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "scfed: error: the protocol log is inconsistent" in done.stderr, done.stderr
+    assert not (tmp_path / "forked.scfed").exists()
+    # The pledge the hostile coordinator took is not kept as logged: it is sent again later.
+    store = AttestStore(database)
+    try:
+        assert store.pledges(KYUSHU, fed.monday.isoformat())[-1].index is None
+    finally:
+        store.close()
+
+
+def test_a_reveal_without_both_acceptances_is_refused(fed: Federation, tmp_path: Path) -> None:
+    # The honest inbox of a revealed match, as a hostile coordinator might show it: the
+    # acceptances left out (every message shown is still in the log, a copy of the honest one).
+    config = replace(load_node_config(fed.node("auto-nagoya")), coordinator=fed.address)
+    with MemberClient(config) as client:
+        items = [i for i in client.inbox() if i.HasField("reveal")]
+    assert items, "the crisis test's match is revealed"
+    stripped = spb.CrisisItem()
+    stripped.CopyFrom(items[0])
+    del stripped.answers[:]
+    del stripped.answer_indices[:]
+    coordinator = load_coordinator_config(fed.directory / "coordinator" / "coordinator.toml")
+    log = copy_log(coordinator, tmp_path / "copy.sqlite", signing_key(coordinator))
+    hostile, address = _hostile(fed, log, [stripped])
+    with hostile:
+        done = fed.scfed("crisis", "inbox", "--config", str(fed.node("auto-nagoya")),
+                         "--coordinator", address, check=False)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the reveal does not follow both sides' acceptances" in done.stderr, done.stderr
