@@ -28,6 +28,7 @@ from typing import TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from coordinator.journal import Journal
+from coordinator.metrics import CoordinatorMetrics
 from coordinator.store import Store
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import wire
@@ -100,8 +101,10 @@ class Market:
         registry: Callable[[], tuple[Registry, Envelope]],
         policy: Callable[[], tuple[Policy, Envelope] | None],
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        metrics: CoordinatorMetrics | None = None,
     ) -> None:  # fmt: skip
         self._origin, self._key, self._store, self._journal = origin, key, store, journal
+        self._metrics = metrics or CoordinatorMetrics()
         self._registry, self._policy, self._today = registry, policy, today
         self._chains: dict[tuple[str, str, str], _Chain] = {}
         self._figures: dict[str, int] = {}  # figures committed, by member
@@ -118,11 +121,12 @@ class Market:
         cls, *, origin: str, key: Ed25519PrivateKey, store: Store, journal: Journal,
         registry: Callable[[], tuple[Registry, Envelope]],
         policy: Callable[[], tuple[Policy, Envelope] | None],
+        metrics: CoordinatorMetrics | None = None,
     ) -> Market:  # fmt: skip
         """The market as the log and the store left it (``recover``)."""
         market = cls(
             origin=origin, key=key, store=store, journal=journal, registry=registry,
-            policy=policy,
+            policy=policy, metrics=metrics,
         )  # fmt: skip
         market.recover()
         return market
@@ -214,6 +218,7 @@ class Market:
             self._forget(member_id, envelope)
             raise
         self._placed(member_id, envelope, receipt.index)
+        self._metrics.logged_outside_rounds(envelope.type)
         return receipt
 
     def _logged_before(self, member_id: str, envelope: Envelope) -> int | None:
@@ -300,13 +305,16 @@ class Market:
 
     def _list(self, post: crisis.Post, signed: Envelope) -> int:
         listing = crisis.Listing(post.crisis, post.pseudonym, post_hash(signed.to_bytes()))
-        index = self._record(wire.LISTING, crisis.encode(listing))
+        index, _ = self._record(wire.LISTING, crisis.encode(listing))
         self._listings[post.pseudonym] = index
         return index
 
-    def _record(self, kind: str, body: bytes) -> int:
+    def _record(self, kind: str, body: bytes) -> tuple[int, Envelope]:
+        """Sign and log one of the coordinator's crisis messages; its leaf and envelope."""
         signed = env.seal(self._key, kind, wire.COORDINATOR, self._origin, body)
-        return self._journal.record(signed)
+        index = self._journal.record(signed)
+        self._metrics.logged_outside_rounds(kind)
+        return index, signed
 
     # ---- matching ----
 
@@ -329,10 +337,7 @@ class Market:
             proposal = crisis.Proposal(
                 secrets.token_bytes(ROUND_ID_BYTES), need.crisis, need.pseudonym, offer.pseudonym
             )
-            signed = env.seal(
-                self._key, wire.PROPOSAL, wire.COORDINATOR, self._origin, crisis.encode(proposal)
-            )
-            index = self._journal.record(signed)
+            index, signed = self._record(wire.PROPOSAL, crisis.encode(proposal))
             self._matches[proposal.match_id] = _Match(index, proposal, signed)
             self._engaged |= {proposal.need, proposal.offer}
             log.info("crisis %s: match %s proposed", need.crisis, proposal.match_id.hex())
@@ -363,17 +368,15 @@ class Market:
             check_answer(self._origin, proposal, answer)
         except MessageError as exc:  # a signature of the wrong length
             raise RemoteProtocolError(f"the answer: {exc}") from None
-        signed = env.seal(self._key, wire.ANSWER, wire.COORDINATOR, self._origin,
-                          crisis.encode(answer))  # fmt: skip
-        index = self._journal.record(signed)
+        index, signed = self._record(wire.ANSWER, crisis.encode(answer))
         match.answers.append((index, answer, signed))
         if not answer.accept:
             self._release(proposal)
             self._match()
         elif all(match.answer_of(p) is not None for p in (proposal.need, proposal.offer)):
-            reveal = env.seal(self._key, wire.REVEAL, wire.COORDINATOR, self._origin,
-                              crisis.encode(crisis.Reveal(proposal.match_id)))  # fmt: skip
-            match.reveal = (self._journal.record(reveal), reveal)
+            match.reveal = self._record(
+                wire.REVEAL, crisis.encode(crisis.Reveal(proposal.match_id))
+            )
             log.info("crisis %s: match %s revealed", proposal.crisis, proposal.match_id.hex())
         return self._journal.receipt(index)
 

@@ -72,6 +72,11 @@ class CoordinatorMetrics:
         self._log_size = Gauge(
             "scfed_log_size_leaves", "Leaves in the protocol log", registry=self.registry
         )
+        self._outside = Counter(
+            "scfed_logged_outside_rounds",
+            "Attestation and crisis-mode messages logged, by type", ["type"],
+            registry=self.registry,
+        )  # fmt: skip
         self._append = Histogram(
             "scfed_log_append_seconds", "Time to commit a batch to the protocol log",
             buckets=APPEND_BUCKETS, registry=self.registry,
@@ -83,6 +88,8 @@ class CoordinatorMetrics:
         )  # fmt: skip
         for outcome in ("result", "abort"):
             self._rounds.labels(outcome)  # both show from the start, at 0
+        for kind in (*wire.ATTEST_TYPES, *wire.CRISIS_TYPES):
+            self._outside.labels(kind)
 
     @classmethod
     def for_config(cls, config: CoordinatorConfig) -> CoordinatorMetrics:
@@ -107,6 +114,10 @@ class CoordinatorMetrics:
         if not REASON.fullmatch(reason):
             raise LocalProtocolError(f"refusal reason {reason[:40]!r} is not a short code")
         self._refusals.labels(reason).inc()
+
+    def logged_outside_rounds(self, kind: str) -> None:
+        """A figure, pledge, listing, proposal, answer or reveal was logged (its type)."""
+        self._outside.labels(kind).inc()
 
     def appended(self, size: int, seconds: float) -> None:
         """A commit took ``seconds``; the log now holds ``size`` leaves."""

@@ -297,7 +297,7 @@ async def serve(
     rounds.recover(config.origin, governance)  # before any node can connect
     market = Market.recovered(
         origin=config.origin, key=signing_key, store=store, journal=journal,
-        registry=registry.load, policy=policy.load_if_present,
+        registry=registry.load, policy=policy.load_if_present, metrics=metrics,
     )  # fmt: skip
     server = grpc.aio.server(
         options=server_options(config.max_message_bytes),
