@@ -224,8 +224,8 @@ def test_a_match_is_proposed_by_band_and_revealed_after_both_accept(
             f"kyushu {KYUSHU} week of {WEEK}: 1 open offers, 1 revealed"
         ]
         counted = again.market._metrics.registry.get_sample_value
-        for kind, logged in ((wire.ANSWER, 1), (wire.REVEAL, 1), (wire.LISTING, 0)):
-            assert counted("scfed_logged_outside_rounds_total", {"type": kind}) == logged
+        for kind, times in ((wire.ANSWER, 1), (wire.REVEAL, 1), (wire.LISTING, 0)):
+            assert counted("scfed_logged_outside_rounds_total", {"type": kind}) == times
     finally:
         again.close()
     coordinator.close = lambda: None  # type: ignore[method-assign]  # closed above
