@@ -51,6 +51,8 @@ from scfed.wire.tasks import Receipt
 
 log = logging.getLogger("scfed.coordinator")
 _T = TypeVar("_T")
+#: A figure: (member, commodity, week).
+_Key = tuple[str, str, str]
 
 #: Leaves larger than this are round vectors, never a message of this module: not read back.
 INLINE_MAX = 1 << 16
@@ -61,13 +63,22 @@ MAX_FIGURES = 10_000
 
 @dataclass
 class _Chain:
-    """A committed figure: its leaf, and the head of its pledge chain."""
+    """A committed figure and its pledges: their leaves in chain order, the figure's first
+    (-1 for the last while it is being logged, so that nothing can follow it meanwhile)."""
 
-    figure: int
-    head: int
-    pledges: int = 0
-    #: The leaves of the figure and its pledges, in order (-1 while one is being logged).
-    leaves: list[int] = field(default_factory=list)
+    leaves: list[int]
+
+    @property
+    def figure(self) -> int:
+        return self.leaves[0]
+
+    @property
+    def head(self) -> int:
+        return self.leaves[-1]
+
+    @property
+    def pledges(self) -> int:
+        return len(self.leaves) - 1
 
 
 @dataclass
@@ -106,7 +117,7 @@ class Market:
         self._origin, self._key, self._store, self._journal = origin, key, store, journal
         self._metrics = metrics or CoordinatorMetrics()
         self._registry, self._policy, self._today = registry, policy, today
-        self._chains: dict[tuple[str, str, str], _Chain] = {}
+        self._chains: dict[_Key, _Chain] = {}
         self._figures: dict[str, int] = {}  # figures committed, by member
         self._posts: dict[bytes, _Posted] = {}  # by pseudonym
         self._listings: dict[bytes, int] = {}  # pseudonym -> leaf of its listing
@@ -166,13 +177,11 @@ class Market:
         if kind == wire.FIGURE:
             figure = _decode(envelope, kind, attest.FigureCommitment)
             key = (envelope.signer, figure.commodity, figure.week)
-            self._chains[key] = _Chain(index, index, 0, [index])
+            self._chains[key] = _Chain([index])
             self._figures[envelope.signer] = self._figures.get(envelope.signer, 0) + 1
         elif kind == wire.PLEDGE:
             pledge = _decode(envelope, kind, attest.Pledge)
-            chain = self._chains[(envelope.signer, pledge.commodity, pledge.week)]
-            chain.head, chain.pledges = index, chain.pledges + 1
-            chain.leaves.append(index)
+            self._chains[(envelope.signer, pledge.commodity, pledge.week)].leaves.append(index)
         elif kind == wire.LISTING:
             self._listings[_decode(envelope, kind, crisis.Listing).pseudonym] = index
         elif kind == wire.PROPOSAL:
@@ -204,38 +213,41 @@ class Market:
             return self._post(member_id, envelope)
         if envelope.type not in wire.ATTEST_TYPES:
             raise RemoteProtocolError(f"a member does not submit {envelope.type} messages")
-        again = self._logged_before(member_id, envelope)
+        message = wire.MESSAGE_TYPES[envelope.type].decode(envelope.body)
+        if not isinstance(message, (attest.FigureCommitment, attest.Pledge)):
+            raise RemoteProtocolError(f"not a {envelope.type} message")
+        key = (member_id, message.commodity, message.week)
+        again = self._logged_before(key, message, envelope)
         if again is not None:  # the member did not get our answer: the same receipt again
             return self._journal.receipt(again)
-        if envelope.type == wire.FIGURE:
-            self._commit(member_id, _decode(envelope, wire.FIGURE, attest.FigureCommitment))
+        if isinstance(message, attest.FigureCommitment):
+            self._commit(member_id, key, message)
         else:
-            self._pledge(member_id, _decode(envelope, wire.PLEDGE, attest.Pledge))
+            self._pledge(member_id, key, message)
         logged = self._journal.acknowledge(envelope)
         try:
             receipt = await asyncio.shield(logged)
         except Exception:
-            self._forget(member_id, envelope)
+            self._forget(member_id, key)
             raise
-        self._placed(member_id, envelope, receipt.index)
+        self._chains[key].leaves[-1] = receipt.index  # the chain's new head
         self._metrics.logged_outside_rounds(envelope.type)
         return receipt
 
-    def _logged_before(self, member_id: str, envelope: Envelope) -> int | None:
+    def _logged_before(
+        self, key: _Key, message: attest.FigureCommitment | attest.Pledge, envelope: Envelope
+    ) -> int | None:
         """The leaf of this very figure or pledge if it is logged already."""
-        message = wire.MESSAGE_TYPES[envelope.type].decode(envelope.body)
-        if not isinstance(message, (attest.FigureCommitment, attest.Pledge)):
-            return None
-        chain = self._chains.get((member_id, message.commodity, message.week))
+        chain = self._chains.get(key)
         step = message.sequence if isinstance(message, attest.Pledge) else 0
         if chain is None or step >= len(chain.leaves) or chain.leaves[step] < 0:
             return None
         index = chain.leaves[step]
         return index if self._journal.log.entry(index) == envelope.to_bytes() else None
 
-    def _commit(self, member_id: str, figure: attest.FigureCommitment) -> None:
+    def _commit(self, member_id: str, key: _Key, figure: attest.FigureCommitment) -> None:
         _commodity(figure.commodity)
-        held = self._chains.get((member_id, figure.commodity, figure.week))
+        held = self._chains.get(key)
         if held is not None:
             raise RefusedError(
                 f"{member_id} committed its figure of {figure.commodity} for the week of "
@@ -247,10 +259,10 @@ class Market:
             )
         self._figures[member_id] = self._figures.get(member_id, 0) + 1
         # Held at once (no leaf yet, -1): a second commitment sent meanwhile is refused too.
-        self._chains[(member_id, figure.commodity, figure.week)] = _Chain(-1, -1, 0, [-1])
+        self._chains[key] = _Chain([-1])
 
-    def _pledge(self, member_id: str, pledge: attest.Pledge) -> None:
-        chain = self._chains.get((member_id, pledge.commodity, pledge.week))
+    def _pledge(self, member_id: str, key: _Key, pledge: attest.Pledge) -> None:
+        chain = self._chains.get(key)
         if chain is None or chain.figure < 0:
             raise RefusedError(
                 f"{member_id} has no logged figure of {pledge.commodity} for the week of "
@@ -260,30 +272,15 @@ class Market:
             check_pledge(pledge, chain.figure, chain.pledges + 1, chain.head)
         except VerificationError as exc:
             raise RefusedError(f"not the head of the figure's pledge chain: {exc}") from None
-        chain.pledges, chain.head = chain.pledges + 1, -1  # until logged: no second one
-        chain.leaves.append(-1)
+        chain.leaves.append(-1)  # until logged: no second one
 
-    def _placed(self, member_id: str, envelope: Envelope, index: int) -> None:
-        """The leaf a figure or pledge was logged at is the chain's new head."""
-        message = wire.MESSAGE_TYPES[envelope.type].decode(envelope.body)
-        assert isinstance(message, (attest.FigureCommitment, attest.Pledge))  # checked above
-        chain = self._chains[(member_id, message.commodity, message.week)]
-        if isinstance(message, attest.FigureCommitment):
-            chain.figure = index
-        chain.head, chain.leaves[-1] = index, index
-
-    def _forget(self, member_id: str, envelope: Envelope) -> None:
+    def _forget(self, member_id: str, key: _Key) -> None:
         """A figure or pledge the log did not take is undone (the member may send it again)."""
-        message = wire.MESSAGE_TYPES[envelope.type].decode(envelope.body)
-        assert isinstance(message, (attest.FigureCommitment, attest.Pledge))  # checked above
-        key = (member_id, message.commodity, message.week)
-        if isinstance(message, attest.FigureCommitment):
+        chain = self._chains[key]
+        chain.leaves.pop()
+        if not chain.leaves:  # it was the figure
             del self._chains[key]
             self._figures[member_id] -= 1
-        else:
-            chain = self._chains[key]
-            chain.pledges, chain.head = chain.pledges - 1, message.previous
-            chain.leaves.pop()
 
     def _post(self, member_id: str, signed: Envelope) -> Receipt:
         post = _decode(signed, wire.POST, crisis.Post)
@@ -293,7 +290,8 @@ class Market:
         self._journal.record_once(loaded[1])  # the crisis is declared in the log first
         if post.pseudonym in self._posts:
             raise RefusedError("a post's pseudonym is fresh: this one was posted before")
-        mine = [p for p in self._posts.values() if p.member == member_id and self._open(p.post)]
+        on = self._crises_on()
+        mine = [p for p in self._posts.values() if p.member == member_id and self._open(p.post, on)]
         if len(mine) >= MAX_OPEN_POSTS:
             raise RefusedError(f"{member_id} holds {MAX_OPEN_POSTS} open posts already")
         self._store.post_kept(post.pseudonym, member_id, signed, time.time())
@@ -318,20 +316,27 @@ class Market:
 
     # ---- matching ----
 
-    def _open(self, post: crisis.Post) -> bool:
-        """Whether a post waits for a match: listed, in no live proposal, its crisis on."""
-        if post.pseudonym not in self._listings or post.pseudonym in self._engaged:
-            return False
+    def _crises_on(self) -> frozenset[str]:
+        """The crises the signed policy declares for today (read once per use)."""
         loaded = self._policy()
-        declared = None if loaded is None else loaded[0].crisis(post.crisis)
-        return declared is not None and declared.on(self._today())
+        crises = () if loaded is None else loaded[0].crises
+        return frozenset(c.name for c in crises if c.on(self._today()))
+
+    def _open(self, post: crisis.Post, on: frozenset[str]) -> bool:
+        """Whether a post waits for a match: listed, in no live proposal, its crisis ``on``."""
+        return (
+            post.pseudonym in self._listings
+            and post.pseudonym not in self._engaged
+            and post.crisis in on
+        )
 
     def _match(self) -> None:
         """Propose every match the open posts allow, never a pair that was declined."""
+        on = self._crises_on()
         waiting = [
             Open(p.post.pseudonym, p.post.crisis, p.post.side, p.post.commodity, p.post.week,
                  p.post.band)
-            for p in self._posts.values() if self._open(p.post)
+            for p in self._posts.values() if self._open(p.post, on)
         ]  # fmt: skip
         for need, offer in propose(waiting, self._declined):
             proposal = crisis.Proposal(
@@ -423,10 +428,11 @@ class Market:
         """Per crisis, commodity and week: open needs and offers, proposals, matches; no
         firm is named."""
         counts: dict[tuple[str, str, str], dict[str, int]] = {}
+        on = self._crises_on()
         for posted in self._posts.values():
             post = posted.post
             row = counts.setdefault((post.crisis, post.commodity, post.week), {})
-            if self._open(post):
+            if self._open(post, on):
                 row[f"open {post.side}s"] = row.get(f"open {post.side}s", 0) + 1
         for match in self._matches.values():
             post = self._posts[match.proposal.need].post
