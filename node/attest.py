@@ -27,8 +27,9 @@ from edge.config import read_governance_key
 from edge.files import read_private_key_file
 from edge.storage import fetch, fetch_read_only, open_database, transaction
 from node.client import MemberClient, RefusedCallError
+from node.governance import held_registry
 from node.records import RecordStore
-from node.store import held_registry, verified_checkpoint
+from node.store import verified_checkpoint
 from scfed import pki, wire
 from scfed.attest import (
     figure_commitment,
@@ -45,6 +46,7 @@ from scfed.wire import envelope as env
 from scfed.wire.attest import Attestation, Holdings, Logged, PledgeOpening
 from scfed.wire.codec import decode_release
 from scfed.wire.envelope import Envelope
+from scfed.wire.messages import Registry
 from scfed.witness import LogView
 
 SCHEMA = """
@@ -200,11 +202,11 @@ def issue(config: NodeConfig, request: Request, *, address: str | None = None) -
         raise RefusedError("a pledge is of a positive amount")
     key = pki.load_ed25519_private_pem(read_private_key_file(config.identity_key))
     governance = read_governance_key(config.governance_key)
-    registry_envelope = _registry(config, governance)
+    registry, registry_envelope = _registry(config, governance)
     store = AttestStore(config.database)
     try:
         with MemberClient(config, address) as client:
-            run = _Issue(config, key, store, client)
+            run = _Issue(config, key, store, client, registry.coordinator_key)
             figure, drift = run.figure(request.commodity, request.week.isoformat())
             pledges = run.pledge(figure, request)
             signed = run.attestation(figure, pledges, registry_envelope, request)
@@ -222,20 +224,25 @@ def issue(config: NodeConfig, request: Request, *, address: str | None = None) -
     )  # fmt: skip
 
 
-def _registry(config: NodeConfig, governance: bytes) -> Envelope:
+def _registry(config: NodeConfig, governance: bytes) -> tuple[Registry, Envelope]:
     """The registry the attestation carries: the newest the node accepted, naming it."""
     registry, signed = held_registry(config.database, config.origin, governance)
     if registry.member(config.member_id) is None:
         raise RefusedError(f"{config.member_id} is not in registry version {registry.version}")
-    return signed
+    return registry, signed
 
 
 class _Issue:
+    """One attestation's work. Its view of the log starts at the latest checkpoint the node
+    verified, and every receipt and the attestation's checkpoint must extend it in turn."""
+
     def __init__(
         self, config: NodeConfig, key: Ed25519PrivateKey, store: AttestStore,
-        client: MemberClient,
+        client: MemberClient, coordinator_key: bytes,
     ) -> None:  # fmt: skip
         self._config, self._key, self._store, self._client = config, key, store, client
+        latest = verified_checkpoint(config.database)
+        self._view = LogView(config.origin, coordinator_key, latest)
 
     def _seal(self, kind: str, body: bytes) -> Envelope:
         return env.seal(self._key, kind, self._config.member_id, self._config.origin, body)
@@ -339,18 +346,11 @@ class _Issue:
         log this node witnesses (LogInconsistencyError, VerificationError otherwise): a
         message is kept as logged only when it is, in the one log."""
         receipt = self._client.submit(signed)
-        self._view().check_receipt(
+        self._view.check_receipt(
             signed.to_bytes(), index=receipt.index, signed=receipt.checkpoint,
             inclusion=receipt.inclusion, proofs=self._client.consistency,
         )  # fmt: skip
         return receipt.index
-
-    def _view(self) -> LogView:
-        """The log as this node verified it last, under the registry's coordinator key."""
-        governance = read_governance_key(self._config.governance_key)
-        registry, _ = held_registry(self._config.database, self._config.origin, governance)
-        latest = verified_checkpoint(self._config.database)
-        return LogView(self._config.origin, registry.coordinator_key, latest)
 
     def _figure_commitment(self, figure: _Figure) -> bytes:
         found = wire.MESSAGE_TYPES[wire.FIGURE].decode(figure.envelope.body)
@@ -385,7 +385,7 @@ class _Issue:
         """The size of the coordinator's checkpoint, once it extends the latest checkpoint
         this node verified (a coordinator may not show the firm's lenders another log than
         the one the node witnesses): LogInconsistencyError otherwise."""
-        return self._view().advance(checkpoint, self._client.consistency).checkpoint.size
+        return self._view.advance(checkpoint, self._client.consistency).checkpoint.size
 
     def _market(self, holdings: Holdings) -> list[tuple[int, Envelope]]:
         """The newest release of each entry the node holds for the commodity and week."""

@@ -30,9 +30,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.config import read_governance_key
 from edge.files import read_private_key_file, write_private
-from edge.storage import fetch, fetch_read_only, open_database, transaction
+from edge.storage import fetch_read_only, open_database, transaction
 from node.client import MemberClient
-from node.store import held_registry, verified_checkpoint
+from node.governance import held_registry
+from node.store import verified_checkpoint
 from protos.scfed.v1 import service_pb2 as spb
 from scfed import pki, tlog, wire
 from scfed.config import NodeConfig
@@ -337,14 +338,10 @@ def weekly(
     per (commodity, week), over its listed posts."""
     side = COMPONENT_SIDES[component]
     wanted = {w.isoformat() for w in weeks}
-    db = open_database(database, SCHEMA)
-    try:
-        rows = fetch(
-            db, "SELECT commodity, week, quantity FROM crisis_posts "
-            "WHERE side = ? AND listing IS NOT NULL", (side,),
-        )  # fmt: skip
-    finally:
-        db.close()
+    rows = fetch_read_only(  # read-only: no write transaction in every round
+        database, "SELECT commodity, week, quantity FROM crisis_posts "
+        "WHERE side = ? AND listing IS NOT NULL", (side,),
+    )  # fmt: skip
     out: dict[tuple[str, date], Decimal] = {}
     for commodity, week, quantity in rows:
         if str(week) in wanted:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 from node.store import Accepted, NodeStore
 from scfed import wire
-from scfed.errors import RemoteProtocolError, ScfedError, StorageError
+from scfed.errors import RefusedError, RemoteProtocolError, ScfedError, StorageError
 from scfed.policy import open_policy
 from scfed.registry import open_registry
 from scfed.versions import Held, Versioned, check_forward
@@ -39,11 +40,17 @@ class SignedVersions:
 
     def stored_registry(self) -> Registry | None:
         """The newest registry this node accepted before, verified again; None if none."""
+        stored = self._stored(wire.REGISTRY, open_registry)
+        return None if stored is None else stored[0]
+
+    def signed_registry(self) -> tuple[Registry, Envelope] | None:
+        """As ``stored_registry``, with the governance-signed envelope it came in."""
         return self._stored(wire.REGISTRY, open_registry)
 
     def stored_policy(self) -> Policy | None:
         """The newest policy this node accepted before, verified again; None if none."""
-        return self._stored(wire.POLICY, open_policy)
+        stored = self._stored(wire.POLICY, open_policy)
+        return None if stored is None else stored[0]
 
     def accept_registry(self, envelope: Envelope) -> Registry:
         """The registry in ``envelope``, kept if it is newer; RefusedError if it goes back."""
@@ -66,7 +73,7 @@ class SignedVersions:
         accepted, envelope = newest
         return Held(kind, accepted.version, envelope.body, f"accepted on {_when(accepted)}")
 
-    def _stored(self, kind: str, open_: _Open[_V]) -> _V | None:
+    def _stored(self, kind: str, open_: _Open[_V]) -> tuple[_V, Envelope] | None:
         newest = self._newest(kind)
         if newest is None:
             return None
@@ -77,7 +84,7 @@ class SignedVersions:
             raise StorageError(f"the {kind} this node accepted no longer verifies: {exc}") from exc
         if value.version != accepted.version:
             raise StorageError(f"the stored {kind} is not version {accepted.version}")
-        return value
+        return value, envelope
 
     def _newest(self, kind: str) -> tuple[Accepted, Envelope] | None:
         accepted = self._store.newest_accepted(kind)
@@ -87,6 +94,19 @@ class SignedVersions:
             return accepted, Envelope.from_bytes(accepted.envelope)
         except RemoteProtocolError as exc:
             raise StorageError(f"the stored {kind} is not an envelope: {exc}") from exc
+
+
+def held_registry(database: Path, origin: str, governance_key: bytes) -> tuple[Registry, Envelope]:
+    """The newest registry the node accepted, verified again; RefusedError before the node
+    has held one (it gets one when it first connects)."""
+    store = NodeStore(database)
+    try:
+        held = SignedVersions(store, origin, governance_key).signed_registry()
+    finally:
+        store.close()
+    if held is None:
+        raise RefusedError("the node holds no registry yet: start it once (scfed node serve)")
+    return held
 
 
 def _when(accepted: Accepted) -> str:

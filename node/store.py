@@ -21,11 +21,8 @@ from pathlib import Path
 from edge import storage
 from edge.storage import fetch, insert_charge, open_database, transaction
 from scfed.dp.ledger import Charge
-from scfed.errors import RefusedError, StorageError
-from scfed.registry import open_registry
-from scfed.wire import REGISTRY
+from scfed.errors import StorageError
 from scfed.wire.envelope import Envelope
-from scfed.wire.messages import Registry
 
 _SCHEMA = (
     """
@@ -203,20 +200,6 @@ def _blob(value: object) -> bytes:
 
 
 # ---- read beside a running daemon (scfed attest, scfed crisis) ----
-
-
-def held_registry(database: Path, origin: str, governance_key: bytes) -> tuple[Registry, Envelope]:
-    """The newest registry the node accepted, verified again; RefusedError before the node
-    has held one (it gets one when it first connects)."""
-    store = NodeStore(database)
-    try:
-        held = store.newest_accepted(REGISTRY)
-    finally:
-        store.close()
-    if held is None:
-        raise RefusedError("the node holds no registry yet: start it once (scfed node serve)")
-    signed = Envelope.from_bytes(held.envelope)
-    return open_registry(signed, origin, governance_key), signed
 
 
 def verified_checkpoint(database: Path) -> bytes | None:

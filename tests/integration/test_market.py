@@ -32,7 +32,8 @@ from edge.transport import secure_channel
 from governance.local import sign_catalogue
 from node.attest import AttestStore, Request, _Issue, _Pledge, _registry
 from node.client import MemberClient, RefusedCallError
-from node.store import held_registry, verified_checkpoint
+from node.governance import held_registry
+from node.store import verified_checkpoint
 from protos.scfed.v1 import messages_pb2 as pb
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
@@ -213,7 +214,8 @@ def _malicious(fed: Federation) -> tuple[_Issue, AttestStore, MemberClient]:
     key = pki.load_ed25519_private_pem((fed.node(BORROWER).parent / "identity.key").read_bytes())
     store = AttestStore(config.database)
     client = MemberClient(config)
-    return _Issue(config, key, store, client), store, client
+    registry, _ = _registry(config, read_governance_key(config.governance_key))
+    return _Issue(config, key, store, client, registry.coordinator_key), store, client
 
 
 def test_a_second_figure_and_an_over_pledge_are_refused(
@@ -234,7 +236,7 @@ def test_a_second_figure_and_an_over_pledge_are_refused(
             client.submit(second)
         # Shown to a lender anyway, as the figure of the logged commitment: equivocation.
         pledges = store.pledges(KYUSHU, fed.monday.isoformat())
-        registry = _registry(config, read_governance_key(config.governance_key))
+        _, registry = _registry(config, read_governance_key(config.governance_key))
         request = Request("saga-bank", KYUSHU, fed.monday, 0)  # type: ignore[arg-type]
         lied = replace(figure, holdings=other)
         signed = run.attestation(lied, pledges, registry, request)
