@@ -14,7 +14,6 @@ from edge.transport import call_failed, secure_channel
 from protos.scfed.v1 import service_pb2 as spb
 from protos.scfed.v1 import service_pb2_grpc as rpc
 from scfed.config import OperatorConfig
-from scfed.errors import RemoteProtocolError
 from scfed.wire.envelope import Envelope
 
 
@@ -37,23 +36,19 @@ class AdminClient:
         try:
             return self._stub.Status(spb.StatusRequest(), timeout=timeout)
         except grpc.RpcError as exc:
-            raise _refused(exc, self._target) from exc
+            raise call_failed(exc, self._target) from exc
 
     def crisis_status(self, timeout: float = 10.0) -> list[str]:
         """Crisis mode without identities: a line per crisis, commodity and week."""
         try:
             return list(self._stub.CrisisStatus(spb.StatusRequest(), timeout=timeout).lines)
         except grpc.RpcError as exc:
-            raise _refused(exc, self._target) from exc
+            raise call_failed(exc, self._target) from exc
 
     def start_round(self, request: spb.StartRoundRequest, timeout: float) -> tuple[bytes, Envelope]:
         """Run a round; its id and signed outcome."""
         try:
             answer = self._stub.StartRound(request, timeout=timeout)
         except grpc.RpcError as exc:
-            raise _refused(exc, self._target) from exc
+            raise call_failed(exc, self._target) from exc
         return answer.round_id, Envelope.from_proto(answer.outcome)
-
-
-def _refused(exc: grpc.RpcError, target: str) -> RemoteProtocolError:
-    return call_failed(exc, target)

@@ -27,7 +27,7 @@ from scfed.wire import ABORT
 from scfed.wire.envelope import Envelope
 from tools import demo_data
 from tools.demo import _scfed, audit_log, setup
-from tools.processes import Processes, processes, start_coordinator, wait_for
+from tools.processes import processes, start_coordinator, wait_for
 
 
 def run_crisis_demo(directory: Path) -> int:
@@ -242,6 +242,3 @@ def check_crisis_args(nodes: int, dropouts: int) -> None:
     """The crisis demo runs the whole demo federation, with no dropouts."""
     if nodes != len(demo_data.FIRMS) or dropouts:
         raise ConfigError("--crisis runs every demo firm, without dropouts")
-
-
-__all__ = ["Processes", "check_crisis_args", "run_crisis_demo"]
