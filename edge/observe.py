@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, cast
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from waitress import trigger as waitress_trigger
 from waitress.server import TcpWSGIServer, create_server
 
 from edge.files import read_public_file
@@ -78,10 +79,26 @@ class MetricsServer:
 
     def close(self) -> None:
         """Stop listening and let the serving threads go."""
-        self._server.close()
-        self._server.task_dispatcher.shutdown()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        stop_serving(self._server, self._thread)
+
+
+def stop_serving(server: TcpWSGIServer, thread: threading.Thread) -> None:
+    """Stop a waitress server that ``thread`` runs (``server.run``), and its answering threads.
+
+    The server's own loop closes its socket, woken by its trigger: closed from another
+    thread while the loop waits on it in ``select``, the loop fails on a closed descriptor.
+    """
+    if thread.is_alive():
+
+        def close(_: None = None) -> None:  # run with no argument; the stubs give it one
+            server.close()
+
+        # The stubs give the trigger as an int (its descriptor); it is waitress's trigger.
+        cast("waitress_trigger.trigger", server.trigger).pull_trigger(close)
+        thread.join(timeout=5)
+    else:
+        server.close()
+    server.task_dispatcher.shutdown()
 
 
 def _dispatcher(registry: CollectorRegistry, routes: dict[str, Route]) -> WSGIApplication:

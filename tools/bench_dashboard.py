@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dashboard.app import create_app
 from dashboard.server import bind, url
+from edge.observe import stop_serving
 from edge.storage import fetch_read_only, transaction
 from node.releases import received
 from node.store import NodeStore
@@ -113,8 +114,7 @@ def time_pages(
     try:
         return startup, [_page(url(server).rstrip("/") + path, path) for path in paths]
     finally:
-        server.task_dispatcher.shutdown()  # the answering threads first, then the socket
-        server.close()
+        stop_serving(server, serving)
 
 
 def _page(address: str, path: str) -> PageTime:

@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page
 
 from dashboard.app import create_app
 from dashboard.server import bind, url
+from edge.observe import stop_serving
 from tests.browser._support import COLOURS, NEEDS_CHROMIUM, Recorded, new_context, screenshot
 from tools.dashboard_data import CRISIS, FEW, KYUSHU, declared, synthetic
 
@@ -38,8 +39,7 @@ def base() -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield url(server).rstrip("/")
-    server.task_dispatcher.shutdown()  # the answering threads first, then the socket
-    server.close()
+    stop_serving(server, thread)
 
 
 @pytest.fixture(params=["en", "ja"])
